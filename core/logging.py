@@ -1,0 +1,39 @@
+"""Structured logging, quiet by default.
+
+Every module logs through ``get_logger`` as key=value events; the CLI decides once how loud and in which
+form (plain key=value lines, or JSON for log shippers) they come out.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+
+def configure_logging(level: str = "WARNING", json_logs: bool = False) -> None:
+    """Route structlog events to stderr at ``level`` (DEBUG, INFO, WARNING, ERROR)."""
+    numeric_level = logging.getLevelNamesMapping().get(level.upper())
+    if numeric_level is None:
+        raise ValueError(f"unknown log level {level!r}; expected DEBUG, INFO, WARNING or ERROR")
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)

@@ -1,0 +1,67 @@
+"""The ``churn`` command: one sub-command per DVC stage.
+
+Each sub-command loads ``params.yaml`` once into the typed :class:`core.config.Config` and hands it to
+the stage module, which is the same entry point ``dvc repro`` runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.config import Config, ConfigError
+from core.logging import configure_logging
+
+app = typer.Typer(
+    name="churn",
+    help="Churn features, models, explanations and loyalty offers from CRM history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="The params file holding every knob.")
+]
+
+
+@app.callback()
+def main(
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "WARNING",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level INFO.")] = False,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log events as JSON lines.")] = False,
+) -> None:
+    configure_logging("INFO" if verbose else log_level, json_logs=json_logs)
+
+
+def load_config(params: Path) -> Config:
+    """Read params or stop with the config error and exit code 2 (a usage error)."""
+    try:
+        return Config.load(params)
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def generate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Generate the synthetic CRM world into the raw folder and its ground truth into the truth folder."""
+    from pipeline import generate as stage
+
+    stage.run(load_config(params))
+
+
+@app.command()
+def validate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Check the raw CRM tables against the data contract; write a report or fail naming every problem."""
+    from pipeline import validate as stage
+
+    stage.run(load_config(params))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,24 @@
+"""DVC stage ``validate``: check the raw tables against the data contract and write the report."""
+
+from __future__ import annotations
+
+import typer
+
+from core.atomic import write_json
+from core.config import Config
+from core.logging import get_logger
+from crm.validation import RawDataError, validate_raw_tables
+
+_log = get_logger(__name__)
+
+
+def run(config: Config) -> None:
+    """Exit 1 with every contract violation listed; on success write the validation report."""
+    try:
+        report = validate_raw_tables(config.paths.raw_dir, config.validate_)
+    except RawDataError as error:
+        config.paths.validation_report.unlink(missing_ok=True)
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    write_json(config.paths.validation_report, report)
+    _log.info("validated", report=str(config.paths.validation_report))
