@@ -1,8 +1,8 @@
 """Atomic file and folder writes.
 
-A stage that dies half-way must never leave a half-written artefact where a later stage (or DVC) would
-take it for a finished one, so every output is written to a temporary sibling and moved into place with
-``os.replace``, which is atomic on one filesystem.
+A stage that dies half-way must never leave a half-written artefact where a later stage (or DVC)
+would take it for a finished one, so every output is written to a temporary sibling and moved into
+place with ``os.replace``, which is atomic on one filesystem.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield an empty temporary folder next to ``target``; swap it in for ``target`` only on success.
+    """Yield an empty temporary folder next to ``target``; swap it in only on success.
 
     An existing ``target`` is kept until the new folder is complete, then removed.
     """

@@ -1,7 +1,7 @@
 """Structured logging, quiet by default.
 
-Every module logs through ``get_logger`` as key=value events; the CLI decides once how loud and in which
-form (plain key=value lines, or JSON for log shippers) they come out.
+Every module logs through ``get_logger`` as key=value events; the CLI decides once how loud and
+in which form (plain key=value lines, or JSON for log shippers) they come out.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Progress reporting for long stages: a bar on a terminal, plain log lines elsewhere (CI, DVC logs)."""
+"""Progress for long stages: a bar on a terminal, plain lines elsewhere (CI, DVC logs)."""
 
 from __future__ import annotations
 

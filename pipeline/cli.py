@@ -1,7 +1,7 @@
 """The ``churn`` command: one sub-command per DVC stage.
 
-Each sub-command loads ``params.yaml`` once into the typed :class:`core.config.Config` and hands it to
-the stage module, which is the same entry point ``dvc repro`` runs.
+Each sub-command loads ``params.yaml`` once into the typed :class:`core.config.Config` and hands
+it to the stage module, which is the same entry point ``dvc repro`` runs.
 """
 
 from __future__ import annotations
@@ -32,10 +32,17 @@ def main(
     log_level: Annotated[
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "WARNING",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level INFO.")] = False,
-    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log events as JSON lines.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Same as --log-level INFO.")
+    ] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Log events as JSON lines.")
+    ] = False,
 ) -> None:
-    configure_logging("INFO" if verbose else log_level, json_logs=json_logs)
+    try:
+        configure_logging("INFO" if verbose else log_level, json_logs=json_logs)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--log-level") from None
 
 
 def load_config(params: Path) -> Config:
@@ -49,18 +56,20 @@ def load_config(params: Path) -> Config:
 
 @app.command()
 def generate(params: ParamsOption = Path("params.yaml")) -> None:
-    """Generate the synthetic CRM world into the raw folder and its ground truth into the truth folder."""
+    """Generate the synthetic CRM world (raw folder) and its ground truth (truth folder)."""
+    config = load_config(params)
     from pipeline import generate as stage
 
-    stage.run(load_config(params))
+    stage.run(config)
 
 
 @app.command()
 def validate(params: ParamsOption = Path("params.yaml")) -> None:
-    """Check the raw CRM tables against the data contract; write a report or fail naming every problem."""
+    """Check the raw CRM tables against the data contract; report, or fail naming every problem."""
+    config = load_config(params)
     from pipeline import validate as stage
 
-    stage.run(load_config(params))
+    stage.run(config)
 
 
 if __name__ == "__main__":

@@ -22,3 +22,11 @@ def run(config: Config) -> None:
         raise typer.Exit(code=1) from None
     write_json(config.paths.validation_report, report)
     _log.info("validated", report=str(config.paths.validation_report))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["validate", *sys.argv[1:]])

@@ -1,0 +1,458 @@
+"""Locating raw CRM tables and reading their columns in the contract's logical types.
+
+A table ``<name>`` lives in the raw folder as ``<name>.parquet``, ``<name>.csv`` or a folder
+``<name>/`` of ``*.parquet`` part files (how large exports and the synthetic generator write it).
+Columns are read one at a time and converted per file, so a 50M-row table never has to sit in
+memory whole and part files may store a column with different physical types (int ids in one part,
+text in another). Conversion never guesses: a value that cannot be read in its logical type becomes
+null and is reported by position, so validation can name the rows and readers can refuse them.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from crm.contract import LogicalType, TableSpec, table_spec
+
+ARROW_TYPES: dict[LogicalType, pa.DataType] = {
+    LogicalType.ID: pa.string(),
+    LogicalType.STRING: pa.string(),
+    LogicalType.FLOAT: pa.float64(),
+    LogicalType.INTEGER: pa.int64(),
+    LogicalType.DATE: pa.timestamp("us"),
+    LogicalType.TIMESTAMP: pa.timestamp("us"),
+}
+"""How each logical type is held in memory; dates are midnight timestamps, comparable with both."""
+
+EXPECTED_FORMS: dict[LogicalType, str] = {
+    LogicalType.ID: "text or a whole number",
+    LogicalType.STRING: "text",
+    LogicalType.FLOAT: "a number",
+    LogicalType.INTEGER: "a whole number",
+    LogicalType.DATE: "an ISO 8601 date (YYYY-MM-DD)",
+    LogicalType.TIMESTAMP: "an ISO 8601 timestamp (YYYY-MM-DD[ HH:MM[:SS]], UTC)",
+}
+
+
+class TableReadError(ValueError):
+    """A raw table is missing, ambiguous or unreadable; ``str()`` names the table and the file."""
+
+    def __init__(self, table: str, column: str | None, detail: str) -> None:
+        self.table = table
+        self.column = column
+        self.detail = detail
+        where = table if column is None else f"{table}.{column}"
+        super().__init__(f"{where}: {detail}")
+
+
+class ColumnTypeError(TableReadError):
+    """A column's stored physical type cannot hold its logical type (e.g. bool amounts)."""
+
+
+class _IncompatibleTypeError(Exception):
+    """Internal: the stored physical type (the message) cannot hold the logical type."""
+
+
+class TableFormat(StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+    PARQUET_PARTS = "parquet parts"
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one table was found: its form and its file(s), part files in name order."""
+
+    name: str
+    format: TableFormat
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ParsedColumn:
+    """A column in its logical arrow type, plus the positions of values that could not be read."""
+
+    values: pa.ChunkedArray
+    unparsable: np.ndarray
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when inside it: short, copy-pasteable messages."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def expected_locations(raw_dir: Path, name: str) -> str:
+    """The three accepted forms of table ``name``, for 'not found' messages."""
+    return (
+        f"{display_path(raw_dir / f'{name}.parquet')}, {display_path(raw_dir / f'{name}.csv')} "
+        f"or {display_path(raw_dir / name)}/*.parquet"
+    )
+
+
+def _part_files(folder: Path) -> tuple[Path, ...]:
+    """Parquet parts directly in ``folder``; Spark markers (``_SUCCESS``, ``.crc``) are skipped."""
+    return tuple(
+        sorted(
+            path
+            for path in folder.glob("*.parquet")
+            if path.is_file() and not path.name.startswith(("_", "."))
+        )
+    )
+
+
+def find_table(raw_dir: Path, name: str) -> TableSource | None:
+    """Locate table ``name`` in ``raw_dir``; ``None`` when absent.
+
+    Raises :class:`TableReadError` when more than one form is present (which one is current would
+    be a guess) or when the folder form holds no part files.
+    """
+    parquet_file, csv_file = raw_dir / f"{name}.parquet", raw_dir / f"{name}.csv"
+    folder = raw_dir / name
+    present = [path for path in (parquet_file, csv_file) if path.is_file()]
+    if folder.is_dir():
+        present.append(folder)
+    if len(present) > 1:
+        forms = ", ".join(display_path(path) + ("/" if path == folder else "") for path in present)
+        raise TableReadError(
+            name, None, f"ambiguous: the table is present in more than one form ({forms}); keep one"
+        )
+    if not present:
+        return None
+    if present[0] == parquet_file:
+        return TableSource(name, TableFormat.PARQUET, (parquet_file,))
+    if present[0] == csv_file:
+        return TableSource(name, TableFormat.CSV, (csv_file,))
+    parts = _part_files(folder)
+    if not parts:
+        raise TableReadError(
+            name, None, f"folder {display_path(folder)}/ holds no *.parquet part files"
+        )
+    return TableSource(name, TableFormat.PARQUET_PARTS, parts)
+
+
+def _empty_file_error(spec: TableSpec, path: Path) -> TableReadError:
+    what = "a header with columns" if path.suffix == ".csv" else "a Parquet file with columns"
+    columns = ", ".join(spec.required_names)
+    return TableReadError(
+        spec.name, None, f"table file {display_path(path)} is empty (expected {what} {columns})"
+    )
+
+
+def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Table:
+    """Read a CSV with every contract column as text (ids keep leading zeros; parsing is ours).
+
+    Other columns get pyarrow's type inference. Only an empty field is null.
+    """
+    if path.stat().st_size == 0:
+        raise _empty_file_error(spec, path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise _unreadable(spec.name, path, error) from None
+    if not any(name.strip() for name in header):
+        raise _empty_file_error(spec, path)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise TableReadError(
+            spec.name, None, f"{display_path(path)} repeats header column(s) {', '.join(repeated)}"
+        )
+    wanted = header if columns is None else [name for name in header if name in columns]
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header if name in spec.names},
+                include_columns=wanted,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as error:
+        raise _unreadable(spec.name, path, error) from None
+
+
+def _unreadable(
+    table: str, path: Path, error: Exception, column: str | None = None
+) -> TableReadError:
+    return TableReadError(table, column, f"cannot read {display_path(path)}: {error}")
+
+
+class TableReader:
+    """Reads one located table column by column.
+
+    Parquet columns are read on demand (only metadata at construction); a CSV is parsed once,
+    restricted to ``columns`` when given.
+    """
+
+    def __init__(self, source: TableSource, columns: list[str] | None = None) -> None:
+        self.source = source
+        self.spec = table_spec(source.name)
+        self._csv: pa.Table | None = None
+        if source.format is TableFormat.CSV:
+            self._csv = _read_csv(source.files[0], self.spec, columns)
+            self._schemas = [self._csv.schema]
+            row_counts = [self._csv.num_rows]
+        else:
+            metadata = [self._metadata(path) for path in source.files]
+            self._schemas = [meta.schema.to_arrow_schema() for meta in metadata]
+            row_counts = [meta.num_rows for meta in metadata]
+        self._offsets = np.cumsum([0, *row_counts])
+
+    def _metadata(self, path: Path) -> pq.FileMetaData:
+        if path.stat().st_size == 0:
+            raise _empty_file_error(self.spec, path)
+        try:
+            return pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as error:
+            raise _unreadable(self.spec.name, path, error) from None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column found in any file, in first-seen order (pandas index columns left out)."""
+        seen: dict[str, None] = {}
+        for schema in self._schemas:
+            seen.update((name, None) for name in schema.names if not name.startswith("__index"))
+        return list(seen)
+
+    def files_missing(self, column: str) -> list[Path]:
+        """Part files that lack ``column`` (empty when all have it, or when no file has it)."""
+        lacking = [
+            path
+            for path, schema in zip(self.source.files, self._schemas, strict=True)
+            if column not in schema.names
+        ]
+        return [] if len(lacking) == len(self.source.files) else lacking
+
+    def row_label(self, position: int) -> str:
+        """How a user finds row ``position``: its 0-based row within its file (header excluded)."""
+        if len(self.source.files) == 1:
+            return str(position)
+        file_index = int(np.searchsorted(self._offsets, position, side="right")) - 1
+        local = position - int(self._offsets[file_index])
+        return f"{self.source.files[file_index].name}:{local}"
+
+    def raw_parts(self, column: str) -> list[pa.ChunkedArray]:
+        """``column`` as stored, one array per file (physical types may differ between parts)."""
+        if self._csv is not None:
+            return [self._csv.column(column)]
+        parts = []
+        for path in self.source.files:
+            try:
+                parts.append(pq.ParquetFile(path).read(columns=[column]).column(0))
+            except (pa.ArrowException, OSError) as error:
+                raise _unreadable(self.spec.name, path, error, column) from None
+        return parts
+
+    def raw_values(self, column: str, positions: np.ndarray) -> list[Any]:
+        """Stored values of ``column`` at ``positions`` (to show values that failed to parse)."""
+        parts = self.raw_parts(column)
+        file_of = np.searchsorted(self._offsets, positions, side="right") - 1
+        return [
+            parts[file_index][int(position - self._offsets[file_index])].as_py()
+            for position, file_index in zip(positions, file_of, strict=True)
+        ]
+
+    def read(self, column: str) -> ParsedColumn:
+        """``column`` in its contract type; raises :class:`ColumnTypeError` if it cannot be."""
+        logical = self.spec.column(column).type
+        chunks: list[pa.Array] = []
+        bad: list[np.ndarray] = []
+        for path, raw in zip(self.source.files, self.raw_parts(column), strict=True):
+            try:
+                values, unparsable = convert(raw, logical)
+            except _IncompatibleTypeError as error:
+                expected = EXPECTED_FORMS[logical]
+                raise ColumnTypeError(
+                    self.spec.name,
+                    column,
+                    f"stored as {error} in {display_path(path)}; expected {expected}",
+                ) from None
+            chunks.extend(values.chunks)
+            bad.append(unparsable)
+        positions = np.flatnonzero(np.concatenate(bad)) if bad else np.empty(0, dtype=np.int64)
+        return ParsedColumn(pa.chunked_array(chunks, type=ARROW_TYPES[logical]), positions)
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+
+
+def convert(raw: pa.ChunkedArray, logical: LogicalType) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """``raw`` in the arrow type of ``logical`` and a boolean mask of values that could not be read.
+
+    Text is parsed (surrounding blanks ignored, empty text is null); other physical types are cast
+    when the cast cannot change meaning. Raises ``_IncompatibleTypeError(stored type)`` when no
+    reading makes sense (bool amounts, float ids, numeric timestamps).
+    """
+    if pa.types.is_dictionary(raw.type):
+        raw = raw.cast(raw.type.value_type)
+    no_failures = np.zeros(len(raw), dtype=bool)
+    target = ARROW_TYPES[logical]
+    if pa.types.is_null(raw.type):
+        return pa.chunked_array([pa.nulls(len(raw), target)]), no_failures
+    textual = logical in (LogicalType.ID, LogicalType.STRING)
+    if _is_text(raw.type):
+        if textual:
+            return _empty_to_null(raw.cast(target)), no_failures
+        return _parse_text(raw, logical)
+    if textual and pa.types.is_integer(raw.type):
+        return raw.cast(target), no_failures
+    if logical is LogicalType.FLOAT and _is_number(raw.type):
+        return _nan_to_null(raw.cast(pa.float64())), no_failures
+    if logical is LogicalType.INTEGER and pa.types.is_integer(raw.type):
+        return raw.cast(target), no_failures
+    if logical is LogicalType.INTEGER and _is_number(raw.type):
+        return _whole_numbers(_nan_to_null(raw.cast(pa.float64())))
+    if logical.is_temporal and (pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type)):
+        return _to_day_if_date(raw.cast(target, safe=False), logical), no_failures
+    raise _IncompatibleTypeError(str(raw.type))
+
+
+def _empty_to_null(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """An empty id or label is a missing one, whatever the file format."""
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _is_number(data_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+    )
+
+
+def _nan_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """NaN means 'missing' in pandas exports; make it a real null so null rates count it."""
+    return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
+
+
+def _whole_numbers(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    fractional = pc.fill_null(pc.invert(pc.equal(pc.floor(values), values)), False)
+    kept = pc.if_else(fractional, pa.scalar(None, pa.float64()), values)
+    return kept.cast(pa.int64()), _mask(fractional)
+
+
+def _to_day_if_date(values: pa.ChunkedArray, logical: LogicalType) -> pa.ChunkedArray:
+    if logical is LogicalType.DATE:
+        return pc.floor_temporal(values, unit="day")
+    return values
+
+
+def _mask(flags: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(flags.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _parse_text(raw: pa.ChunkedArray, logical: LogicalType) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Parse text with arrow's fast casts; only if some value fails, find which with pandas."""
+    text = _empty_to_null(pc.utf8_trim_whitespace(raw.cast(pa.string())))
+    if logical in (LogicalType.FLOAT, LogicalType.INTEGER):
+        try:
+            parsed = _nan_to_null(text.cast(pa.float64()))
+            failed = np.zeros(len(text), dtype=bool)
+        except pa.ArrowInvalid:
+            numbers = pd.to_numeric(text.to_pandas(), errors="coerce")
+            parsed = _nan_to_null(pa.chunked_array([pa.array(numbers, type=pa.float64())]))
+            failed = _mask(pc.and_(pc.is_null(parsed), pc.invert(_is_null_or_nan_text(text))))
+        if logical is LogicalType.FLOAT:
+            return parsed, failed
+        whole, fractional = _whole_numbers(parsed)
+        return whole, failed | fractional
+    return _parse_timestamps(text, logical)
+
+
+def _is_null_or_nan_text(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.fill_null(pc.equal(pc.utf8_lower(text), "nan"), True)
+
+
+def _parse_timestamps(
+    text: pa.ChunkedArray, logical: LogicalType
+) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """ISO 8601 only (day-first/month-first text is ambiguous); offsets are converted to UTC."""
+    no_failures = np.zeros(len(text), dtype=bool)
+    for arrow_type in (pa.timestamp("us"), pa.timestamp("us", "UTC")):
+        try:
+            parsed = text.cast(arrow_type).cast(pa.timestamp("us"))
+            return _to_day_if_date(parsed, logical), no_failures
+        except pa.ArrowInvalid:
+            continue
+    stamps = pd.to_datetime(text.to_pandas(), format="ISO8601", utc=True, errors="coerce")
+    parsed = pa.chunked_array(
+        [pa.array(stamps.dt.tz_localize(None)).cast(pa.timestamp("us"), safe=False)]
+    )
+    failed = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(text)))
+    return _to_day_if_date(parsed, logical), failed
+
+
+def _unified(parts: list[pa.ChunkedArray], table: str, column: str) -> pa.ChunkedArray:
+    """An extra (non-contract) column across parts, cast to the first part's type."""
+    try:
+        cast = [part.cast(parts[0].type) for part in parts]
+        return pa.chunked_array([chunk for part in cast for chunk in part.chunks])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise TableReadError(table, column, f"part files disagree on its type: {error}") from None
+
+
+def read_table(raw_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Table ``name`` as a DataFrame in contract types; ``None`` when an optional table is absent.
+
+    Ids and text are pandas strings, timestamps and dates ``datetime64[us]`` (naive UTC; dates at
+    midnight), floats ``float64`` (NaN for missing), integers nullable ``Int64``. Columns beyond the
+    contract keep their stored types. Read only ``columns`` when given. Raises
+    :class:`TableReadError` when the table (or a column) is missing or a value cannot be read: run
+    ``churn validate`` first to see every problem at once.
+    """
+    spec = table_spec(name)
+    source = find_table(raw_dir, name)
+    if source is None:
+        if spec.required:
+            raise TableReadError(
+                name, None, f"required table missing: expected {expected_locations(raw_dir, name)}"
+            )
+        return None
+    reader = TableReader(source, columns)
+    wanted = reader.columns if columns is None else columns
+    missing = [column for column in wanted if column not in reader.columns]
+    if missing:
+        raise TableReadError(
+            name, None, f"missing column(s) {', '.join(missing)}; found {', '.join(reader.columns)}"
+        )
+    arrays: dict[str, pa.ChunkedArray] = {}
+    for column in wanted:
+        if column not in spec.names:
+            arrays[column] = _unified(reader.raw_parts(column), name, column)
+            continue
+        parsed = reader.read(column)
+        if len(parsed.unparsable):
+            expected = EXPECTED_FORMS[spec.column(column).type]
+            raise TableReadError(
+                name,
+                column,
+                f"{len(parsed.unparsable):,} value(s) are not {expected}; run `churn validate`",
+            )
+        arrays[column] = parsed.values
+    frame = pa.table(arrays).to_pandas(split_blocks=True, self_destruct=True)
+    for column in wanted:
+        if column in spec.names and spec.column(column).type is LogicalType.INTEGER:
+            frame[column] = frame[column].astype("Int64")
+    return frame

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.atomic import atomic_dir, write_json, write_parquet
+
+
+def test_failed_write_leaves_the_previous_file_untouched_and_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.json"
+    write_json(target, {"rows": 1})
+
+    with pytest.raises(TypeError):
+        write_json(target, {"rows": object.__new__(_Unserialisable)})
+
+    assert target.read_text() == '{\n  "rows": 1\n}\n'
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]
+
+
+class _Unserialisable:
+    def __str__(self) -> str:
+        raise TypeError("cannot serialise")
+
+
+def test_parquet_round_trip_without_index(tmp_path: Path) -> None:
+    target = tmp_path / "table.parquet"
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "amount": [1.5, 2.0]}, index=[7, 9])
+
+    write_parquet(target, frame)
+
+    assert pd.read_parquet(target).to_dict("list") == {
+        "customer_id": ["a", "b"],
+        "amount": [1.5, 2.0],
+    }
+
+
+def test_atomic_dir_replaces_whole_folder_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "raw"
+    with atomic_dir(target) as staging:
+        (staging / "old.txt").write_text("old")
+
+    with pytest.raises(RuntimeError), atomic_dir(target) as staging:
+        (staging / "new.txt").write_text("half")
+        raise RuntimeError("stage died")
+
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"]
+
+    with atomic_dir(target) as staging:
+        (staging / "new.txt").write_text("new")
+
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"]

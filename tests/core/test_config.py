@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from core.config import Config, ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_project_params_file_loads_and_matches_schema() -> None:
+    config = Config.load(PROJECT_ROOT / "params.yaml")
+
+    assert config.seed == 42
+    assert config.paths.raw_dir == PROJECT_ROOT / "data/raw"
+    assert config.validate_.max_examples == 5
+    assert config.generate.end_date > config.generate.start_date
+
+
+def test_unknown_key_fails_with_its_dotted_path(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("generate:\n  n_custmers: 10\n")
+
+    with pytest.raises(ConfigError) as error:
+        Config.load(params)
+
+    assert "generate.n_custmers: unknown key" in str(error.value)
+    assert str(params) in str(error.value)
+
+
+def test_wrong_type_fails_naming_key_expectation_and_value(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: forty-two\nvalidate:\n  latest_date: someday\n")
+
+    with pytest.raises(ConfigError) as error:
+        Config.load(params)
+
+    message = str(error.value)
+    assert "2 invalid setting(s)" in message
+    assert "seed: Input should be a valid integer" in message
+    assert "'forty-two'" in message
+    assert "validate.latest_date: Input should be a valid date" in message
+
+
+def test_relative_paths_resolve_against_the_params_folder(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("paths:\n  raw_dir: export/crm\n  truth_dir: /abs/truth\n")
+
+    config = Config.load(params)
+
+    assert config.paths.raw_dir == tmp_path / "export/crm"
+    assert config.paths.truth_dir == Path("/abs/truth")
+
+
+def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("")
+
+    config = Config.load(params)
+
+    assert config.validate_.earliest_date == dt.date(1990, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "expected a mapping at the top level"),
+        ("seed: [1\n", "not valid YAML"),
+    ],
+)
+def test_malformed_params_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+
+    with pytest.raises(ConfigError, match=expected):
+        Config.load(params)
+
+
+def test_missing_params_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        Config.load(tmp_path / "nope.yaml")
+
+
+def test_config_is_immutable() -> None:
+    config = Config.from_mapping({})
+
+    with pytest.raises(ValueError, match="frozen"):
+        config.seed = 1  # type: ignore[misc]

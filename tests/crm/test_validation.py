@@ -1,0 +1,343 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.config import ValidateConfig
+from crm.validation import RawDataError, validate_raw_tables
+from tests.crm.raw_fixtures import (
+    ORDERS_CSV,
+    orders_frame,
+    write_csv,
+    write_orders,
+    write_valid_raw,
+)
+
+CONFIG = ValidateConfig()
+
+
+@pytest.fixture
+def raw_dir(tmp_path: Path) -> Path:
+    return write_valid_raw(tmp_path / "raw")
+
+
+def failure_lines(raw_dir: Path, config: ValidateConfig = CONFIG) -> list[str]:
+    with pytest.raises(RawDataError) as caught:
+        validate_raw_tables(raw_dir, config)
+    return [str(failure) for failure in caught.value.failures]
+
+
+def test_valid_data_passes_with_counts_ranges_and_null_rates(raw_dir: Path) -> None:
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    customers = report["tables"]["customers"]
+    assert customers["n_rows"] == 3
+    assert customers["files"] == ["customers.csv"]
+    assert customers["columns"]["signup_date"] == {
+        "type": "date",
+        "null_rate": 0.0,
+        "min": "2023-01-01",
+        "max": "2023-03-31",
+    }
+    assert customers["extra_columns"] == {"country": {"stored_as": "string", "null_rate": 0.333333}}
+    orders = report["tables"]["orders"]
+    assert orders["n_rows"] == 4
+    assert orders["columns"]["order_ts"]["min"] == "2023-01-05 10:00:00"
+    assert orders["columns"]["order_ts"]["max"] == "2023-04-02 23:59:59"
+    tickets = report["tables"]["support_tickets"]["columns"]
+    assert tickets["first_response_ts"]["null_rate"] == 0.5
+    assert tickets["csat"] == {"type": "integer", "null_rate": 0.5}
+    assert report["absent_tables"] == ["events", "subscriptions", "offers"]
+    assert json.loads(json.dumps(report)) == report
+
+
+@pytest.mark.parametrize(
+    ("form", "files"),
+    [
+        ("csv", ["orders.csv"]),
+        ("parquet", ["orders.parquet"]),
+        ("parts", ["orders/part-00000.parquet", "orders/part-00001.parquet"]),
+    ],
+)
+def test_every_table_form_reads_the_same(raw_dir: Path, form: str, files: list[str]) -> None:
+    write_orders(raw_dir, form)
+
+    orders = validate_raw_tables(raw_dir, CONFIG)["tables"]["orders"]
+
+    assert orders["files"] == files
+    assert orders["n_rows"] == 4
+    assert orders["columns"]["order_ts"]["min"] == "2023-01-05 10:00:00"
+    assert orders["columns"]["order_ts"]["max"] == "2023-04-02 23:59:59"
+    assert orders["columns"]["amount"] == {"type": "float", "null_rate": 0.0}
+
+
+def test_only_required_tables_is_fine(raw_dir: Path) -> None:
+    (raw_dir / "support_tickets.csv").unlink()
+
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    assert sorted(report["tables"]) == ["customers", "orders"]
+    assert report["absent_tables"] == ["events", "support_tickets", "subscriptions", "offers"]
+
+
+def test_missing_column(raw_dir: Path) -> None:
+    write_orders(raw_dir, "csv", orders_frame().drop(columns="amount"))
+
+    with pytest.raises(RawDataError) as caught:
+        validate_raw_tables(raw_dir, CONFIG)
+
+    (failure,) = caught.value.failures
+    assert str(failure) == (
+        "orders.amount: required column missing "
+        "(found columns: order_id, customer_id, order_ts, status)"
+    )
+    assert (failure.table, failure.column, failure.n_failed, failure.n_rows) == (
+        "orders",
+        "amount",
+        4,
+        4,
+    )
+
+
+def test_wrong_type_text_in_a_number_column(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace(",0,returned", ",abc,returned"))
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "readable as a number"; '
+        "examples (row: values): 1: {order_id: 'O2', amount: 'abc'}"
+    ]
+
+
+def test_wrong_physical_type_fails_the_whole_column(raw_dir: Path) -> None:
+    write_orders(raw_dir, "parquet", orders_frame().assign(amount=[True, False, True, True]))
+    path = raw_dir / "orders.parquet"
+
+    assert failure_lines(raw_dir, ValidateConfig(max_examples=2)) == [
+        f"orders.amount: stored as bool in {path}; expected a number; examples (row: values): "
+        "0: {order_id: 'O1', amount: True}, 1: {order_id: 'O2', amount: False}"
+    ]
+
+
+def test_duplicate_id(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace("O3,", "O2,"))
+
+    assert failure_lines(raw_dir) == [
+        'orders.order_id: 2 of 4 rows fail "unique (no duplicates)"; '
+        "examples (row: values): 1: {order_id: 'O2'}, 2: {order_id: 'O2'}"
+    ]
+
+
+def test_orphan_order(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace("O4,C3", "O4,C9"))
+
+    assert failure_lines(raw_dir) == [
+        "orders.customer_id: 1 of 4 rows reference a customer_id missing from customers; "
+        "examples (row: values): 3: {order_id: 'O4', customer_id: 'C9'}"
+    ]
+
+
+def test_negative_amount(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace(",10.5,", ",-10.5,"))
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "non-negative (>= 0)"; '
+        "examples (row: values): 0: {order_id: 'O1', amount: -10.5}"
+    ]
+
+
+def test_unparsable_timestamps(raw_dir: Path) -> None:
+    broken = ORDERS_CSV.replace("2023-02-01 12:30:00", "2023-02-30 12:30:00").replace(
+        "2023-04-02 23:59:59", "02/04/2023"
+    )
+    write_csv(raw_dir, "orders", broken)
+
+    assert failure_lines(raw_dir) == [
+        "orders.order_ts: 2 of 4 rows fail "
+        '"readable as an ISO 8601 timestamp (YYYY-MM-DD[ HH:MM[:SS]], UTC)"; '
+        "examples (row: values): 1: {order_id: 'O2', order_ts: '2023-02-30 12:30:00'}, "
+        "3: {order_id: 'O4', order_ts: '02/04/2023'}"
+    ]
+
+
+def test_empty_file(raw_dir: Path) -> None:
+    path = write_csv(raw_dir, "support_tickets", "")
+
+    assert failure_lines(raw_dir) == [
+        f"support_tickets: table file {path} is empty (expected a header with columns "
+        "ticket_id, customer_id, opened_ts, first_response_ts, resolved_ts, channel, csat)"
+    ]
+
+
+def test_header_only_table(raw_dir: Path) -> None:
+    write_csv(raw_dir, "support_tickets", "ticket_id,customer_id,opened_ts\n")
+
+    assert failure_lines(raw_dir) == [
+        "support_tickets: table has no rows; "
+        "if you have no support_tickets data, remove it (the table is optional)"
+    ]
+
+
+def test_missing_required_table(raw_dir: Path) -> None:
+    (raw_dir / "customers.csv").unlink()
+
+    assert failure_lines(raw_dir) == [
+        f"customers: required table missing: expected {raw_dir}/customers.parquet, "
+        f"{raw_dir}/customers.csv or {raw_dir}/customers/*.parquet"
+    ]
+
+
+def test_missing_history_names_the_unrecognised_file(raw_dir: Path) -> None:
+    (raw_dir / "orders.csv").rename(raw_dir / "order.csv")
+
+    assert failure_lines(raw_dir) == [
+        "orders or subscriptions: at least one is required (churn needs a purchase history): "
+        f"expected {raw_dir}/orders.parquet, {raw_dir}/orders.csv or {raw_dir}/orders/*.parquet "
+        f"or {raw_dir}/subscriptions.parquet, {raw_dir}/subscriptions.csv or "
+        f"{raw_dir}/subscriptions/*.parquet (found unrecognised entries: order.csv)"
+    ]
+
+
+def test_ambiguous_table_forms(raw_dir: Path) -> None:
+    write_orders(raw_dir, "parts")
+    write_csv(raw_dir, "orders", ORDERS_CSV)
+
+    assert failure_lines(raw_dir) == [
+        f"orders: ambiguous: the table is present in more than one form "
+        f"({raw_dir}/orders.csv, {raw_dir}/orders/); keep one"
+    ]
+
+
+def test_corrupt_parquet_names_the_file(raw_dir: Path) -> None:
+    path = raw_dir / "events.parquet"
+    path.write_bytes(b"this is not parquet")
+
+    (line,) = failure_lines(raw_dir)
+
+    assert line.startswith(f"events: cannot read {path}: ")
+
+
+def test_failures_of_every_table_are_collected(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace(",10.5,", ",-10.5,"))
+    write_csv(
+        raw_dir,
+        "support_tickets",
+        """\
+        ticket_id,customer_id,opened_ts,first_response_ts,resolved_ts,channel,csat
+        T1,C1,2023-01-10 09:00:00,2023-01-10 08:00:00,2023-01-11 09:00:00,email,7
+        T2,C2,2023-03-02 09:00:00,,,phone,
+        """,
+    )
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "non-negative (>= 0)"; '
+        "examples (row: values): 0: {order_id: 'O1', amount: -10.5}",
+        'support_tickets.csat: 1 of 2 rows fail "between 1 and 5"; '
+        "examples (row: values): 0: {ticket_id: 'T1', csat: 7}",
+        'support_tickets.first_response_ts: 1 of 2 rows fail "not before opened_ts"; '
+        "examples (row: values): 0: {ticket_id: 'T1', "
+        "first_response_ts: '2023-01-10 08:00:00', opened_ts: '2023-01-10 09:00:00'}",
+    ]
+
+
+def test_failing_rows_in_part_files_are_named_by_file(raw_dir: Path) -> None:
+    write_orders(raw_dir, "parts", orders_frame().assign(amount=[10.5, 0.0, -1.0, 5.0]))
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "non-negative (>= 0)"; '
+        "examples (row: values): part-00001.parquet:0: {order_id: 'O3', amount: -1.0}"
+    ]
+
+
+def test_out_of_range_dates_and_nulls(raw_dir: Path) -> None:
+    write_csv(
+        raw_dir,
+        "subscriptions",
+        """\
+        subscription_id,customer_id,start_date,end_date,mrr
+        S1,C1,2023-01-01,9999-12-31,9.9
+        S2,C2,,,9.9
+        """,
+    )
+
+    assert failure_lines(raw_dir) == [
+        'subscriptions.start_date: 1 of 2 rows fail "not empty"; '
+        "examples (row: values): 1: {subscription_id: 'S2', start_date: None}",
+        'subscriptions.end_date: 1 of 2 rows fail "between 1990-01-01 and 2100-01-01"; '
+        "examples (row: values): 0: {subscription_id: 'S1', end_date: '9999-12-31'}",
+    ]
+
+
+def test_offer_rules(raw_dir: Path) -> None:
+    write_csv(
+        raw_dir,
+        "offers",
+        """\
+        customer_id,campaign_id,offer_id,sent_ts,group,redeemed_ts
+        C1,K1,,2023-05-01,control,2023-05-03
+        C2,K1,discount_10,2023-05-01,treatment,2023-04-30
+        C3,K1,discount_10,2023-05-01,Treatment,
+        """,
+    )
+
+    assert failure_lines(raw_dir) == [
+        'offers.group: 1 of 3 rows fail "one of treatment, control"; '
+        "examples (row: values): 2: {customer_id: 'C3', campaign_id: 'K1', group: 'Treatment'}",
+        'offers.redeemed_ts: 1 of 3 rows fail "not before sent_ts"; '
+        "examples (row: values): 1: {customer_id: 'C2', campaign_id: 'K1', "
+        "redeemed_ts: '2023-04-30 00:00:00', sent_ts: '2023-05-01 00:00:00'}",
+        'offers.redeemed_ts: 1 of 3 rows fail "empty when group is control"; '
+        "examples (row: values): 0: {customer_id: 'C1', campaign_id: 'K1', "
+        "redeemed_ts: '2023-05-03 00:00:00', group: 'control'}",
+    ]
+
+
+def test_unparsable_values_are_not_also_reported_as_empty(raw_dir: Path) -> None:
+    write_csv(
+        raw_dir,
+        "orders",
+        ORDERS_CSV.replace(",0,returned", ",,returned").replace(",5,cancelled", ",five,cancelled"),
+    )
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "readable as a number"; '
+        "examples (row: values): 3: {order_id: 'O4', amount: 'five'}",
+        'orders.amount: 1 of 4 rows fail "not empty"; '
+        "examples (row: values): 1: {order_id: 'O2', amount: None}",
+    ]
+
+
+def test_integer_ids_in_parquet_match_text_ids(raw_dir: Path) -> None:
+    write_csv(raw_dir, "customers", "customer_id,signup_date\n1,2023-01-01\n2,2023-01-02\n")
+    frame = orders_frame().assign(customer_id=[1, 1, 2, 2])
+    write_orders(raw_dir, "parquet", frame)
+    (raw_dir / "support_tickets.csv").unlink()
+
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    assert report["tables"]["orders"]["columns"]["customer_id"] == {"type": "id", "null_rate": 0.0}
+
+
+def test_error_text_lists_every_failure(raw_dir: Path) -> None:
+    (raw_dir / "customers.csv").unlink()
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace(",10.5,", ",-10.5,"))
+
+    with pytest.raises(RawDataError) as caught:
+        validate_raw_tables(raw_dir, CONFIG)
+
+    text = str(caught.value)
+    assert text.startswith("raw data breaks the data contract (2 problem(s))")
+    for failure in caught.value.failures:
+        assert f"\n  {failure}\n" in text
+
+
+def test_timezone_aware_parquet_timestamps_are_checked_in_utc(raw_dir: Path) -> None:
+    stamps = pd.to_datetime(orders_frame()["order_ts"]).dt.tz_localize("Europe/Berlin")
+    write_orders(raw_dir, "parquet", orders_frame().assign(order_ts=stamps))
+
+    orders = validate_raw_tables(raw_dir, CONFIG)["tables"]["orders"]
+
+    assert orders["columns"]["order_ts"]["min"] == "2023-01-05 09:00:00"
+    assert orders["columns"]["order_ts"]["max"] == "2023-04-02 21:59:59"
