@@ -1,8 +1,8 @@
 """The one typed configuration object, read once from ``params.yaml`` and passed down.
 
-Every knob of every stage lives in ``params.yaml``; this module is its schema. Unknown keys and wrong
-types fail at start with the key's dotted path and what was expected, so a typo never silently falls
-back to a default.
+Every knob of every stage lives in ``params.yaml``; this module is its schema. Unknown keys and
+wrong types fail at start with the key's dotted path and what was expected, so a typo never
+silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -26,14 +26,20 @@ class Section(BaseModel):
 
 
 class PathsConfig(Section):
-    """Where stages read and write, relative to the folder holding ``params.yaml``."""
+    """Where stages read and write, relative to the folder holding ``params.yaml``.
 
+    ``synthetic_raw_dir`` is where ``churn generate`` writes; ``raw_dir`` is what every later stage
+    reads. They are the same folder by default; point ``raw_dir`` at your own CRM export to use it
+    instead of the synthetic world (the generator never writes there).
+    """
+
+    synthetic_raw_dir: Path = Path("data/raw")
     raw_dir: Path = Path("data/raw")
     truth_dir: Path = Path("data/truth")
     validation_report: Path = Path("data/validation/report.json")
 
     def resolved(self, base_dir: Path) -> PathsConfig:
-        """A copy with every relative path anchored at ``base_dir`` (the folder of ``params.yaml``)."""
+        """A copy with every relative path anchored at ``base_dir``, the params file's folder."""
         return self.model_copy(
             update={
                 name: value if value.is_absolute() else base_dir / value
@@ -46,8 +52,18 @@ class PathsConfig(Section):
 class OfferSpec(Section):
     """One loyalty offer as the synthetic world knows it: how strongly it changes the churn hazard.
 
-    Effects are log hazard ratios over the truth horizon (negative = fewer churners). The effect for a
-    customer is ``base + sum(trait_weight * trait)`` plus the customer's contact reactance.
+    Effects are log hazard ratios (negative = fewer churners) applied for ``campaigns.effect_days``
+    after the offer is sent. The effect for a customer is ``base_effect``
+    + ``price_sensitivity_weight`` * price sensitivity
+    + ``frequent_small_basket_weight`` * frequent-small-basket score
+    + ``loyalty_member_weight`` * loyalty membership
+    + the customer's contact reactance (shared by every offer: being contacted at all).
+
+    ``redemption_rate`` is the chance that a treated customer uses the offer on an order placed
+    inside ``campaigns.redeem_within_days`` (scaled by ``2 * sigmoid(-2 * effect)``, so customers
+    the offer helps redeem more); customers who do not order in the window cannot redeem. The
+    ``order_*`` and ``points_multiplier`` fields only shape the raw data of that redeeming order,
+    not the churn hazard.
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -57,6 +73,9 @@ class OfferSpec(Section):
     frequent_small_basket_weight: float = 0.0
     loyalty_member_weight: float = 0.0
     redemption_rate: float = Field(default=0.3, ge=0.0, le=1.0)
+    order_discount_share: float = Field(default=0.0, ge=0.0, lt=1.0)
+    order_discount_fixed: float = Field(default=0.0, ge=0.0)
+    points_multiplier: float = Field(default=1.0, ge=1.0)
 
 
 def _default_offers() -> list[OfferSpec]:
@@ -67,6 +86,7 @@ def _default_offers() -> list[OfferSpec]:
             base_effect=0.05,
             price_sensitivity_weight=-0.9,
             redemption_rate=0.35,
+            order_discount_share=0.10,
         ),
         OfferSpec(
             id="free_shipping",
@@ -74,6 +94,7 @@ def _default_offers() -> list[OfferSpec]:
             base_effect=0.0,
             frequent_small_basket_weight=-0.8,
             redemption_rate=0.3,
+            order_discount_fixed=4.95,
         ),
         OfferSpec(
             id="bonus_points",
@@ -81,23 +102,63 @@ def _default_offers() -> list[OfferSpec]:
             base_effect=0.05,
             loyalty_member_weight=-0.7,
             redemption_rate=0.25,
+            points_multiplier=2.0,
         ),
     ]
 
 
 class CampaignConfig(Section):
-    """Past retention campaigns simulated into the ``offers`` log, with random control groups."""
+    """Past retention campaigns simulated into the ``offers`` log, with random control groups.
+
+    Every ``every_days`` the retailer picks ``reach_share`` of the customers it believes active
+    (an order or sign-up within ``active_within_days``, still subscribed), favouring long order gaps
+    by ``targeting_strength`` (0 = uniformly at random). Inside that targeted set a random
+    ``control_share`` is held out and the rest get one offer drawn uniformly from the catalogue, so
+    uplift is identifiable from the log.
+    """
 
     every_days: int = Field(default=60, gt=0)
     reach_share: float = Field(default=0.25, gt=0.0, le=1.0)
     control_share: float = Field(default=0.2, gt=0.0, lt=1.0)
     effect_days: int = Field(default=90, gt=0)
+    redeem_within_days: int = Field(default=30, gt=0)
+    active_within_days: int = Field(default=180, gt=0)
+    targeting_strength: float = Field(default=0.5, ge=0.0)
+
+
+class HazardConfig(Section):
+    """Coefficients of the weekly churn log-hazard (see ``synthetic.hazard``).
+
+    Each term is ``coefficient * driver``; positive coefficients raise churn risk. Drivers are on
+    the scales documented in ``synthetic.hazard.ChurnDrivers``, centred so that a typical customer
+    sits near ``generate.base_weekly_hazard``.
+    """
+
+    recency: float = 0.3
+    order_frequency: float = -0.2
+    spend_trend: float = -0.3
+    tickets: float = 0.15
+    slow_responses: float = 0.5
+    low_nps: float = 0.12
+    low_csat: float = 0.2
+    email_open_trend: float = -1.0
+    unsubscribed: float = 0.4
+    cart_abandons: float = 0.2
+    loyalty_member: float = -0.25
+    loyalty_redemptions: float = -0.3
+    referrals: float = -0.3
+    seasonality: float = 0.15
+    engagement: float = -0.35
+    satisfaction: float = -0.3
+    price_sensitivity: float = 0.4
+    fading: float = 1.0
 
 
 class TruthConfig(Section):
     """Ground truth written to ``data/truth``: true churn probabilities at a grid of cutoffs.
 
-    The grid is anchored at the world's end date and steps back every ``cutoff_every_days``.
+    The grid is anchored at the world's end date and steps back every ``cutoff_every_days`` while
+    the cutoff is at least ``min_history_days`` after the start date.
     """
 
     horizon_days: int = Field(default=90, gt=0)
@@ -106,12 +167,21 @@ class TruthConfig(Section):
 
 
 class GenerateConfig(Section):
-    """The synthetic online retailer: size, time span, latent traits and churn drivers."""
+    """The synthetic online retailer: size, time span, latent traits and churn drivers.
+
+    ``chunk_customers`` customers are simulated together (vectorised) and ``n_jobs`` chunks run in
+    parallel; the output depends on ``seed`` and ``chunk_customers`` but never on ``n_jobs``.
+    ``fading_weekly_rate`` is the weekly chance that a live customer starts drifting away: their
+    churn hazard rises at once (``hazard.fading``) and their engagement sinks over the following
+    weeks, which is the decline a retention team sees before a customer leaves.
+    ``churn_rate_bounds`` is the plausible range of the 90-day churn base rate: the generator
+    reports (and logs a warning) when the world it made falls outside.
+    """
 
     n_customers: int = Field(default=20_000, gt=0)
     start_date: dt.date = dt.date(2023, 1, 1)
     end_date: dt.date = dt.date(2024, 12, 31)
-    chunk_customers: int = Field(default=50_000, gt=0)
+    chunk_customers: int = Field(default=10_000, gt=0)
     n_jobs: int = Field(default=2, ge=1)
     countries: dict[str, float] = Field(
         default_factory=lambda: {"DE": 0.35, "FR": 0.25, "NL": 0.15, "ES": 0.15, "IT": 0.10}
@@ -125,8 +195,18 @@ class GenerateConfig(Section):
             "affiliate": 0.1,
         }
     )
+    plus_share: float = Field(default=0.2, ge=0.0, le=1.0)
     loyalty_member_share: float = Field(default=0.35, ge=0.0, le=1.0)
-    base_weekly_hazard: float = Field(default=0.02, gt=0.0, lt=1.0)
+    early_signup_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    first_order_share: float = Field(default=0.6, ge=0.0, le=1.0)
+    email_every_weeks: int = Field(default=2, gt=0)
+    slow_response_hours: float = Field(default=48.0, gt=0.0)
+    contact_reactance_share: float = Field(default=0.15, ge=0.0, le=1.0)
+    contact_reactance_effect: float = 0.6
+    fading_weekly_rate: float = Field(default=0.006, ge=0.0, le=1.0)
+    base_weekly_hazard: float = Field(default=0.018, gt=0.0, lt=1.0)
+    churn_rate_bounds: tuple[float, float] = (0.15, 0.30)
+    hazard: HazardConfig = HazardConfig()
     campaigns: CampaignConfig = CampaignConfig()
     offers: list[OfferSpec] = Field(default_factory=_default_offers)
     truth: TruthConfig = TruthConfig()
@@ -135,9 +215,22 @@ class GenerateConfig(Section):
     def _check_span(self) -> Self:
         if (self.end_date - self.start_date).days < 365:
             raise ValueError("end_date must be at least 365 days after start_date")
+        if self.truth.min_history_days >= (self.end_date - self.start_date).days:
+            raise ValueError("truth.min_history_days must be shorter than the span of the world")
         ids = [offer.id for offer in self.offers]
         if len(set(ids)) != len(ids):
             raise ValueError(f"offer ids must be unique, got {ids}")
+        low, high = self.churn_rate_bounds
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"churn_rate_bounds must be 0 <= low <= high <= 1, got {low}, {high}")
+        for name, weights in (
+            ("countries", self.countries),
+            ("acquisition_channels", self.acquisition_channels),
+        ):
+            if not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+                raise ValueError(
+                    f"{name} needs at least one non-negative weight and a positive sum"
+                )
         return self
 
 

@@ -13,13 +13,15 @@ def run(config: Config) -> None:
     summary = generate_world(
         config.generate,
         seed=config.seed,
-        raw_dir=config.paths.raw_dir,
+        raw_dir=config.paths.synthetic_raw_dir,
         truth_dir=config.paths.truth_dir,
     )
     _log.info("generated", **summary)
 
 
 if __name__ == "__main__":
+    import sys
+
     from pipeline.cli import app
 
-    app(["generate"])
+    app(["generate", *sys.argv[1:]])
