@@ -1,0 +1,92 @@
+"""The real thing: ``dvc repro`` on a tiny world in a scratch copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "params.yaml"]
+PROJECT_PACKAGES = ["core", "crm", "synthetic", "features", "models", "serving", "pipeline"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def _dvc(args: list[str], cwd: Path) -> str:
+    result = _run([str(Path(sys.executable).parent / "dvc"), *args], cwd)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def _set_param(project: Path, section: str, key: str, value: int) -> None:
+    """Edit one ``section.key`` line in place, keeping the file's quoting and comments."""
+    params_path = project / "params.yaml"
+    pattern = re.compile(rf"^(  {key}:)\s*\S+", flags=re.MULTILINE)
+    edited, count = pattern.subn(rf"\g<1> {value}", params_path.read_text())
+    assert count == 1, f"expected exactly one line for {section}.{key}"
+    params_path.write_text(edited)
+    assert yaml.safe_load(edited)[section][key] == value
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch git+DVC checkout of this project with a world of a few hundred customers."""
+    root = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    for package in PROJECT_PACKAGES:
+        shutil.copytree(
+            PROJECT_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    _set_param(root, "generate", "n_customers", 400)
+    _set_param(root, "generate", "chunk_customers", 200)
+    assert _run(["git", "init", "-q"], root).returncode == 0
+    _dvc(["repro"], root)
+    return root
+
+
+def test_repro_writes_raw_tables_truth_and_report(project: Path) -> None:
+    report = json.loads((project / "data/validation/report.json").read_text())
+
+    assert (project / "data/raw/customers").is_dir()
+    assert (project / "data/truth").is_dir()
+    assert "customers" in json.dumps(report)
+
+
+def test_second_repro_changes_nothing_and_status_is_clean(project: Path) -> None:
+    lock_before = (project / "dvc.lock").read_text()
+
+    output = _dvc(["repro"], project)
+
+    assert "didn't change" in output or "up to date" in output
+    assert "Running stage" not in output
+    assert (project / "dvc.lock").read_text() == lock_before
+    assert json.loads(_dvc(["status", "--json"], project)) == {}
+
+
+def test_params_change_marks_exactly_the_affected_stage(project: Path) -> None:
+    original = (project / "params.yaml").read_text()
+    try:
+        _set_param(project, "validate", "max_examples", 3)
+        assert set(json.loads(_dvc(["status", "--json"], project))) == {"validate"}
+
+        (project / "params.yaml").write_text(original)
+        _set_param(project, "generate", "n_customers", 401)
+        assert set(json.loads(_dvc(["status", "--json"], project))) == {"generate"}
+    finally:
+        (project / "params.yaml").write_text(original)
+    assert json.loads(_dvc(["status", "--json"], project)) == {}
