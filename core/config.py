@@ -157,8 +157,8 @@ class HazardConfig(Section):
 class TruthConfig(Section):
     """Ground truth written to ``data/truth``: true churn probabilities at a grid of cutoffs.
 
-    The grid is anchored at the world's end date and steps back every ``cutoff_every_days`` while
-    the cutoff is at least ``min_history_days`` after the start date.
+    The grid is anchored at the day after the world's end date (where the export ends) and steps
+    back every ``cutoff_every_days`` while at least ``min_history_days`` after the start date.
     """
 
     horizon_days: int = Field(default=90, gt=0)

@@ -37,9 +37,10 @@ Parquet parts (`part-NNNNN.parquet`, one per customer chunk); read a folder as o
 ## `churn_probabilities/`
 
 One row per customer and cutoff date for customers who signed up before the cutoff and had not
-churned by it. A cutoff is 00:00 UTC of `cutoff_date`; the grid is anchored at the end date and
-steps back every {truth.cutoff_every_days} days while at least {truth.min_history_days} days after
-the start date. The horizon is `[cutoff, cutoff + {truth.horizon_days} days)`.
+churned by it. A cutoff is 00:00 UTC of `cutoff_date`; the grid is anchored at the day after the
+end date (where the export ends) and steps back every {truth.cutoff_every_days} days while at least
+{truth.min_history_days} days after the start date.
+The horizon is `[cutoff, cutoff + {truth.horizon_days} days)`.
 
 | column | type | meaning |
 | --- | --- | --- |

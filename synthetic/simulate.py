@@ -91,7 +91,9 @@ def simulate_chunk(
     }
     cutoffs_by_week: dict[int, list[int]] = {}
     for cutoff_us in cutoffs_us:
-        cutoffs_by_week.setdefault(timeline.week_of(cutoff_us), []).append(cutoff_us)
+        # A cutoff at the very end of the data belongs to the last (possibly partial) week.
+        week = min(timeline.week_of(cutoff_us), timeline.n_weeks - 1)
+        cutoffs_by_week.setdefault(week, []).append(cutoff_us)
     signed_up = np.searchsorted(traits.signup_us, timeline.week_ends, side="left")
     snapshots: list[CutoffSnapshot] = []
 

@@ -74,15 +74,15 @@ class Timeline:
 def cutoff_dates(config: GenerateConfig) -> list[dt.date]:
     """The truth cutoff grid, oldest first.
 
-    Anchored at ``end_date`` (included, for a scoring snapshot at the latest date) and stepping
-    back every ``truth.cutoff_every_days`` while at least ``truth.min_history_days`` after
-    ``start_date``. A cutoff means the instant 00:00 UTC of that date: history is everything
-    strictly before it.
+    Anchored at the day after ``end_date`` — the moment the export ends, where a scoring snapshot
+    of the latest data sits — and stepping back every ``truth.cutoff_every_days`` while at least
+    ``truth.min_history_days`` after ``start_date``. A cutoff means the instant 00:00 UTC of that
+    date: history is everything strictly before it.
     """
     earliest = config.start_date + dt.timedelta(days=config.truth.min_history_days)
     step = dt.timedelta(days=config.truth.cutoff_every_days)
     dates: list[dt.date] = []
-    cutoff = config.end_date
+    cutoff = config.end_date + dt.timedelta(days=1)
     while cutoff >= earliest:
         dates.append(cutoff)
         cutoff -= step

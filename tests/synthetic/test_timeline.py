@@ -29,10 +29,10 @@ def test_seasons_peak_in_january_for_churn_and_december_for_shopping() -> None:
     assert len(timeline.churn_season) > timeline.n_weeks  # truth may look past the end
 
 
-def test_cutoffs_step_back_from_the_end_date_while_enough_history() -> None:
+def test_cutoffs_step_back_from_the_end_of_the_data_while_enough_history() -> None:
     config = GenerateConfig(
         start_date=dt.date(2023, 1, 1),
-        end_date=dt.date(2024, 1, 31),
+        end_date=dt.date(2024, 1, 30),
         truth=TruthConfig(cutoff_every_days=100, min_history_days=100),
     )
     assert cutoff_dates(config) == [  # 2023-04-06 is only 95 days after the start
@@ -42,9 +42,9 @@ def test_cutoffs_step_back_from_the_end_date_while_enough_history() -> None:
     ]
 
 
-def test_default_grid_ends_at_the_end_date() -> None:
+def test_default_grid_ends_the_day_after_the_end_date() -> None:
     config = GenerateConfig()
     dates = cutoff_dates(config)
-    assert dates[-1] == config.end_date
+    assert dates[-1] == config.end_date + dt.timedelta(days=1)
     assert (dates[0] - config.start_date).days >= config.truth.min_history_days
     assert (dates[0] - config.start_date).days < config.truth.min_history_days + 30

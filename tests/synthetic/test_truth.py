@@ -113,7 +113,7 @@ def test_truth_rows_are_exactly_the_customers_alive_at_each_cutoff(
     truth = tables["truth_probabilities"]
     customers = tables["customers"].merge(tables["truth_customers"], on="customer_id")
     cutoffs = sorted(truth["cutoff_date"].unique())
-    assert cutoffs[-1] == world.config.end_date
+    assert cutoffs[-1] == world.config.end_date + dt.timedelta(days=1)
     assert all((later - earlier).days == 30 for earlier, later in itertools.pairwise(cutoffs))
     assert (cutoffs[0] - world.config.start_date).days >= world.config.truth.min_history_days
 
