@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,6 +37,7 @@ class PathsConfig(Section):
     raw_dir: Path = Path("data/raw")
     truth_dir: Path = Path("data/truth")
     validation_report: Path = Path("data/validation/report.json")
+    features_dir: Path = Path("data/features")
 
     def resolved(self, base_dir: Path) -> PathsConfig:
         """A copy with every relative path anchored at ``base_dir``, the params file's folder."""
@@ -242,6 +243,77 @@ class ValidateConfig(Section):
     max_examples: int = Field(default=5, ge=1)
 
 
+class ChurnConfig(Section):
+    """What counts as churn, shared by labels, features and every later stage.
+
+    ``inactivity`` (retail): the population at a cutoff is customers with at least one completed
+    order in the ``lookback_days`` before it; churned = no completed order in the ``horizon_days``
+    after it. ``subscription`` (contractual): the population is customers with a subscription
+    active at the cutoff; churned = it ends within the horizon and no other subscription of theirs
+    is active at the horizon's end.
+    """
+
+    definition: Literal["inactivity", "subscription"] = "inactivity"
+    horizon_days: int = Field(default=90, gt=0)
+    lookback_days: int = Field(default=365, gt=0)
+
+
+class CutoffConfig(Section):
+    """The cutoff grid: anchored at the scoring snapshot date, stepping back ``every_days``.
+
+    Only cutoffs whose label horizon ends on or before the snapshot date are labelled training
+    cutoffs; the ``count`` most recent of them are built.
+    """
+
+    every_days: int = Field(default=30, gt=0)
+    count: int = Field(default=12, gt=0)
+
+
+class DuckDBConfig(Section):
+    """The embedded engine: bounded memory, spilling to ``temp_directory`` instead of dying."""
+
+    memory_limit: str = "4GB"
+    threads: int = Field(default=2, ge=1)
+    temp_directory: Path = Path("data/.duckdb_tmp")
+
+
+class SparkConfig(Section):
+    """A Spark session for histories that outgrow one machine."""
+
+    master: str = "local[*]"
+    app_name: str = "churn-features"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class FeatureFamiliesConfig(Section):
+    """Switch feature families on or off; a family whose source table is absent is off anyway."""
+
+    rfm: bool = True
+    lifecycle: bool = True
+    support: bool = True
+    engagement: bool = True
+    voice: bool = True
+    loyalty: bool = True
+    events: bool = True
+    offers: bool = True
+    static: bool = True
+
+
+class FeaturesConfig(Section):
+    """Point-in-time features: engine, cutoffs, families.
+
+    ``snapshot_date`` is the scoring snapshot's cutoff (history strictly before its 00:00 UTC);
+    ``null`` means the day after the latest order or event in the raw data.
+    """
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    snapshot_date: dt.date | None = None
+    cutoffs: CutoffConfig = CutoffConfig()
+    families: FeatureFamiliesConfig = FeatureFamiliesConfig()
+    duckdb: DuckDBConfig = DuckDBConfig()
+    spark: SparkConfig = SparkConfig()
+
+
 class Config(Section):
     """The whole of ``params.yaml``."""
 
@@ -249,6 +321,8 @@ class Config(Section):
     paths: PathsConfig = PathsConfig()
     generate: GenerateConfig = GenerateConfig()
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
+    churn: ChurnConfig = ChurnConfig()
+    features: FeaturesConfig = FeaturesConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
