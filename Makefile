@@ -2,7 +2,7 @@
 #   make run    set everything up, then run the whole pipeline on the embedded defaults
 #   make test   set everything up, then run the linters and the test suite
 # Everything installs into .venv; nothing is installed system-wide except Debian packages the
-# project needs (none yet).
+# project needs: a Java runtime (>= 17) for the Spark feature engine, if the machine lacks one.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 PIP_FLAGS := --disable-pip-version-check $(if $(CI),--quiet,)
 
-.PHONY: run setup test lint pipeline bench clean
+.PHONY: run setup java test lint pipeline bench clean
 
 run: setup pipeline
 	@echo
@@ -18,8 +18,21 @@ run: setup pipeline
 	@echo "  data/raw/                    synthetic CRM tables (the data contract: docs/data-contract.md)"
 	@echo "  data/truth/                  ground truth of the synthetic world"
 	@echo "  data/validation/report.json  validation report (row counts, date ranges, null rates)"
+	@echo "  data/models/                 registered model versions, promotion decision (MLflow: mlflow ui)"
+	@echo "  evaluation/                  DVC metrics and plots (dvc metrics show, dvc plots show)"
 
-setup: $(VENV)/.installed
+setup: java $(VENV)/.installed
+
+# Spark (features.engine: spark, and the Spark parity tests) needs Java >= 17. Keep a suitable one;
+# otherwise install Debian's headless JRE (needs root and apt-get, as on the project's machines).
+JAVA_OK := java -version 2>&1 | awk -F'"' '/version/ {split($$2, v, "."); ok = (v[1] >= 17)} END {exit !ok}'
+java:
+	@if $(JAVA_OK); then exit 0; fi; \
+	echo "Java >= 17 not found; installing openjdk-17-jre-headless with apt-get"; \
+	command -v apt-get >/dev/null || { echo "apt-get not available: install Java >= 17 yourself" >&2; exit 1; }; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+	$(JAVA_OK) || { echo "Java >= 17 still not found after installing it" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=python3.11")'

@@ -15,12 +15,12 @@ import json
 import os
 import platform
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+from peak_memory import PeakTreeMemory
 
 from core.config import Config
 from synthetic.world import generate_world
@@ -28,50 +28,6 @@ from synthetic.world import generate_world
 _GIB = 1024**3
 _TARGET_SECONDS_1M = 120.0
 _TARGET_PEAK_GIB = 4.0
-
-
-class PeakTreeMemory:
-    """Poll the summed RSS of this process and its descendants in a background thread.
-
-    Listing descendants scans every process on the machine, so it is refreshed only every
-    ``refresh_every`` polls; reading one process's RSS is cheap and done every poll.
-    """
-
-    def __init__(self, interval_s: float = 0.05, refresh_every: int = 10) -> None:
-        self._interval_s = interval_s
-        self._refresh_every = refresh_every
-        self._root = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self.peak_bytes = 0
-
-    def __enter__(self) -> PeakTreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _poll(self) -> None:
-        processes = [self._root]
-        polls = 0
-        while not self._stop.is_set():
-            if polls % self._refresh_every == 0:
-                processes = [self._root, *self._root.children(recursive=True)]
-            self.peak_bytes = max(self.peak_bytes, _summed_rss(processes))
-            polls += 1
-            self._stop.wait(self._interval_s)
-
-
-def _summed_rss(processes: list[psutil.Process]) -> int:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
 
 
 def bench_one(n_customers: int, n_jobs: int, chunk_customers: int | None) -> dict[str, Any]:

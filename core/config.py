@@ -38,6 +38,8 @@ class PathsConfig(Section):
     truth_dir: Path = Path("data/truth")
     validation_report: Path = Path("data/validation/report.json")
     features_dir: Path = Path("data/features")
+    models_dir: Path = Path("data/models")
+    evaluation_dir: Path = Path("evaluation")
 
     def resolved(self, base_dir: Path) -> PathsConfig:
         """A copy with every relative path anchored at ``base_dir``, the params file's folder."""
@@ -270,7 +272,10 @@ class CutoffConfig(Section):
 
 
 class DuckDBConfig(Section):
-    """The embedded engine: bounded memory, spilling to ``temp_directory`` instead of dying."""
+    """The embedded engine: bounded memory, spilling to ``temp_directory`` instead of dying.
+
+    A relative ``temp_directory`` is anchored at the params file's folder, like ``paths``.
+    """
 
     memory_limit: str = "4GB"
     threads: int = Field(default=2, ge=1)
@@ -304,14 +309,173 @@ class FeaturesConfig(Section):
 
     ``snapshot_date`` is the scoring snapshot's cutoff (history strictly before its 00:00 UTC);
     ``null`` means the day after the latest order or event in the raw data.
+    ``history_days`` is how far back any feature looks: windowed features use at most 365 days,
+    "days since the last …" features and open-ticket counts see this much history (null when
+    nothing happened in it). Only lifecycle features (signup, first order) see all of it. A longer
+    history costs time: every row in it is joined to each cutoff it precedes.
     """
 
     engine: Literal["duckdb", "spark"] = "duckdb"
     snapshot_date: dt.date | None = None
+    history_days: int = Field(default=730, ge=365)
     cutoffs: CutoffConfig = CutoffConfig()
     families: FeatureFamiliesConfig = FeatureFamiliesConfig()
     duckdb: DuckDBConfig = DuckDBConfig()
     spark: SparkConfig = SparkConfig()
+
+
+class SearchParam(Section):
+    """One hyperparameter's search range for Optuna.
+
+    ``int`` and ``float`` draw from ``[low, high]`` (log-uniform with ``log``); ``categorical``
+    picks one of ``choices``.
+    """
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical search param needs a non-empty choices list")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"a {self.type} search param needs low <= high")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log-scale search param needs low > 0")
+        return self
+
+
+class CandidateConfig(Section):
+    """One model family in the competition.
+
+    ``params`` are the estimator's fixed settings (and the first trial of the search);
+    ``search`` lists the hyperparameters Optuna tunes on the validation cutoff; ``n_trials``
+    overrides the budget of ``train.tuning`` for this candidate.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["logistic_regression", "hist_gradient_boosting", "random_forest", "xgboost"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, SearchParam] = Field(default_factory=dict)
+    n_trials: int | None = Field(default=None, ge=0)  # overrides train.tuning.n_trials
+
+
+def _default_candidates() -> list[CandidateConfig]:
+    return [
+        CandidateConfig(name="logistic", kind="logistic_regression", params={"C": 1.0}),
+        CandidateConfig(name="hist_gb", kind="hist_gradient_boosting"),
+        CandidateConfig(name="xgboost", kind="xgboost"),
+    ]
+
+
+class SplitConfig(Section):
+    """Time-based split; with ``embargo`` no label horizon overlaps a later part (models.split)."""
+
+    embargo: bool = True
+
+
+class TuningConfig(Section):
+    """Optuna budget per candidate. ``timeout_seconds`` is a safety cap: when it bites, the
+    number of trials depends on the machine and results are no longer reproducible."""
+
+    n_trials: int = Field(default=8, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class GateConfig(Section):
+    """When the new model (alias ``challenger``) takes alias ``champion``.
+
+    It must beat the champion on the test cutoff by ``min_improvement`` on the primary metric and
+    its expected calibration error may be at most ``ece_tolerance`` worse.
+    """
+
+    min_improvement: float = Field(default=0.002, ge=0.0)
+    ece_tolerance: float = Field(default=0.005, ge=0.0)
+
+
+class TrainConfig(Section):
+    """Candidates, tuning, class imbalance, calibration and the promotion gate.
+
+    ``primary_metric`` ranks trials and candidates on the validation cutoff and drives the gate
+    on the test cutoff. ``class_weight: balanced`` reweights classes (``scale_pos_weight`` for
+    XGBoost); calibration on the validation cutoff then maps scores back to probabilities.
+    ``n_jobs`` fixes thread counts, so results do not depend on the machine's core count.
+    """
+
+    primary_metric: Literal["pr_auc", "roc_auc", "emp"] = "pr_auc"
+    class_weight: Literal["balanced", "none"] = "balanced"
+    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    n_jobs: int = Field(default=2, ge=1)
+    split: SplitConfig = SplitConfig()
+    tuning: TuningConfig = TuningConfig()
+    gate: GateConfig = GateConfig()
+    candidates: list[CandidateConfig] = Field(default_factory=_default_candidates)
+
+    @model_validator(mode="after")
+    def _check_candidates(self) -> Self:
+        names = [candidate.name for candidate in self.candidates]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"candidates need unique names and at least one entry, got {names}")
+        return self
+
+
+class EconomicsConfig(Section):
+    """Retention-campaign economics (Verbraken et al. 2013), in currency per customer.
+
+    A contacted churner who accepts the offer stays: gain ``customer_value`` - ``offer_cost``;
+    every contact costs ``contact_cost``; a contacted non-churner takes the offer anyway. The
+    acceptance rate is uncertain: Beta(``acceptance_alpha``, ``acceptance_beta``).
+    """
+
+    customer_value: float = Field(default=200.0, gt=0)
+    offer_cost: float = Field(default=10.0, ge=0)
+    contact_cost: float = Field(default=1.0, ge=0)
+    acceptance_alpha: float = Field(default=6.0, gt=0)
+    acceptance_beta: float = Field(default=14.0, gt=0)
+
+
+class BacktestConfig(Section):
+    """Rolling-origin backtest: refit the winner at ``origins`` test cutoffs, latest first."""
+
+    origins: int = Field(default=4, ge=0)
+    min_train_cutoffs: int = Field(default=2, ge=1)
+
+
+class EvaluateConfig(Section):
+    """Test-cutoff metrics, curves and segments.
+
+    ``top_fraction`` sets lift and recall "at the top" (0.1 = top decile); ``value_feature`` and
+    ``tenure_feature`` are cut into ``bands`` quantile bands for per-segment metrics.
+    """
+
+    calibration_bins: int = Field(default=10, ge=2)
+    top_fraction: float = Field(default=0.1, gt=0, le=1)
+    curve_points: int = Field(default=101, ge=3)
+    segment_columns: list[str] = Field(
+        default_factory=lambda: ["static_plan", "static_acquisition_channel"]
+    )
+    tenure_feature: str = "lifecycle_days_since_signup"
+    value_feature: str = "rfm_spend_365d"
+    bands: int = Field(default=4, ge=2)
+    min_segment_rows: int = Field(default=50, ge=1)
+    backtest: BacktestConfig = BacktestConfig()
+
+
+class MlflowConfig(Section):
+    """Where runs and the model registry live; ``MLFLOW_TRACKING_URI`` overrides ``tracking_uri``.
+
+    A relative SQLite path or ``artifact_location`` is relative to the working directory, which is
+    the project root under ``dvc repro``.
+    """
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_location: str = "mlruns"
+    experiment: str = "churn"
+    registered_model: str = "churn-classifier"
 
 
 class Config(Section):
@@ -323,6 +487,10 @@ class Config(Section):
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
     churn: ChurnConfig = ChurnConfig()
     features: FeaturesConfig = FeaturesConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    economics: EconomicsConfig = EconomicsConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -352,7 +520,15 @@ class Config(Section):
             raise ConfigError(_describe(error, source)) from None
         if base_dir is None:
             return config
-        return config.model_copy(update={"paths": config.paths.resolved(base_dir)})
+        duckdb = config.features.duckdb
+        if not duckdb.temp_directory.is_absolute():
+            duckdb = duckdb.model_copy(update={"temp_directory": base_dir / duckdb.temp_directory})
+        return config.model_copy(
+            update={
+                "paths": config.paths.resolved(base_dir),
+                "features": config.features.model_copy(update={"duckdb": duckdb}),
+            }
+        )
 
 
 def _describe(error: ValidationError, source: str) -> str:

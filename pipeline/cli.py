@@ -72,5 +72,32 @@ def validate(params: ParamsOption = Path("params.yaml")) -> None:
     stage.run(config)
 
 
+@app.command()
+def features(params: ParamsOption = Path("params.yaml")) -> None:
+    """Build point-in-time features and churn labels per cutoff, plus the scoring snapshot."""
+    config = load_config(params)
+    from pipeline import features as stage
+
+    stage.run(config)
+
+
+@app.command()
+def train(params: ParamsOption = Path("params.yaml")) -> None:
+    """Tune, calibrate and track the candidates in MLflow; register the winner; run the gate."""
+    config = load_config(params)
+    from pipeline import train as stage
+
+    stage.run(config)
+
+
+@app.command()
+def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Score the champion and every candidate on the test cutoff: metrics, plots, backtest."""
+    config = load_config(params)
+    from pipeline import evaluate as stage
+
+    stage.run(config)
+
+
 if __name__ == "__main__":
     app()

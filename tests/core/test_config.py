@@ -88,3 +88,21 @@ def test_config_is_immutable() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         config.seed = 1  # type: ignore[misc]
+
+
+def test_feature_engine_spill_folder_and_history_come_from_params(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("features:\n  history_days: 400\n  duckdb: {temp_directory: tmp/spill}\n")
+
+    config = Config.load(params)
+
+    assert config.features.history_days == 400
+    assert config.features.duckdb.temp_directory == tmp_path / "tmp/spill"
+
+
+def test_history_shorter_than_the_longest_window_is_refused(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("features:\n  history_days: 90\n")
+
+    with pytest.raises(ConfigError, match=r"features\.history_days"):
+        Config.load(params)

@@ -90,3 +90,27 @@ def test_params_change_marks_exactly_the_affected_stage(project: Path) -> None:
     finally:
         (project / "params.yaml").write_text(original)
     assert json.loads(_dvc(["status", "--json"], project)) == {}
+
+
+def test_repro_trains_registers_a_champion_and_evaluates(project: Path) -> None:
+    registered = json.loads((project / "data/models/registered.json").read_text())
+    metrics = json.loads((project / "evaluation/metrics.json").read_text())
+
+    assert registered["champion_version"] == registered["challenger_version"] == "1"
+    assert len(registered["candidate_runs"]) == 3
+    assert {"champion", "logistic", "hist_gb", "xgboost", "oracle"} == set(metrics["models"])
+    assert (project / "mlflow.db").is_file()  # the tracking store lives beside, not in, DVC outs
+    assert (project / "evaluation/plots/roc/champion.csv").is_file()
+
+
+def test_a_model_param_change_marks_train_and_evaluate_only(project: Path) -> None:
+    params_path = project / "params.yaml"
+    original = params_path.read_text()
+    edited, count = re.subn(r"^(    n_trials:)\s*\d+", r"\g<1> 1", original, count=1, flags=re.M)
+    assert count == 1
+    try:
+        params_path.write_text(edited)
+        assert set(json.loads(_dvc(["status", "--json"], project))) == {"train", "evaluate"}
+    finally:
+        params_path.write_text(original)
+    assert json.loads(_dvc(["status", "--json"], project)) == {}

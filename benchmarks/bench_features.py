@@ -1,0 +1,249 @@
+"""Benchmark the ``features`` stage: wall time and peak memory for 100k and 1M customers.
+
+Prints one JSON object. For each size a synthetic world is generated into a temporary folder (its
+time is reported but not part of the figures), then, on the same files:
+
+* the stage itself (``pipeline.features.run``: ``features.cutoffs.count`` labelled cutoffs plus
+  the scoring snapshot, streamed to Parquet), timed, with the peak summed RSS of the process tree
+  (``peak_memory.PeakTreeMemory``);
+* a reference: one DuckDB ``GROUP BY customer_id`` scan of orders and events computing count, sum
+  and max for one cutoff, written to Parquet, with the same DuckDB settings (threads, memory
+  limit). It is run before and after the stage; the faster run is the reference.
+
+Targets (at the largest size): stage time <= 3 x reference x number of cutoffs, peak memory <= 8
+GiB, and near-linear growth from the smallest to the largest size (time ratio / size ratio,
+reported with the growth exponent: 1.0 is linear).
+
+    python benchmarks/bench_features.py [--sizes 100000 1000000] [--cutoffs 12]
+        [--profile-dir DIR]   # also write DuckDB's JSON profile of the training query there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+import pyarrow.parquet as pq
+from peak_memory import PeakTreeMemory
+
+from core.config import Config, DuckDBConfig, FeaturesConfig, PathsConfig
+from features.build import build_features, cutoff_grid, resolve_snapshot_date
+from features.engine import connect
+from features.sources import load_raw_tables
+from pipeline.features import run as run_features_stage
+from synthetic.world import generate_world
+
+_GIB = 1024**3
+_TARGET_REFERENCE_FACTOR = 3.0
+_TARGET_PEAK_GIB = 8.0
+_PROFILE_DETAILS = ("Join Type", "Conditions", "Groups", "Aggregates", "Table", "CTE Name")
+
+REFERENCE_SQL = """
+COPY (
+    SELECT customer_id, count(*) AS n_rows, sum(value) AS total, max(ts) AS latest
+    FROM (
+        SELECT customer_id, order_ts AS ts, amount AS value FROM read_parquet('{orders}')
+        UNION ALL
+        SELECT customer_id, ts, value FROM read_parquet('{events}')
+    )
+    WHERE ts < TIMESTAMP '{cutoff}'
+    GROUP BY customer_id
+) TO '{output}' (FORMAT parquet, COMPRESSION zstd)
+"""
+
+
+def stage_config(root: Path, n_cutoffs: int) -> Config:
+    """The defaults, with the world's folders under ``root`` and ``n_cutoffs`` cutoffs."""
+    defaults = Config()
+    features = defaults.features.model_copy(
+        update={
+            "cutoffs": defaults.features.cutoffs.model_copy(update={"count": n_cutoffs}),
+            "duckdb": defaults.features.duckdb.model_copy(
+                update={"temp_directory": root / "duckdb_tmp"}
+            ),
+        }
+    )
+    paths = PathsConfig(raw_dir=root / "raw", truth_dir=root / "truth", features_dir=root / "out")
+    return defaults.model_copy(update={"paths": paths, "features": features})
+
+
+def raw_rows(raw_dir: Path, table: str) -> int:
+    parts = (raw_dir / table).glob("*.parquet")
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+
+
+def reference_seconds(raw_dir: Path, cutoff: Any, settings: DuckDBConfig, output: Path) -> float:
+    """One GROUP BY scan over orders + events for ``cutoff``, as DuckDB runs it for the stage."""
+    con = duckdb.connect()
+    con.execute(f"SET threads = {settings.threads}")
+    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    con.execute(f"SET temp_directory = '{settings.temp_directory}'")
+    sql = REFERENCE_SQL.format(
+        orders=raw_dir / "orders" / "*.parquet",
+        events=raw_dir / "events" / "*.parquet",
+        cutoff=f"{cutoff} 00:00:00",
+        output=output,
+    )
+    started = time.perf_counter()
+    con.execute(sql)
+    seconds = time.perf_counter() - started
+    con.close()
+    return seconds
+
+
+def profile_training_query(config: Config, profile_path: Path, output: Path) -> dict[str, Any]:
+    """Run the training expression again with DuckDB's JSON profiler on; summarise the profile.
+
+    For diagnosis only (it doubles the stage's work): the full profile stays at
+    ``profile_path``; the summary has the query's CPU time, memory and spill figures and the ten
+    operators that took longest.
+    """
+    con = connect(config.features)
+    tables = load_raw_tables(con, config.paths.raw_dir)
+    snapshot_date = resolve_snapshot_date(tables, config.features)
+    cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
+    training = build_features(tables, cutoffs, config.features, config.churn)
+    con.raw_sql("PRAGMA enable_profiling = 'json'")
+    con.raw_sql(f"PRAGMA profiling_output = '{profile_path}'")
+    started = time.perf_counter()
+    con.to_parquet(training, output)
+    seconds = time.perf_counter() - started
+    con.raw_sql("PRAGMA disable_profiling")
+    return summarise_profile(json.loads(profile_path.read_text()), seconds)
+
+
+def summarise_profile(profile: dict[str, Any], seconds: float) -> dict[str, Any]:
+    operators: list[dict[str, Any]] = []
+    pending = list(profile.get("operator", []))
+    while pending:
+        node = pending.pop()
+        pending += node.get("children", [])
+        extra = node.get("extra_info", {})
+        operators.append(
+            {
+                "operator": node.get("name"),
+                "seconds": round(node.get("timing", 0.0), 3),
+                "rows_out": node.get("intermediate_rows"),
+                "detail": {
+                    key: str(value)[:160] for key, value in extra.items() if key in _PROFILE_DETAILS
+                },
+            }
+        )
+    system = profile.get("system", {})
+    return {
+        "wall_seconds": round(seconds, 2),
+        "cpu_seconds": round(profile.get("query", {}).get("cpu_time", 0.0), 2),
+        "peak_buffer_memory_gib": round(system.get("peak_buffer_memory", 0) / _GIB, 3),
+        "spilled_gib": round(system.get("total_bytes_spilled", 0) / _GIB, 3),
+        "top_operators": sorted(operators, key=lambda op: -op["seconds"])[:10],
+    }
+
+
+def bench_one(n_customers: int, n_cutoffs: int, profile_dir: Path | None) -> dict[str, Any]:
+    """Generate ``n_customers`` into a temporary folder, then measure the stage and reference."""
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as folder:
+        root = Path(folder)
+        config = stage_config(root, n_cutoffs)
+        generate = Config().generate.model_copy(update={"n_customers": n_customers})
+        started = time.perf_counter()
+        generate_world(generate, seed=42, raw_dir=config.paths.raw_dir, truth_dir=root / "truth")
+        generate_seconds = time.perf_counter() - started
+        raw_dir = config.paths.raw_dir
+        settings = config.features.duckdb
+        settings.temp_directory.mkdir(parents=True, exist_ok=True)
+        snapshot = resolve_snapshot_date(
+            load_raw_tables(connect(FeaturesConfig(duckdb=settings)), raw_dir), config.features
+        )
+        cutoffs = cutoff_grid(snapshot, config.features.cutoffs, config.churn.horizon_days)
+        reference_output = root / "reference.parquet"
+        references = [reference_seconds(raw_dir, cutoffs[-1], settings, reference_output)]
+
+        started = time.perf_counter()
+        with PeakTreeMemory() as memory:
+            manifest = run_features_stage(config)
+        stage_seconds = time.perf_counter() - started
+        references.append(reference_seconds(raw_dir, cutoffs[-1], settings, reference_output))
+
+        output_bytes = sum(p.stat().st_size for p in config.paths.features_dir.glob("*"))
+        profile = None
+        if profile_dir is not None:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            profile_path = profile_dir / f"training-{n_customers}.json"
+            profile = profile_training_query(config, profile_path, root / "profiled.parquet")
+        reference = min(references)
+        budget = _TARGET_REFERENCE_FACTOR * reference * n_cutoffs
+        return {
+            "n_customers": n_customers,
+            "orders": raw_rows(raw_dir, "orders"),
+            "events": raw_rows(raw_dir, "events"),
+            "cutoffs": n_cutoffs,
+            "generate_seconds": round(generate_seconds, 1),
+            "stage_seconds": round(stage_seconds, 2),
+            "stage_peak_memory_gib": round(memory.peak_bytes / _GIB, 3),
+            "training_rows": manifest["rows"]["training"]["total"],
+            "snapshot_rows": manifest["rows"]["snapshot"]["total"],
+            "features": len(manifest["features"]),
+            "output_mib": round(output_bytes / 1024**2, 1),
+            "reference_seconds_runs": [round(seconds, 3) for seconds in references],
+            "reference_seconds": round(reference, 3),
+            "budget_seconds": round(budget, 2),
+            "stage_over_budget": round(stage_seconds / budget, 3),
+            "training_query_profile": profile,
+        }
+
+
+def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Time growth from the smallest to the largest run, per unit of input rows."""
+    small, large = runs[0], runs[-1]
+    size_ratio = (large["orders"] + large["events"]) / (small["orders"] + small["events"])
+    time_ratio = large["stage_seconds"] / small["stage_seconds"]
+    return {
+        "from_customers": small["n_customers"],
+        "to_customers": large["n_customers"],
+        "input_rows_ratio": round(size_ratio, 2),
+        "time_ratio": round(time_ratio, 2),
+        "time_ratio_per_input_ratio": round(time_ratio / size_ratio, 3),
+        "exponent": round(math.log(time_ratio) / math.log(size_ratio), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--cutoffs", type=int, default=12)
+    parser.add_argument("--profile-dir", type=Path, default=None)
+    args = parser.parse_args()
+    runs = [bench_one(size, args.cutoffs, args.profile_dir) for size in sorted(args.sizes)]
+    largest = runs[-1]
+    report: dict[str, Any] = {
+        "benchmark": "features",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+            "memory_gib": round(psutil.virtual_memory().total / _GIB, 1),
+        },
+        "runs": runs,
+        "growth": growth(runs) if len(runs) > 1 else None,
+        "target": {
+            "n_customers": largest["n_customers"],
+            "max_stage_over_budget": 1.0,
+            "max_peak_memory_gib": _TARGET_PEAK_GIB,
+            "met_time": largest["stage_over_budget"] <= 1.0,
+            "met_memory": largest["stage_peak_memory_gib"] <= _TARGET_PEAK_GIB,
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""Point-in-time features and churn labels for a list of cutoffs, as one Ibis expression.
+
+The plan, for any number of cutoffs and on any backend:
+
+1. the population: customers × cutoffs, kept where the churn definition's rule holds
+   (``features.labels``);
+2. each source (orders, events, NPS answers, support tickets, offers; ``features.rows``) is
+   joined **once** to the population on ``customer_id``, keeping rows strictly before the cutoff
+   and within ``features.history_days`` of it, and aggregated in **one** group-by per (customer,
+   cutoff): every family reading it contributes conditional aggregates (``count(where=...)``,
+   ``sum(where=...)``) to the same pass. Events, the largest table, are first reduced to a few
+   statistics per (customer, cutoff, event type) (``features.event_stats``);
+3. the per-source aggregates are left-joined onto the population and turned into feature values
+   in catalogue order (``features.definitions``); a family that does not produce exactly its
+   catalogue entries fails the build;
+4. labelled builds join the churn label; the scoring snapshot is the same expression at one
+   cutoff without it, so its features come from exactly the same code path.
+
+Time semantics: a cutoff date means 00:00 UTC of that day; features use rows strictly before it;
+windows are ``[cutoff - N days, cutoff)``; labels use ``[cutoff, cutoff + horizon_days)``.
+Null semantics: counts and sums are 0 without rows, "days since" is null when nothing happened
+within the history, rates are null when their denominator is 0, text attributes stay text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from core.config import ChurnConfig, FeatureFamiliesConfig, FeaturesConfig
+from core.logging import get_logger
+from features import labels
+from features.cutoffs import KEYS, ROW_ORDER, as_dates, cutoff_grid, cutoff_table, start_column
+from features.definitions import FAMILIES as FAMILY_DEFS
+from features.definitions import FeatureDef, describe, feature_definitions, unique_slugs
+from features.event_stats import event_type_stats, stats_of
+from features.families import FAMILIES, Context, Family
+from features.families.base import Aggregates
+from features.rows import SOURCES
+
+__all__ = [
+    "FeatureDefinitionError",
+    "SnapshotDateError",
+    "build_features",
+    "compute_features",
+    "cutoff_grid",
+    "missing_sources",
+    "output_definitions",
+    "resolve_snapshot_date",
+]
+
+_log = get_logger(__name__)
+
+CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
+FLOAT_DECIMALS = 6
+"""Decimals kept in computed float features (a millionth of a day is under 0.1 s)."""
+
+
+class FeatureDefinitionError(RuntimeError):
+    """A family's code and the feature catalogue disagree (a bug, caught at build time)."""
+
+
+class SnapshotDateError(ValueError):
+    """No snapshot date in params and no order or event to derive one from."""
+
+
+def resolve_snapshot_date(
+    tables: Mapping[str, ir.Table], features_config: FeaturesConfig
+) -> dt.date:
+    """``features.snapshot_date`` if set, else the day after the latest order or event.
+
+    Falls back to subscription start/end dates for a contractual export with neither orders nor
+    events. Runs one small aggregate query per table when it has to look.
+    """
+    if features_config.snapshot_date is not None:
+        return features_config.snapshot_date
+    latest: list[dt.date] = []
+    for name, column in (("orders", "order_ts"), ("events", "ts")):
+        if name in tables:
+            latest += _max_dates(tables[name], [column])
+    if not latest and "subscriptions" in tables:
+        latest += _max_dates(tables["subscriptions"], ["start_date", "end_date"])
+    if not latest:
+        raise SnapshotDateError(
+            "cannot derive the snapshot date: no orders, events or subscriptions with a date; "
+            "set features.snapshot_date in params.yaml"
+        )
+    return max(latest) + dt.timedelta(days=1)
+
+
+def _max_dates(table: ir.Table, columns: list[str]) -> list[dt.date]:
+    result = table.aggregate(**{column: table[column].max() for column in columns}).to_pyarrow()
+    values = [result.column(column)[0].as_py() for column in columns]
+    return [
+        value.date() if isinstance(value, dt.datetime) else value
+        for value in values
+        if value is not None
+    ]
+
+
+def missing_sources(
+    tables: Mapping[str, ir.Table], families: FeatureFamiliesConfig
+) -> dict[str, list[str]]:
+    """Families switched on in params that lose features to absent tables → those tables."""
+    missing: dict[str, list[str]] = {}
+    for name, family in FAMILY_DEFS.items():
+        if not getattr(families, name):
+            continue
+        absent = [source for source in family.sources if source not in tables]
+        if absent:
+            missing[name] = absent
+    return missing
+
+
+def build_features(
+    tables: Mapping[str, ir.Table],
+    cutoffs: Sequence[dt.date],
+    features: FeaturesConfig,
+    churn: ChurnConfig,
+    *,
+    labelled: bool = True,
+) -> ir.Table:
+    """One row per (customer, cutoff) in the population: keys, features and, if labelled, churn.
+
+    ``tables`` are raw tables in contract types (``features.sources.load_raw_tables``, or
+    ``ibis.memtable`` s passed through ``features.sources.conform``), all on one backend.
+    Columns: ``customer_id``, ``cutoff_date`` (date), the features in catalogue order, and
+    ``churned`` (0/1) when ``labelled``. Label horizons after the last data are not checked here:
+    pick cutoffs with :func:`cutoff_grid`. Looks up the event types present before the latest
+    cutoff (one small query) when the events family is on.
+    """
+    dates = as_dates(cutoffs)
+    labels.require_source(tables, churn)
+    context = _context(tables, dates, features.families)
+    active = _active_families(features.families, context)
+    cutoff_rows = cutoff_table(
+        dates, (features.history_days, churn.lookback_days), churn.horizon_days
+    )
+    source = tables[labels.POPULATION_SOURCE[churn.definition]]
+    # Every source join reads the population. Its rows are unique already; as an aggregate
+    # (distinct) DuckDB materialises it once instead of re-running the semi-join per reader.
+    population = labels.population(
+        _customers(tables["customers"], context), cutoff_rows, source, churn
+    ).distinct()
+    frame = _with_aggregates(population, tables, active, context, features.history_days)
+    values = _feature_values(frame, active, context)
+    result = frame.select(*KEYS, **values)
+    if not labelled:
+        return result
+    churned = labels.churn_labels(population, source, churn)
+    joined = result.left_join(churned, list(KEYS))
+    return joined.select(*(result[key] for key in KEYS), *values, churned=joined.churned)
+
+
+def compute_features(
+    tables: Mapping[str, ir.Table],
+    cutoffs: Sequence[dt.date],
+    features: FeaturesConfig,
+    churn: ChurnConfig,
+    *,
+    labelled: bool = True,
+) -> pd.DataFrame:
+    """:func:`build_features`, executed: rows sorted by (cutoff_date, customer_id).
+
+    For tests, notebooks and training on moderate data; the ``features`` stage streams the
+    expression to Parquet instead of holding it in memory.
+    """
+    expression = build_features(tables, cutoffs, features, churn, labelled=labelled)
+    frame = expression.order_by(list(ROW_ORDER)).execute()
+    return frame.reset_index(drop=True)
+
+
+def output_definitions(columns: Sequence[str]) -> list[FeatureDef]:
+    """The catalogue entries of a built table's feature columns (keys and label skipped)."""
+    return [describe(name) for name in columns if name not in (*KEYS, "churned")]
+
+
+def _context(
+    tables: Mapping[str, ir.Table], dates: list[dt.date], families: FeatureFamiliesConfig
+) -> Context:
+    present = frozenset(tables)
+    event_types: dict[str, str] = {}
+    if families.events and "events" in tables:
+        event_types = _event_types(tables["events"], max(dates))
+    static: dict[str, str] = {}
+    if families.static:
+        extra = [c for c in tables["customers"].columns if c not in CONTRACT_CUSTOMER_COLUMNS]
+        static = unique_slugs(extra, "customers columns")
+    return Context(present=present, event_types=event_types, static_attributes=static)
+
+
+def _event_types(events: ir.Table, latest_cutoff: dt.date) -> dict[str, str]:
+    """Event types seen before the latest cutoff, by slug (a later type cannot leak in)."""
+    before = events.filter(events.ts < dt.datetime.combine(latest_cutoff, dt.time()))
+    found = before.select("event_type").distinct().to_pyarrow().column("event_type").to_pylist()
+    return unique_slugs([value for value in found if value is not None], "event types")
+
+
+def _customers(customers: ir.Table, context: Context) -> ir.Table:
+    """Customers with static attributes renamed ``static_<slug>`` (no clash with our columns)."""
+    return customers.select(
+        *CONTRACT_CUSTOMER_COLUMNS,
+        **{
+            f"static_{slug}": customers[column]
+            for slug, column in context.static_attributes.items()
+        },
+    )
+
+
+def _active_families(
+    families: FeatureFamiliesConfig, context: Context
+) -> list[tuple[Family, list[FeatureDef]]]:
+    """Families switched on, each with the catalogue entries its present tables allow."""
+    active: list[tuple[Family, list[FeatureDef]]] = []
+    for name, family in FAMILIES.items():
+        if not getattr(families, name):
+            _log.info("feature family off", family=name, reason="switched off in params")
+            continue
+        definitions = feature_definitions(
+            event_types=list(context.event_types.values()),
+            static_attributes=list(context.static_attributes.values()),
+            families=[name],
+        )
+        kept = [d for d in definitions if d.source in context.present]
+        absent = sorted({d.source for d in definitions} - context.present)
+        if absent:
+            _log.info(
+                "feature family off" if not kept else "feature family partly off",
+                family=name,
+                reason=f"table(s) {', '.join(absent)} absent",
+                features_left_out=len(definitions) - len(kept),
+            )
+        if kept:
+            active.append((family, kept))
+    return active
+
+
+def _with_aggregates(
+    population: ir.Table,
+    tables: Mapping[str, ir.Table],
+    active: list[tuple[Family, list[FeatureDef]]],
+    context: Context,
+    history_days: int,
+) -> ir.Table:
+    """The population with every active family's aggregates left-joined, one pass per source."""
+    frame = population
+    bounds = [column for column in population.columns if column.startswith("_start_")]
+    window_keys = population.select(*KEYS, "cutoff_ts", *bounds)
+    families = [family for family, _ in active]
+    for name, source in SOURCES.items():
+        if source.table not in context.present:
+            continue
+        rows = source.prepare(tables[source.table])
+        if name == "events":
+            frame = _with_event_stats(frame, rows, window_keys, families, context, history_days)
+            continue
+        per_cutoff = [f.window_aggregates[name] for f in families if name in f.window_aggregates]
+        if per_cutoff:
+            joined = _join_history(rows, source.time_column, window_keys, history_days)
+            aggregated = joined.group_by(*KEYS).aggregate(**_merged(per_cutoff, joined, context))
+            frame = _attach(frame, aggregated, list(KEYS))
+        per_customer = [
+            f.customer_aggregates[name] for f in families if name in f.customer_aggregates
+        ]
+        if per_customer:
+            aggregated = rows.group_by("customer_id").aggregate(
+                **_merged(per_customer, rows, context)
+            )
+            frame = _attach(frame, aggregated, ["customer_id"])
+    return frame
+
+
+def _with_event_stats(
+    frame: ir.Table,
+    events: ir.Table,
+    window_keys: ir.Table,
+    families: list[Family],
+    context: Context,
+    history_days: int,
+) -> ir.Table:
+    """``frame`` with the statistics of every event type an active family reads, as columns."""
+    read = _event_types_read(families, context)
+    if not read:
+        return frame
+    relevant = events.filter(events.event_type.isin(read))
+    joined = _join_history(relevant, SOURCES["events"].time_column, window_keys, history_days)
+    stats = event_type_stats(joined)
+    for event_type in read:
+        frame = _attach(frame, stats_of(stats, event_type), list(KEYS))
+    return frame
+
+
+def _event_types_read(families: list[Family], context: Context) -> list[str]:
+    """Event types whose statistics some active family reads; other types are never joined."""
+    read: set[str] = set()
+    for family in families:
+        read |= set(family.event_types)
+        if family.reads_event_types:
+            read |= set(context.event_types.values())
+    return list(unique_slugs(read, "event types").values())
+
+
+def _merged(builders: list[Aggregates], rows: ir.Table, context: Context) -> dict[str, ir.Value]:
+    """The aggregates of several families over the same rows, for one group-by pass."""
+    merged: dict[str, ir.Value] = {}
+    for build in builders:
+        merged |= build(rows, context)
+    return merged
+
+
+def _feature_values(
+    frame: ir.Table, active: list[tuple[Family, list[FeatureDef]]], context: Context
+) -> dict[str, ir.Value]:
+    """Feature expressions in catalogue order; each family must match its catalogue entries."""
+    values: dict[str, ir.Value] = {}
+    for family, definitions in active:
+        computed = family.values(frame, context)
+        expected = [definition.name for definition in definitions]
+        if set(computed) != set(expected):
+            raise FeatureDefinitionError(
+                f"family {family.name!r} computes features the catalogue "
+                f"(features/definitions.py) does not match: missing "
+                f"{sorted(set(expected) - set(computed))}, not catalogued "
+                f"{sorted(set(computed) - set(expected))}"
+            )
+        values |= {name: _settled(computed[name], family.name) for name in expected}
+    return values
+
+
+def _settled(value: ir.Value, family: str) -> ir.Value:
+    """Computed floats rounded to ``FLOAT_DECIMALS`` (static attributes stay as exported).
+
+    Multi-threaded sums add in varying order; rounding keeps their last-bit noise out of the
+    files, so the same data gives the same bytes.
+    """
+    if family != "static" and value.type().is_floating():
+        return value.round(FLOAT_DECIMALS)
+    return value
+
+
+def _join_history(rows: ir.Table, time_column: str, keys: ir.Table, history_days: int) -> ir.Table:
+    """Rows joined to each population cutoff they precede by at most ``history_days``."""
+    ts = rows[time_column]
+    joined = rows.join(
+        keys,
+        [
+            rows.customer_id == keys.customer_id,
+            ts < keys.cutoff_ts,
+            ts >= keys[start_column(history_days)],
+        ],
+    )
+    return joined.drop("customer_id_right")
+
+
+def _attach(frame: ir.Table, aggregated: ir.Table, keys: list[str]) -> ir.Table:
+    """``frame`` with ``aggregated``'s columns left-joined on ``keys`` (null where no rows)."""
+    joined = frame.left_join(aggregated, keys)
+    added = [column for column in aggregated.columns if column not in keys]
+    return joined.select(*(joined[column] for column in frame.columns), *added)

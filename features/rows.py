@@ -1,0 +1,100 @@
+"""Sources: the rows each family aggregates, prepared once before they are joined to the cutoffs.
+
+A source is a raw table (or a slice of one) narrowed to the columns its families read, plus
+derived per-row columns that do not depend on the cutoff, so they are computed once per row
+rather than once per row and cutoff: whether an order counts as a purchase, the customer's
+previous purchase, a ticket's first-response time. ``Source.time_column`` places each row in time:
+it decides which cutoffs (strictly after it) and windows the row belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from features.expr import days_between, hours_between
+
+COMPLETED = "completed"
+NPS_EVENT = "survey_nps"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Rows of raw table ``table`` as ``prepare`` shapes them, timed by ``time_column``."""
+
+    table: str
+    time_column: str
+    prepare: Callable[[ir.Table], ir.Table]
+
+
+def is_completed(orders: ir.Table) -> ir.BooleanValue:
+    """An order counts as a purchase when completed; without a ``status`` column, every order."""
+    return orders.status.fill_null(COMPLETED) == COMPLETED
+
+
+def _orders(orders: ir.Table) -> ir.Table:
+    """Orders with ``completed``/``returned`` flags, the customer's previous and first purchase.
+
+    ``prev_order_ts`` and ``first_order_ts`` are taken among orders of the same kind (completed
+    or not), so for a completed order they are the previous and the first completed order; for
+    other orders they are not used. ``gap_days`` is the gap to the previous purchase.
+    """
+    narrowed = orders.select(
+        "customer_id",
+        "order_ts",
+        "amount",
+        "discount_amount",
+        completed=is_completed(orders),
+        returned=orders.status == "returned",
+    )
+    same_kind = ibis.window(
+        group_by=[narrowed.customer_id, narrowed.completed], order_by=narrowed.order_ts
+    )
+    with_history = narrowed.mutate(
+        prev_order_ts=narrowed.order_ts.lag().over(same_kind),
+        first_order_ts=narrowed.order_ts.min().over(same_kind),
+    )
+    return with_history.mutate(
+        gap_days=days_between(with_history.order_ts, with_history.prev_order_ts)
+    )
+
+
+def _events(events: ir.Table) -> ir.Table:
+    return events.select("customer_id", "ts", "event_type", "value")
+
+
+def _nps_answers(events: ir.Table) -> ir.Table:
+    """NPS survey events: a small slice, so taking values by time (argmax) stays cheap."""
+    answers = events.filter(events.event_type == NPS_EVENT)
+    return answers.select("customer_id", "ts", "value")
+
+
+def _support_tickets(tickets: ir.Table) -> ir.Table:
+    """Tickets with ``response_hours`` (null while unanswered; only valid once answered)."""
+    return tickets.select(
+        "customer_id",
+        "opened_ts",
+        "first_response_ts",
+        "resolved_ts",
+        "csat",
+        response_hours=hours_between(tickets.first_response_ts, tickets.opened_ts),
+    )
+
+
+def _offers(offers: ir.Table) -> ir.Table:
+    """Offers actually sent: control-group rows received nothing, so they are dropped."""
+    sent = offers.filter(offers.group == "treatment")
+    return sent.select("customer_id", "sent_ts", "redeemed_ts")
+
+
+SOURCES: dict[str, Source] = {
+    "orders": Source("orders", "order_ts", _orders),
+    "events": Source("events", "ts", _events),
+    "nps_answers": Source("events", "ts", _nps_answers),
+    "support_tickets": Source("support_tickets", "opened_ts", _support_tickets),
+    "offers": Source("offers", "sent_ts", _offers),
+}
+"""Every source families may aggregate, by name (``Family.window_aggregates`` keys)."""

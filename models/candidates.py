@@ -1,0 +1,235 @@
+"""Candidate churn classifiers as one scikit-learn Pipeline each: preprocessing inside the model.
+
+Serving gets a single artefact that takes the raw feature columns (numbers with nulls, category
+strings) and returns probabilities, so training and scoring can never preprocess differently.
+
+* ``logistic_regression``: median-imputed (with missing indicators), standardised numerics and
+  one-hot categoricals into an L2-regularised logistic regression — the baseline.
+* ``hist_gradient_boosting`` and ``random_forest``: numerics as they are (both handle nulls),
+  categoricals ordinal-encoded (native categorical splits for the gradient boosting).
+* ``xgboost``: ``tree_method="hist"``, nulls native, one-hot categoricals, early stopping on the
+  validation cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+from xgboost import XGBClassifier
+
+from models.split import KEYS, LABEL
+
+KINDS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "xgboost")
+MISSING_CATEGORY = "missing"
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {"C": 1.0, "max_iter": 2000},
+    "hist_gradient_boosting": {
+        "learning_rate": 0.1,
+        "max_iter": 150,
+        "max_leaf_nodes": 31,
+        "min_samples_leaf": 40,
+        "l2_regularization": 1.0,
+        "early_stopping": False,
+    },
+    "random_forest": {"n_estimators": 300, "min_samples_leaf": 20, "max_features": "sqrt"},
+    "xgboost": {
+        "n_estimators": 1000,
+        "learning_rate": 0.05,
+        "max_depth": 5,
+        "min_child_weight": 5.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "early_stopping_rounds": 50,
+    },
+}
+
+
+class CandidateError(ValueError):
+    """A candidate's kind, params or input columns cannot make a model."""
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The model's inputs, split by how they are preprocessed."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
+    """Every column but the keys and the label; text, boolean and category columns are
+    categorical, the rest numeric."""
+    names = [c for c in frame.columns if c not in (*KEYS, LABEL)]
+    categorical = tuple(
+        c
+        for c in names
+        if pd.api.types.is_bool_dtype(frame[c])
+        or isinstance(frame[c].dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(frame[c])
+    )
+    numeric = tuple(c for c in names if c not in categorical)
+    if not numeric and not categorical:
+        raise CandidateError("the feature table has no feature columns besides keys and label")
+    return FeatureColumns(numeric=numeric, categorical=categorical)
+
+
+def model_inputs(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
+    """The feature columns in model order, categoricals as plain strings with nulls named.
+
+    Booleans and pandas' string dtype become object strings, so the encoders (and MLflow's
+    signature) see one stable type whatever dtype a Parquet reader produced.
+    """
+    missing = [c for c in columns.all if c not in frame.columns]
+    if missing:
+        raise CandidateError(f"feature columns missing from the input: {missing}")
+    inputs = frame[columns.all].copy()
+    for name in columns.categorical:
+        values = inputs[name].astype(object)
+        inputs[name] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    for name in columns.numeric:
+        inputs[name] = inputs[name].astype("float64")
+    return inputs
+
+
+def default_params(kind: str) -> dict[str, Any]:
+    """The settings a candidate starts from before ``params.yaml`` and the search change them."""
+    if kind not in _DEFAULTS:
+        raise CandidateError(f"unknown candidate kind {kind!r}; expected one of {KINDS}")
+    return dict(_DEFAULTS[kind])
+
+
+def build_preprocessor(kind: str, columns: FeatureColumns) -> ColumnTransformer:
+    """The column transformer for ``kind``: numerics first, then categoricals."""
+    if kind == "logistic_regression":
+        numeric: Any = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+        )
+        categorical: Any = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    elif kind == "xgboost":
+        numeric = "passthrough"
+        categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    else:
+        numeric = "passthrough"
+        categorical = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+        )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, list(columns.numeric)),
+            ("categorical", categorical, list(columns.categorical)),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+
+
+def build_classifier(
+    kind: str,
+    params: Mapping[str, Any],
+    columns: FeatureColumns,
+    seed: int,
+    n_jobs: int,
+    positive_weight: float | None,
+) -> Any:
+    """The estimator for ``kind`` with ``params`` over its defaults.
+
+    ``positive_weight`` (negatives / positives) reweights the churn class; ``None`` leaves the
+    classes as they are.
+    """
+    settings = default_params(kind) | dict(params)
+    balanced = "balanced" if positive_weight is not None else None
+    try:
+        if kind == "logistic_regression":
+            return LogisticRegression(**settings, class_weight=balanced, random_state=seed)
+        if kind == "hist_gradient_boosting":
+            mask = [False] * len(columns.numeric) + [True] * len(columns.categorical)
+            return HistGradientBoostingClassifier(
+                **settings,
+                categorical_features=mask if columns.categorical else None,
+                class_weight=balanced,
+                random_state=seed,
+            )
+        if kind == "random_forest":
+            return RandomForestClassifier(
+                **settings, class_weight=balanced, random_state=seed, n_jobs=n_jobs
+            )
+        return XGBClassifier(
+            **settings,
+            tree_method="hist",
+            objective="binary:logistic",
+            eval_metric="logloss",
+            scale_pos_weight=positive_weight if positive_weight is not None else 1.0,
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
+    except TypeError as error:
+        raise CandidateError(f"{kind}: invalid params {dict(params)}: {error}") from None
+
+
+def positive_class_weight(labels: pd.Series | np.ndarray) -> float:
+    """Negatives per positive: the weight that balances the two classes."""
+    positives = int(np.sum(labels))
+    if positives == 0 or positives == len(labels):
+        raise CandidateError("training labels hold a single class; cannot fit a classifier")
+    return (len(labels) - positives) / positives
+
+
+def fit_candidate(
+    kind: str,
+    params: Mapping[str, Any],
+    columns: FeatureColumns,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    seed: int,
+    n_jobs: int = 1,
+    class_weight: str = "balanced",
+) -> Pipeline:
+    """Fit preprocessing and classifier on ``train``; XGBoost stops early on ``validation``.
+
+    The preprocessor is fitted on training rows only, then validation rows go through it for the
+    early-stopping evaluation set, so no validation statistic leaks into the features.
+    """
+    x_train = model_inputs(train, columns)
+    y_train = train[LABEL].to_numpy(dtype=int)
+    weight = positive_class_weight(y_train) if class_weight == "balanced" else None
+    preprocessor = build_preprocessor(kind, columns).fit(x_train)
+    classifier = build_classifier(kind, params, columns, seed, n_jobs, weight)
+    features = preprocessor.transform(x_train)
+    # OpenMP/BLAS pools default to every core; a fixed count keeps runs comparable and lets two
+    # stages share a machine without oversubscription.
+    with threadpool_limits(limits=n_jobs):
+        if kind == "xgboost":
+            x_valid = preprocessor.transform(model_inputs(validation, columns))
+            y_valid = validation[LABEL].to_numpy(dtype=int)
+            classifier.fit(features, y_train, eval_set=[(x_valid, y_valid)], verbose=False)
+        else:
+            classifier.fit(features, y_train)
+    return Pipeline([("preprocess", preprocessor), ("classifier", classifier)])
+
+
+def fitted_settings(model: Pipeline) -> dict[str, Any]:
+    """What the fit decided that params did not say: XGBoost's early-stopped tree count."""
+    classifier = model.named_steps["classifier"]
+    if isinstance(classifier, XGBClassifier) and classifier.best_iteration is not None:
+        return {"best_iteration": int(classifier.best_iteration)}
+    if isinstance(classifier, HistGradientBoostingClassifier):
+        return {"n_iter": int(classifier.n_iter_)}
+    return {}

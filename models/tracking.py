@@ -1,0 +1,233 @@
+"""Every MLflow call of the project: runs, nested candidate runs, the registry and its aliases.
+
+The rest of ``models/`` is plain functions of DataFrames; this module is the edge where results
+become MLflow runs and registered versions. The tracking URI comes from ``MLFLOW_TRACKING_URI``
+when set (a team server), else from params (an SQLite file in the project by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: DVC stages and CI have no display
+
+import matplotlib.pyplot as plt
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from core.config import EconomicsConfig, MlflowConfig
+from models import curves
+
+# cloudpickle: the pipelines hold XGBoost boosters, which skops cannot load without listing
+# trusted types by hand. Models are only ever loaded from this project's own registry.
+SERIALIZATION = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+MAX_PARAM_LENGTH = 500
+
+
+def pip_requirements() -> list[str]:
+    """The installed versions the models need, pinned: given explicitly, MLflow skips inferring
+    them, which loads every model in a subprocess (tens of seconds per model)."""
+    return [
+        f"{name}=={metadata.version(name)}"
+        for name in ("mlflow", "scikit-learn", "xgboost", "cloudpickle", "pandas", "numpy")
+    ]
+
+
+class TrackingError(RuntimeError):
+    """The tracking server or registry refused an operation."""
+
+
+@dataclass(frozen=True)
+class LoggedCandidate:
+    """Where a candidate's run and model landed."""
+
+    name: str
+    run_id: str
+    model_uri: str
+
+
+def tracking_uri(config: MlflowConfig) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or config.tracking_uri
+
+
+def configure(config: MlflowConfig) -> str:
+    """Point MLflow at the tracking store and the experiment; return the experiment id.
+
+    A new experiment stores artefacts under ``artifact_location`` (a local folder unless it is a
+    URI); an existing one keeps its own.
+    """
+    uri = tracking_uri(config)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(config.experiment)
+    if experiment is not None:
+        mlflow.set_experiment(experiment_id=experiment.experiment_id)
+        return experiment.experiment_id
+    location = config.artifact_location
+    if "://" not in location:
+        location = Path(location).resolve().as_uri()
+    experiment_id = client.create_experiment(config.experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@contextmanager
+def parent_run(run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """One run per ``churn train``; candidate runs nest inside. Yields the run id."""
+    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        yield run.info.run_id
+
+
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": "1"}``, values cut to MLflow's length limit."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flat_params(value, f"{name}.")
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    mlflow.log_params(flat_params(params))
+
+
+def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
+    mlflow.log_metrics(
+        {f"{prefix}{k}": float(v) for k, v in metrics.items() if np.isfinite(float(v))}
+    )
+
+
+def log_json(payload: Any, artifact_file: str) -> None:
+    mlflow.log_text(json.dumps(payload, indent=2, sort_keys=True, default=str), artifact_file)
+
+
+def log_candidate(
+    name: str,
+    model: Any,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Mapping[str, float]],
+    details: Mapping[str, Any],
+    inputs: pd.DataFrame,
+    labels: np.ndarray,
+    economics: EconomicsConfig,
+    input_example_rows: int = 5,
+) -> LoggedCandidate:
+    """A nested run for one candidate: params, metrics per split, details, plots and the model.
+
+    The model is logged with a signature inferred from ``inputs`` (the test rows, as the model
+    takes them) and its churn probabilities, and a few rows as input example; its pyfunc flavour
+    returns probabilities (``predict_proba``), which is what scoring needs.
+    """
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        mlflow.set_tag("candidate", name)
+        log_params(params)
+        for split, values in metrics.items():
+            log_metrics(values, prefix=f"{split}_")
+        log_json(details, "details.json")
+        probabilities = model.predict_proba(inputs)
+        mlflow.log_figure(curve_figure(labels, probabilities[:, 1], economics), "plots/test.png")
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(inputs, probabilities),
+            input_example=inputs.head(input_example_rows),
+            serialization_format=SERIALIZATION,
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=pip_requirements(),
+        )
+        return LoggedCandidate(name=name, run_id=run.info.run_id, model_uri=info.model_uri)
+
+
+def curve_figure(labels: np.ndarray, scores: np.ndarray, economics: EconomicsConfig) -> Any:
+    """ROC, reliability, gains and profit curves of one model on one set of rows."""
+    figure, axes = plt.subplots(2, 2, figsize=(10, 9))
+    roc = curves.roc(labels, scores)
+    axes[0, 0].plot(roc["fpr"], roc["tpr"])
+    axes[0, 0].plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes[0, 0].set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
+    reliability = curves.reliability(labels, scores)
+    axes[0, 1].plot(reliability["predicted"], reliability["observed"], marker="o")
+    axes[0, 1].plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes[0, 1].set(title="Reliability", xlabel="predicted", ylabel="observed churn rate")
+    gains = curves.gains(labels, scores)
+    axes[1, 0].plot(gains["targeted_share"], gains["churners_found"])
+    axes[1, 0].set(title="Cumulative gains", xlabel="share targeted", ylabel="churners found")
+    profit = curves.profit(labels, scores, economics)
+    axes[1, 1].plot(profit["targeted_share"], profit["profit_per_customer"])
+    axes[1, 1].set(title="Profit", xlabel="share targeted", ylabel="profit per customer")
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def register(model_uri: str, registered_model: str, tags: Mapping[str, str]) -> str:
+    """A new version of ``registered_model`` from ``model_uri``; returns the version number."""
+    try:
+        version = mlflow.register_model(model_uri, registered_model, tags=dict(tags))
+    except MlflowException as error:
+        raise TrackingError(f"registering {model_uri} as {registered_model}: {error}") from None
+    return str(version.version)
+
+
+def version_by_alias(registered_model: str, alias: str) -> ModelVersion | None:
+    """The version ``alias`` points at, or ``None`` when the model or alias does not exist."""
+    try:
+        return MlflowClient().get_model_version_by_alias(registered_model, alias)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def set_alias(registered_model: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(registered_model, alias, version)
+
+
+def load_model(registered_model: str, alias: str | None = None, version: str | None = None) -> Any:
+    """The scikit-learn model behind ``models:/<name>@<alias>`` or ``models:/<name>/<version>``."""
+    if (alias is None) == (version is None):
+        raise ValueError("give exactly one of alias or version")
+    suffix = f"@{alias}" if alias is not None else f"/{version}"
+    return mlflow.sklearn.load_model(f"models:/{registered_model}{suffix}")
+
+
+def save_model(model: Any, path: Path, inputs: pd.DataFrame) -> None:
+    """The model in MLflow's folder format outside the tracking store (a DVC output)."""
+    mlflow.sklearn.save_model(
+        model,
+        path,
+        signature=infer_signature(inputs, model.predict_proba(inputs)),
+        serialization_format=SERIALIZATION,
+        pyfunc_predict_fn="predict_proba",
+        pip_requirements=pip_requirements(),
+    )
+
+
+def load_saved_model(path: Path) -> Any:
+    return mlflow.sklearn.load_model(str(path))
+
+
+def download_model(registered_model: str, version: str, path: Path) -> None:
+    """Copy a registered version's model folder to ``path`` (e.g. the champion, for evaluate)."""
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{registered_model}/{version}", dst_path=str(path)
+    )

@@ -1,0 +1,201 @@
+"""DVC stage ``evaluate``: the champion and every candidate on the test cutoff, as DVC metrics
+and plots, per segment, against the synthetic world's oracle, and a rolling-origin backtest.
+
+Reads the features, ``paths.models_dir`` (written by ``churn train``) and, where it exists, the
+truth folder; writes ``paths.evaluation_dir`` (small files meant for git, so ``dvc metrics diff``
+and ``dvc plots diff`` compare commits):
+
+* ``metrics.json``: per model (``champion``, each candidate, ``oracle``) ROC AUC, PR AUC, log
+  loss, Brier, ECE, top-fraction lift and recall, EMP and profit at the best threshold; the
+  model/oracle ratios;
+* ``segments.json``: the champion's metrics per plan, channel, tenure band and value band;
+* ``backtest.json``: the winning candidate refitted at earlier test cutoffs, and its spread;
+* ``plots/<curve>/<model>.csv``: ROC, precision-recall, calibration, gains, profit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from core.atomic import atomic_dir, write_json
+from core.config import Config
+from core.logging import get_logger
+from models import tracking
+from models.candidates import FeatureColumns
+from models.evaluation import (
+    ORACLE,
+    backtest,
+    curve_tables,
+    metrics_of,
+    oracle_ratios,
+    oracle_scores,
+    segment_labels,
+    segment_metrics,
+    stability,
+)
+from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
+from models.training import predict_churn
+from pipeline.train import load_training, metric_settings
+
+_log = get_logger(__name__)
+
+CHAMPION = "champion"
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Write the evaluation folder; return the content of ``metrics.json``."""
+    registered = _read_registered(config.paths.models_dir)
+    frame = load_training(config.paths.features_dir)
+    split = _split_from(registered["split"])
+    test = split_frame(frame, split).test
+    columns = FeatureColumns(
+        numeric=tuple(registered["feature_columns"]["numeric"]),
+        categorical=tuple(registered["feature_columns"]["categorical"]),
+    )
+    settings = metric_settings(config)
+    labels = test[LABEL].to_numpy(dtype=int)
+    scores = {
+        name: predict_churn(tracking.load_saved_model(path), test, columns)
+        for name, path in _model_folders(config.paths.models_dir).items()
+    }
+    truth = _read_truth(config.paths.truth_dir)
+    oracle_matched = None
+    if truth is not None:
+        scores[ORACLE], oracle_matched = oracle_scores(test, truth)
+    per_model = {name: metrics_of(labels, values, settings) for name, values in scores.items()}
+    metrics: dict[str, Any] = {
+        "test_cutoff": split.test.isoformat(),
+        "champion_version": registered["champion_version"],
+        "models": per_model,
+    }
+    if ORACLE in per_model:
+        metrics["oracle_rows_matched"] = oracle_matched
+        metrics["model_vs_oracle"] = {
+            name: oracle_ratios(values, per_model[ORACLE])
+            for name, values in per_model.items()
+            if name != ORACLE
+        }
+    segments = segment_metrics(
+        labels,
+        scores[CHAMPION],
+        segment_labels(test, config.evaluate),
+        settings,
+        config.evaluate.min_segment_rows,
+    )
+    backtest_rows = _backtest(config, frame, registered, columns, truth)
+    with atomic_dir(config.paths.evaluation_dir) as folder:
+        write_json(folder / "metrics.json", _rounded(metrics))
+        write_json(folder / "segments.json", _rounded(segments))
+        write_json(
+            folder / "backtest.json",
+            _rounded(
+                {
+                    "origins": backtest_rows,
+                    "stability": {
+                        m: stability(backtest_rows, m) for m in ("roc_auc", "pr_auc", "ece")
+                    },
+                }
+            ),
+        )
+        for name, values in scores.items():
+            for curve, table in curve_tables(
+                labels, values, settings, config.evaluate.curve_points
+            ).items():
+                path = folder / "plots" / curve / f"{name}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                table.round(6).to_csv(path, index=False)
+    _echo_summary(metrics)
+    return metrics
+
+
+def _read_registered(models_dir: Path) -> dict[str, Any]:
+    path = models_dir / "registered.json"
+    if not path.exists():
+        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
+        raise typer.Exit(code=1)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _split_from(recorded: dict[str, Any]) -> CutoffSplit:
+    parse = pd.Timestamp
+    return CutoffSplit(
+        train=tuple(parse(c).date() for c in recorded["train"]),
+        validation=parse(recorded["validation"]).date(),
+        test=parse(recorded["test"]).date(),
+    )
+
+
+def _model_folders(models_dir: Path) -> dict[str, Path]:
+    """The champion first, then the candidates in params order (their folder names)."""
+    folders = {CHAMPION: models_dir / CHAMPION}
+    candidates = json.loads((models_dir / "training.json").read_text(encoding="utf-8"))
+    return folders | {name: models_dir / "candidates" / name for name in candidates}
+
+
+def _read_truth(truth_dir: Path) -> pd.DataFrame | None:
+    folder = truth_dir / "churn_probabilities"
+    if not folder.is_dir():
+        _log.info("no truth folder: the oracle comparison is skipped", folder=str(folder))
+        return None
+    return pd.read_parquet(folder, columns=["customer_id", "cutoff_date", "p_churn_no_offer"])
+
+
+def _backtest(
+    config: Config,
+    frame: pd.DataFrame,
+    registered: dict[str, Any],
+    columns: FeatureColumns,
+    truth: pd.DataFrame | None,
+) -> list[dict[str, Any]]:
+    origins = rolling_origins(
+        sorted(pd.to_datetime(frame["cutoff_date"]).dt.date.unique()),
+        config.churn.horizon_days,
+        config.train.split.embargo,
+        config.evaluate.backtest.origins,
+        config.evaluate.backtest.min_train_cutoffs,
+    )
+    winner = registered["winner"]
+    return backtest(
+        frame,
+        origins,
+        winner["kind"],
+        winner["params"],
+        columns,
+        config.train,
+        metric_settings(config),
+        config.seed,
+        truth,
+    )
+
+
+def _rounded(payload: Any) -> Any:
+    """Six significant decimals: identical runs give identical bytes, diffs stay readable."""
+    if isinstance(payload, dict):
+        return {key: _rounded(value) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [_rounded(value) for value in payload]
+    if isinstance(payload, float | np.floating):
+        return round(float(payload), 6)
+    return payload
+
+
+def _echo_summary(metrics: dict[str, Any]) -> None:
+    for name, values in metrics["models"].items():
+        typer.echo(
+            f"{name:>12}: ROC AUC {values['roc_auc']:.4f}  PR AUC {values['pr_auc']:.4f}  "
+            f"ECE {values['ece']:.4f}  EMP {values['emp']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["evaluate", *sys.argv[1:]])

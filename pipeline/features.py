@@ -1,0 +1,137 @@
+"""DVC stage ``features``: training features with labels, the scoring snapshot, a manifest.
+
+Writes ``paths.features_dir`` atomically (a half-built folder never replaces a finished one):
+
+* ``training.parquet``: one row per (customer, cutoff) for the labelled cutoff grid, with
+  ``churned``;
+* ``snapshot.parquet``: the scoring snapshot at the snapshot date, without a label;
+* ``manifest.json``: cutoffs, snapshot date, churn definition, feature names, row counts and
+  churn rate per cutoff, the hash of the feature definitions, families switched off.
+
+The engine writes the Parquet files itself (DuckDB) or streams them in batches (other engines),
+so a large history never sits in Python's memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import pyarrow.parquet as pq
+import typer
+
+from core.atomic import atomic_dir, write_json
+from core.config import Config
+from core.logging import get_logger
+from crm.tables import TableReadError
+from features.build import (
+    SnapshotDateError,
+    build_features,
+    cutoff_grid,
+    missing_sources,
+    output_definitions,
+    resolve_snapshot_date,
+)
+from features.cutoffs import KEYS, ROW_ORDER
+from features.definitions import FeatureNameError, definitions_hash
+from features.engine import connect, write_parquet
+from features.labels import MissingSourceError
+from features.sources import load_raw_tables
+
+_log = get_logger(__name__)
+
+TRAINING_FILE = "training.parquet"
+SNAPSHOT_FILE = "snapshot.parquet"
+MANIFEST_FILE = "manifest.json"
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Build and write the features folder; return the manifest. Exit 1 on unusable raw data."""
+    started = time.perf_counter()
+    con = connect(config.features)
+    try:
+        tables = load_raw_tables(con, config.paths.raw_dir)
+        missing = missing_sources(tables, config.features.families)
+        for family, absent in missing.items():
+            _log.warning("feature family off", family=family, absent_tables=absent)
+        snapshot_date = resolve_snapshot_date(tables, config.features)
+        cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
+        training = build_features(tables, cutoffs, config.features, config.churn)
+        snapshot = build_features(
+            tables, [snapshot_date], config.features, config.churn, labelled=False
+        )
+    except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    with atomic_dir(config.paths.features_dir) as folder:
+        training_counts = _write(training, folder / TRAINING_FILE, cutoffs)
+        snapshot_counts = _write(snapshot, folder / SNAPSHOT_FILE, [snapshot_date])
+        feature_names = [c for c in training.columns if c not in (*KEYS, "churned")]
+        manifest = {
+            "snapshot_date": snapshot_date.isoformat(),
+            "cutoffs": [cutoff.isoformat() for cutoff in cutoffs],
+            "churn": config.churn.model_dump(),
+            "history_days": config.features.history_days,
+            "features": feature_names,
+            "feature_definitions_hash": definitions_hash(output_definitions(feature_names)),
+            "families_off": _families_off(config, missing),
+            "rows": {"training": training_counts, "snapshot": snapshot_counts},
+        }
+        write_json(folder / MANIFEST_FILE, manifest)
+    _log.info(
+        "features written",
+        folder=str(config.paths.features_dir),
+        training_rows=training_counts["total"],
+        snapshot_rows=snapshot_counts["total"],
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return manifest
+
+
+def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:
+    """Why each switched-off family is off: params, or the tables it lacks."""
+    families = config.features.families
+    off = {name: "switched off in params" for name, on in families if not on}
+    return off | {name: f"table(s) {', '.join(tables)} absent" for name, tables in missing.items()}
+
+
+def _write(expression: ir.Table, path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
+    """Write ``expression`` sorted by (cutoff, customer) to ``path``; return its row counts.
+
+    Counts: total rows, rows per cutoff and, for labelled tables, the churn rate per cutoff (read
+    back from the file: two columns, cheap). A cutoff without a population is logged.
+    """
+    write_parquet(expression.order_by(list(ROW_ORDER)), path)
+    labelled = "churned" in expression.columns
+    written = pq.read_table(path, columns=["cutoff_date", *(["churned"] if labelled else [])])
+    aggregations = [("cutoff_date", "count"), *([("churned", "mean")] if labelled else [])]
+    grouped = {
+        row["cutoff_date"]: row
+        for row in written.group_by("cutoff_date").aggregate(aggregations).to_pylist()
+    }
+    for cutoff in cutoffs:
+        if cutoff not in grouped:
+            _log.warning("cutoff has no population", file=path.name, cutoff=cutoff.isoformat())
+    counts: dict[str, Any] = {
+        "total": written.num_rows,
+        "per_cutoff": {
+            c.isoformat(): grouped[c]["cutoff_date_count"] if c in grouped else 0 for c in cutoffs
+        },
+    }
+    if labelled:
+        counts["churn_rate_per_cutoff"] = {
+            c.isoformat(): round(grouped[c]["churned_mean"], 4) if c in grouped else None
+            for c in cutoffs
+        }
+    return counts
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["features", *sys.argv[1:]])

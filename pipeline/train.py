@@ -1,0 +1,267 @@
+"""DVC stage ``train``: tune, calibrate and track every candidate; register the winner; gate it.
+
+Reads ``paths.features_dir``; writes ``paths.models_dir`` (a DVC output) and, outside DVC, the
+MLflow tracking store (``mlflow.db`` + ``mlruns/`` by default, or ``MLFLOW_TRACKING_URI``):
+
+* one parent MLflow run per execution with a nested run per candidate (params, metrics per
+  split, plots, the model with signature and input example), the git commit and the DVC hash of
+  the feature data as tags;
+* the winner (best on the validation cutoff) registered as a new version with alias
+  ``challenger``; alias ``champion`` moves to it only if the gate says so;
+* ``models_dir``: ``registered.json`` (versions, run ids, split, winner), ``promotion.json`` (the
+  gate's decision and numbers), ``training.json`` (every candidate's metrics and trials), each
+  candidate's model and the champion's model in MLflow's folder format, for ``churn evaluate``.
+
+The registry is state shared across runs (like a team server), so it is not a DVC output: DVC
+would delete and restore it per commit. DVC tracks what this run decided instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+import yaml
+
+from core.atomic import atomic_dir, write_json
+from core.config import Config
+from core.logging import get_logger
+from models import tracking
+from models.candidates import FeatureColumns, feature_columns, model_inputs
+from models.gate import PromotionDecision, decide_promotion
+from models.split import LABEL, SplitError, SplitFrames, plan_split, split_frame
+from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
+from models.training import train_candidate as fit_and_score
+
+_log = get_logger(__name__)
+
+TRAINING_FILE = "training.parquet"
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Train, track, register and gate; return what ``registered.json`` holds."""
+    frame = load_training(config.paths.features_dir)
+    try:
+        split = plan_split(
+            pd.to_datetime(frame["cutoff_date"]).dt.date.unique(),
+            config.churn.horizon_days,
+            config.train.split.embargo,
+        )
+    except SplitError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    frames = split_frame(frame, split)
+    columns = feature_columns(frame)
+    settings = metric_settings(config)
+    tracking.configure(config.mlflow)
+    with tracking.parent_run("train", provenance(config)) as parent_run_id:
+        tracking.log_params(
+            {"seed": config.seed, "train": config.train.model_dump(), "split": split.as_dict()}
+        )
+        tracking.log_params({"economics": config.economics.model_dump()})
+        results, logged = [], []
+        for candidate in config.train.candidates:
+            _log.info("training candidate", name=candidate.name, kind=candidate.kind)
+            result = fit_and_score(candidate, frames, columns, config.train, settings, config.seed)
+            results.append(result)
+            logged.append(_log_candidate(result, frames, columns, settings))
+            _log.info("candidate done", name=result.name, seconds=round(result.train_seconds, 1))
+        winner = pick_winner(results, config.train.primary_metric)
+        winner_logged = next(item for item in logged if item.name == winner.name)
+        for result in results:
+            tracking.log_metrics(result.test_metrics, prefix=f"{result.name}.test_")
+        tracking.log_metrics(winner.test_metrics, prefix="winner.test_")
+        decision, summary = _register_and_gate(config, winner, winner_logged, frames, columns)
+        summary |= {
+            "parent_run_id": parent_run_id,
+            "candidate_runs": {item.name: item.run_id for item in logged},
+            "split": split.as_dict(),
+            "feature_columns": {
+                "numeric": list(columns.numeric),
+                "categorical": list(columns.categorical),
+            },
+        }
+        tracking.log_json(summary, "registered.json")
+    _write_outputs(config, results, winner, decision, summary, frames, columns)
+    typer.echo(f"{'PROMOTED' if decision.promote else 'KEPT CHAMPION'}: {decision.reason}")
+    return summary
+
+
+def load_training(features_dir: Path) -> pd.DataFrame:
+    path = features_dir / TRAINING_FILE
+    if not path.exists():
+        typer.echo(f"error: {path} not found; run `churn features` (dvc repro features)", err=True)
+        raise typer.Exit(code=1)
+    return pd.read_parquet(path)
+
+
+def metric_settings(config: Config) -> MetricSettings:
+    return MetricSettings(
+        economics=config.economics,
+        top_fraction=config.evaluate.top_fraction,
+        calibration_bins=config.evaluate.calibration_bins,
+    )
+
+
+def provenance(config: Config) -> dict[str, str]:
+    """Tags tying a run to its code and data: git commit, DVC hash of the feature folder."""
+    return {
+        "git_commit": _git(["rev-parse", "HEAD"]),
+        "git_dirty": _dirty(_git(["status", "--porcelain", "--untracked-files=no"])),
+        "features_dvc_md5": _dvc_out_hash(Path("dvc.lock"), config.paths.features_dir),
+        "stage": "train",
+    }
+
+
+def _git(args: list[str]) -> str:
+    """Output of a read-only git command, or ``unknown`` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def _dirty(status: str) -> str:
+    return status if status == "unknown" else str(bool(status))
+
+
+def _dvc_out_hash(lock_path: Path, out_path: Path) -> str:
+    """The md5 ``dvc.lock`` records for ``out_path`` (the upstream stage's output), if any."""
+    try:
+        lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return "unknown"
+    target = out_path.resolve()
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if (lock_path.parent / out.get("path", "")).resolve() == target:
+                return str(out.get("md5", "unknown"))
+    return "unknown"
+
+
+def _log_candidate(
+    result: CandidateResult, frames: SplitFrames, columns: FeatureColumns, settings: MetricSettings
+) -> tracking.LoggedCandidate:
+    return tracking.log_candidate(
+        name=result.name,
+        model=result.model,
+        params={"kind": result.kind, **result.params},
+        metrics={"validation": result.validation_metrics, "test": result.test_metrics},
+        details={
+            "fitted": result.fitted,
+            "trials": result.tuning.trials,
+            "train_seconds": result.train_seconds,
+        },
+        inputs=model_inputs(frames.test, columns),
+        labels=frames.test[LABEL].to_numpy(dtype=int),
+        economics=settings.economics,
+    )
+
+
+def _register_and_gate(
+    config: Config,
+    winner: CandidateResult,
+    logged: tracking.LoggedCandidate,
+    frames: SplitFrames,
+    columns: FeatureColumns,
+) -> tuple[PromotionDecision, dict[str, Any]]:
+    """Register the winner as challenger, compare it with the champion on the test cutoff."""
+    name = config.mlflow.registered_model
+    champion = tracking.version_by_alias(name, CHAMPION)
+    version = tracking.register(logged.model_uri, name, {"candidate": winner.name})
+    tracking.set_alias(name, CHALLENGER, version)
+    champion_metrics, unusable = None, None
+    if champion is not None:
+        try:
+            champion_model = tracking.load_model(name, version=str(champion.version))
+            champion_metrics = score_rows(
+                champion_model, frames.test, columns, metric_settings(config)
+            )
+        except Exception as error:  # any failure means it cannot score these rows
+            unusable = f"champion v{champion.version} cannot score the current features: {error}"
+    decision = decide_promotion(
+        winner.test_metrics, champion_metrics, config.train.primary_metric, config.train.gate
+    )
+    if unusable is not None:
+        decision = dataclasses.replace(decision, reason=f"{unusable[:300]}; promoted")
+    if decision.promote:
+        tracking.set_alias(name, CHAMPION, version)
+    tracking.log_metrics(
+        {
+            "gate.promote": float(decision.promote),
+            "gate.challenger_primary": decision.challenger_primary,
+            "gate.challenger_ece": decision.challenger_ece,
+            **({"gate.champion_primary": decision.champion_primary} if champion_metrics else {}),
+            **({"gate.champion_ece": decision.champion_ece} if champion_metrics else {}),
+        }
+    )
+    tracking.log_json(decision.as_dict(), "promotion.json")
+    champion_version = version if decision.promote else str(champion.version)  # type: ignore[union-attr]
+    return decision, {
+        "registered_model": name,
+        "challenger_version": version,
+        "champion_version": champion_version,
+        "previous_champion_version": None if champion is None else str(champion.version),
+        "winner": {"name": winner.name, "kind": winner.kind, "params": winner.params},
+        "model_uri": logged.model_uri,
+    }
+
+
+def _write_outputs(
+    config: Config,
+    results: list[CandidateResult],
+    winner: CandidateResult,
+    decision: PromotionDecision,
+    summary: dict[str, Any],
+    frames: SplitFrames,
+    columns: FeatureColumns,
+) -> None:
+    inputs = model_inputs(frames.test.head(100), columns)
+    with atomic_dir(config.paths.models_dir) as folder:
+        write_json(folder / "registered.json", summary)
+        write_json(folder / "promotion.json", decision.as_dict())
+        write_json(folder / "training.json", {result.name: _describe(result) for result in results})
+        for result in results:
+            tracking.save_model(result.model, folder / "candidates" / result.name, inputs)
+        champion_dir = folder / "champion"
+        if decision.promote:
+            tracking.save_model(winner.model, champion_dir, inputs)
+        else:
+            tracking.download_model(
+                config.mlflow.registered_model, summary["champion_version"], champion_dir
+            )
+    _log.info("models written", folder=str(config.paths.models_dir))
+
+
+def _describe(result: CandidateResult) -> dict[str, Any]:
+    return json.loads(
+        json.dumps(
+            {
+                "kind": result.kind,
+                "params": result.params,
+                "fitted": result.fitted,
+                "validation": result.validation_metrics,
+                "test": result.test_metrics,
+                "train_seconds": round(result.train_seconds, 2),
+                "trials": result.tuning.trials,
+            },
+            default=str,
+        )
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["train", *sys.argv[1:]])

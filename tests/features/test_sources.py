@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from crm.tables import TableReadError
+from features.sources import load_raw_tables
+
+CUSTOMERS_CSV = (
+    "\ufeffcustomer_id,signup_date,country,age\n007,2023-01-01,DE,31\n8,2023-01-02 10:00,,\n"
+)
+ORDERS_CSV = """\
+order_id,customer_id,order_ts,amount,discount_amount,status
+1,007,2023-01-05T10:00:00+02:00,10.5,,completed
+2,8,2023-01-05 10:00,"",0,returned
+3,8,2023-01-06T01:00:00Z,NaN,1.5,cancelled
+"""
+
+
+@pytest.fixture
+def con() -> ibis.BaseBackend:
+    return ibis.duckdb.connect()
+
+
+def write_csv_export(raw_dir: Path) -> Path:
+    raw_dir.mkdir()
+    (raw_dir / "customers.csv").write_text(CUSTOMERS_CSV, encoding="utf-8")
+    (raw_dir / "orders.csv").write_text(ORDERS_CSV, encoding="utf-8")
+    return raw_dir
+
+
+def test_csv_tables_are_read_in_contract_types(con, tmp_path: Path) -> None:
+    tables = load_raw_tables(con, write_csv_export(tmp_path / "raw"))
+
+    assert sorted(tables) == ["customers", "orders"]
+    customers = tables["customers"].to_pyarrow().to_pydict()
+    assert customers == {
+        "customer_id": ["007", "8"],  # leading zeros survive
+        "signup_date": [dt.date(2023, 1, 1), dt.date(2023, 1, 2)],  # time of day dropped
+        "country": ["DE", None],
+        "age": [31, None],
+    }
+    orders = tables["orders"].order_by("order_id").execute()
+    assert orders["order_ts"].tolist() == [
+        pd.Timestamp("2023-01-05 08:00:00"),  # +02:00 converted to UTC
+        pd.Timestamp("2023-01-05 10:00:00"),
+        pd.Timestamp("2023-01-06 01:00:00"),
+    ]
+    assert orders["amount"].tolist()[0] == 10.5
+    assert all(math.isnan(value) for value in orders["amount"].tolist()[1:])  # "" and NaN
+    assert orders["discount_amount"].tolist()[1:] == [0.0, 1.5]
+    assert orders["n_items"].isna().all()  # optional column absent: null
+    assert dict(tables["orders"].schema()) == {
+        "order_id": ibis.dtype("string"),
+        "customer_id": ibis.dtype("string"),
+        "order_ts": ibis.dtype("timestamp"),
+        "amount": ibis.dtype("float64"),
+        "n_items": ibis.dtype("int64"),
+        "discount_amount": ibis.dtype("float64"),
+        "channel": ibis.dtype("string"),
+        "status": ibis.dtype("string"),
+    }
+
+
+def test_parquet_parts_with_other_physical_types_read_the_same(con, tmp_path: Path) -> None:
+    raw_dir = tmp_path / "raw"
+    (raw_dir / "orders").mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["C1"],
+                "signup_date": pa.array([dt.datetime(2023, 1, 1, 15, 0)], pa.timestamp("ms")),
+                "plan": ["plus"],
+            }
+        ),
+        raw_dir / "customers.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "order_id": pa.array([1], pa.int64()),
+                "customer_id": ["C1"],
+                "order_ts": pa.array(
+                    [dt.datetime(2023, 1, 5, 10, tzinfo=dt.UTC)], pa.timestamp("us", "UTC")
+                ),
+                "amount": pa.array([3], pa.int32()),
+            }
+        ),
+        raw_dir / "orders" / "part-00000.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "order_id": ["O2"],
+                "customer_id": ["C1"],
+                "order_ts": pa.array([dt.datetime(2023, 1, 6)], pa.timestamp("ms")),
+                "amount": [float("nan")],
+            }
+        ),
+        raw_dir / "orders" / "part-00001.parquet",
+    )
+    (raw_dir / "orders" / "_SUCCESS").write_text("")
+
+    tables = load_raw_tables(con, raw_dir)
+
+    customers = tables["customers"].to_pyarrow().to_pydict()
+    assert customers == {
+        "customer_id": ["C1"],
+        "signup_date": [dt.date(2023, 1, 1)],  # time of day dropped
+        "plan": ["plus"],
+    }
+    orders = tables["orders"].order_by("order_ts").execute()
+    assert orders["order_id"].tolist() == ["1", "O2"]
+    assert orders["order_ts"].tolist() == [
+        pd.Timestamp("2023-01-05 10:00"),
+        pd.Timestamp("2023-01-06 00:00"),
+    ]
+    assert orders["amount"].tolist()[0] == 3.0
+    assert math.isnan(orders["amount"].tolist()[1])
+
+
+def test_absent_optional_tables_are_missing_and_customers_is_required(con, tmp_path: Path) -> None:
+    raw_dir = write_csv_export(tmp_path / "raw")
+
+    assert "events" not in load_raw_tables(con, raw_dir)
+
+    (raw_dir / "customers.csv").unlink()
+    with pytest.raises(TableReadError, match="customers: required table missing"):
+        load_raw_tables(con, raw_dir)
+
+
+def test_a_present_table_without_a_required_column_is_refused(con, tmp_path: Path) -> None:
+    raw_dir = write_csv_export(tmp_path / "raw")
+    (raw_dir / "orders.csv").write_text("order_id,customer_id,amount\n1,007,2\n")
+
+    with pytest.raises(TableReadError, match=r"orders\.order_ts: required column missing"):
+        load_raw_tables(con, raw_dir)
+
+
+def test_the_same_export_as_csv_and_as_parquet_gives_the_same_tables(con, tmp_path: Path) -> None:
+    csv_tables = load_raw_tables(con, write_csv_export(tmp_path / "csv"))
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    for name, expression in csv_tables.items():
+        pq.write_table(expression.to_pyarrow(), parquet_dir / f"{name}.parquet")
+
+    parquet_tables = load_raw_tables(con, parquet_dir)
+
+    for name in csv_tables:
+        pd.testing.assert_frame_equal(
+            csv_tables[name].execute(), parquet_tables[name].execute(), check_dtype=False
+        )

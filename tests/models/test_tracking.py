@@ -1,0 +1,83 @@
+"""Against a real MLflow SQLite store in a temporary folder (creating one takes ~10 s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import EconomicsConfig, MlflowConfig
+from models import tracking
+from models.calibration import calibrate
+from models.candidates import feature_columns, fit_candidate, model_inputs
+from models.split import plan_split, split_frame
+from tests.models.frames import CUTOFFS, feature_table
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowConfig:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = MlflowConfig(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=str(tmp_path / "mlruns"),
+        experiment="test",
+        registered_model="churn-test",
+    )
+    tracking.configure(config)
+    return config
+
+
+@pytest.mark.slow
+def test_registered_model_loaded_by_alias_predicts_like_the_one_in_memory(
+    store: MlflowConfig,
+) -> None:
+    table = feature_table(customers=60)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+    columns = feature_columns(table)
+    fitted = fit_candidate("logistic_regression", {}, columns, frames.train, frames.validation, 1)
+    valid_inputs = model_inputs(frames.validation, columns)
+    model = calibrate(fitted, valid_inputs, frames.validation["churned"], "sigmoid")
+    test_inputs = model_inputs(frames.test, columns)
+
+    with tracking.parent_run("train", {"git_commit": "abc"}) as parent_id:
+        logged = tracking.log_candidate(
+            "logistic",
+            model,
+            {"C": 1.0},
+            {"test": {"roc_auc": 0.8}},
+            {"trials": []},
+            test_inputs,
+            frames.test["churned"].to_numpy(),
+            EconomicsConfig(),
+        )
+    version = tracking.register(logged.model_uri, store.registered_model, {"candidate": "x"})
+    tracking.set_alias(store.registered_model, "champion", version)
+    loaded = tracking.load_model(store.registered_model, alias="champion")
+
+    assert tracking.version_by_alias(store.registered_model, "champion").version == int(version)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(test_inputs), model.predict_proba(test_inputs)
+    )
+    run = tracking.mlflow.get_run(logged.run_id)
+    assert run.data.tags["mlflow.parentRunId"] == parent_id
+    assert run.data.metrics["test_roc_auc"] == 0.8
+
+
+@pytest.mark.slow
+def test_a_missing_alias_or_model_is_none(store: MlflowConfig) -> None:
+    assert tracking.version_by_alias("no-such-model", "champion") is None
+
+
+def test_env_overrides_the_params_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
+
+    assert tracking.tracking_uri(MlflowConfig()) == "http://mlflow.team:5000"
+
+
+def test_flat_params_nest_with_dots() -> None:
+    assert tracking.flat_params({"a": {"b": 1, "c": {"d": "x"}}, "e": 2.5}) == {
+        "a.b": "1",
+        "a.c.d": "x",
+        "e": "2.5",
+    }

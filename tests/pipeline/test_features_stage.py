@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from core.config import GenerateConfig
+from pipeline.cli import app
+from synthetic.world import generate_world
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny generated world and a params file that builds 3 cutoffs into ``out/features``."""
+    root = tmp_path_factory.mktemp("project")
+    config = GenerateConfig(n_customers=300, chunk_customers=300, n_jobs=1)
+    generate_world(config, seed=3, raw_dir=root / "raw", truth_dir=root / "truth")
+    (root / "params.yaml").write_text(
+        "paths:\n  raw_dir: raw\n  features_dir: out/features\n"
+        "features:\n  cutoffs: {every_days: 30, count: 3}\n"
+        "  duckdb: {temp_directory: tmp/duckdb}\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def features(project: Path, params: str = "params.yaml") -> tuple[int, str]:
+    result = runner.invoke(app, ["features", "--params", str(project / params)])
+    return result.exit_code, result.output
+
+
+def test_stage_writes_training_snapshot_and_manifest(project: Path) -> None:
+    exit_code, output = features(project)
+
+    assert exit_code == 0, output
+    folder = project / "out" / "features"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "manifest.json",
+        "snapshot.parquet",
+        "training.parquet",
+    ]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    training = pq.read_table(folder / "training.parquet")
+    snapshot = pq.read_table(folder / "snapshot.parquet")
+    # the world ends 2024-12-31: snapshot the day after; 90-day horizon, every 30 days back
+    assert manifest["snapshot_date"] == "2025-01-01"
+    assert manifest["cutoffs"] == ["2024-08-04", "2024-09-03", "2024-10-03"]
+    assert training.column_names == ["customer_id", "cutoff_date", *manifest["features"], "churned"]
+    assert snapshot.column_names == ["customer_id", "cutoff_date", *manifest["features"]]
+    assert manifest["rows"]["training"]["total"] == training.num_rows > 0
+    assert manifest["rows"]["snapshot"]["total"] == snapshot.num_rows > 0
+    per_cutoff = manifest["rows"]["training"]["per_cutoff"]
+    assert list(per_cutoff) == manifest["cutoffs"]
+    assert sum(per_cutoff.values()) == training.num_rows
+    assert set(snapshot.column("cutoff_date").to_pylist()) == {dt.date(2025, 1, 1)}
+    assert set(training.column("churned").to_pylist()) == {0, 1}
+    assert len(manifest["feature_definitions_hash"]) == 64
+    assert "events_count_90d_web_session" in manifest["features"]
+    assert manifest["families_off"] == {}
+
+
+def test_a_second_run_writes_the_same_bytes(project: Path) -> None:
+    folder = project / "out" / "features"
+    assert features(project)[0] == 0
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+
+    assert features(project)[0] == 0
+
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project: Path) -> None:
+    assert features(project)[0] == 0
+    manifest = (project / "out" / "features" / "manifest.json").read_bytes()
+    (project / "subscription.yaml").write_text(
+        (project / "params.yaml").read_text(encoding="utf-8")
+        + "churn:\n  definition: subscription\n",
+        encoding="utf-8",
+    )
+
+    exit_code, output = features(project, "subscription.yaml")
+
+    assert exit_code == 1
+    assert "needs the subscriptions table" in output
+    assert (project / "out" / "features" / "manifest.json").read_bytes() == manifest

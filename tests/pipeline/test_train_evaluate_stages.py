@@ -1,0 +1,141 @@
+"""``churn train`` twice and ``churn evaluate`` on a tiny feature table with a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from core.config import Config
+from models import tracking
+from models.candidates import feature_columns, model_inputs
+from pipeline import evaluate, train
+from tests.models.frames import CUTOFFS, feature_table
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {
+    "seed": 7,
+    "churn": {"horizon_days": 60},
+    "train": {
+        "tuning": {"n_trials": 2},
+        "candidates": [
+            {
+                "name": "logistic",
+                "kind": "logistic_regression",
+                "search": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+            },
+            {
+                "name": "xgboost",
+                "kind": "xgboost",
+                "params": {"n_estimators": 100, "early_stopping_rounds": 10},
+            },
+        ],
+    },
+    "evaluate": {"backtest": {"origins": 2}, "min_segment_rows": 20},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    table = feature_table(customers=150)
+    (root / "data/features").mkdir(parents=True)
+    table.to_parquet(root / "data/features/training.parquet", index=False)
+    truth = table[["customer_id", "cutoff_date"]].iloc[::2].assign(p_churn_no_offer=0.3)
+    (root / "data/truth/churn_probabilities").mkdir(parents=True)
+    truth.to_parquet(root / "data/truth/churn_probabilities/part-00000.parquet", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(project: Path) -> tuple[dict, dict]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)  # mlflow.db and mlruns/ land in the project, as under dvc repro
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        first = train.run(config)
+        second = train.run(config)
+        evaluate.run(config)
+    return first, second
+
+
+def test_first_model_becomes_champion_and_an_equal_one_does_not_replace_it(
+    project: Path, runs: tuple[dict, dict]
+) -> None:
+    first, second = runs
+    decision = json.loads((project / "data/models/promotion.json").read_text())
+
+    assert (first["challenger_version"], first["champion_version"]) == ("1", "1")
+    assert (second["challenger_version"], second["champion_version"]) == ("2", "1")
+    assert second["previous_champion_version"] == "1"
+    assert not decision["promote"]
+    # same params and data: the retrained winner scores exactly like the registered champion
+    assert decision["challenger_primary"] == decision["champion_primary"]
+    assert decision["challenger_ece"] == decision["champion_ece"]
+
+
+def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
+    project: Path, runs: tuple[dict, dict]
+) -> None:
+    first, _ = runs
+    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    parent = tracking.mlflow.get_run(first["parent_run_id"])
+    children = {
+        name: tracking.mlflow.get_run(run_id) for name, run_id in first["candidate_runs"].items()
+    }
+
+    assert set(children) == {"logistic", "xgboost"}
+    assert {c.data.tags["mlflow.parentRunId"] for c in children.values()} == {parent.info.run_id}
+    assert {"git_commit", "features_dvc_md5"} <= set(parent.data.tags)
+    assert parent.data.metrics["gate.promote"] == 1.0
+    assert "test_roc_auc" in children["xgboost"].data.metrics
+
+
+def test_champion_from_the_registry_predicts_like_the_saved_copy(
+    project: Path, runs: tuple[dict, dict]
+) -> None:
+    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    table = pd.read_parquet(project / "data/features/training.parquet")
+    inputs = model_inputs(table[table["cutoff_date"] == CUTOFFS[-1]], feature_columns(table))
+
+    registered = tracking.load_model("churn-classifier", alias="champion")
+    saved = tracking.load_saved_model(project / "data/models/champion")
+
+    np.testing.assert_array_equal(registered.predict_proba(inputs), saved.predict_proba(inputs))
+
+
+def test_evaluate_writes_metrics_oracle_segments_backtest_and_plots(
+    project: Path, runs: tuple[dict, dict]
+) -> None:
+    folder = project / "evaluation"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    segments = json.loads((folder / "segments.json").read_text())
+    backtest = json.loads((folder / "backtest.json").read_text())
+
+    assert set(metrics["models"]) == {"champion", "logistic", "xgboost", "oracle"}
+    assert metrics["test_cutoff"] == CUTOFFS[-1].isoformat()
+    assert metrics["oracle_rows_matched"] == pytest.approx(0.5, abs=0.01)
+    ratio = metrics["model_vs_oracle"]["champion"]["roc_auc"]
+    oracle_auc = metrics["models"]["oracle"]["roc_auc"]
+    assert ratio == pytest.approx(metrics["models"]["champion"]["roc_auc"] / oracle_auc, rel=1e-4)
+    assert set(segments) == {
+        "static_plan",
+        "static_acquisition_channel",
+        "tenure_band",
+        "value_band",
+    }
+    assert set(segments["value_band"]) == {"q1", "q2", "q3", "q4"}
+    assert [row["test_cutoff"] for row in backtest["origins"]] == [
+        CUTOFFS[-1].isoformat(),
+        CUTOFFS[-2].isoformat(),
+    ]
+    for curve in ("roc", "precision_recall", "calibration", "gains", "profit"):
+        assert (folder / "plots" / curve / "champion.csv").is_file()
+    roc = pd.read_csv(folder / "plots/roc/oracle.csv")
+    assert roc["tpr"].iloc[-1] == 1.0
