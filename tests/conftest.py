@@ -8,6 +8,7 @@ import ibis
 import pytest
 
 from core.config import FeaturesConfig, SparkConfig
+from core.logging import configure_logging
 
 SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
@@ -39,3 +40,11 @@ def spark_backend() -> Iterator[ibis.BaseBackend]:
     backend._session.sparkContext.setLogLevel("ERROR")
     yield backend
     backend.disconnect()
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """Log at INFO for one test (to assert on a log line), then back to the quiet default."""
+    configure_logging("INFO")
+    yield
+    configure_logging()

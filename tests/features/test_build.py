@@ -7,7 +7,6 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from core.config import FeaturesConfig
-from core.logging import configure_logging
 from features import families as family_registry
 from features.build import (
     FeatureDefinitionError,
@@ -131,13 +130,6 @@ def test_features_only_see_the_past() -> None:
     )
 
     assert_frame_equal(full, truncated)
-
-
-@pytest.fixture
-def info_logs():
-    configure_logging("INFO")
-    yield
-    configure_logging()
 
 
 @pytest.mark.usefixtures("info_logs")

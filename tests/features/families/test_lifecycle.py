@@ -6,7 +6,6 @@ import math
 import pytest
 
 from core.config import ChurnConfig
-from core.logging import configure_logging
 from features.build import compute_features
 from tests.features.raw_tables import CHURN, by_customer, only, orders, table
 
@@ -68,13 +67,6 @@ def test_before_the_first_purchase_there_is_no_first_order() -> None:
     assert a["lifecycle_days_since_signup"] == 59
     assert math.isnan(a["lifecycle_days_since_first_order"])
     assert a["lifecycle_orders_first_90d"] == 0
-
-
-@pytest.fixture
-def info_logs():
-    configure_logging("INFO")
-    yield
-    configure_logging()
 
 
 @pytest.mark.usefixtures("info_logs")
