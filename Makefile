@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 PIP_FLAGS := --disable-pip-version-check $(if $(CI),--quiet,)
 
-.PHONY: run setup java test lint pipeline bench clean
+.PHONY: run setup java chromium test lint pipeline bench clean
 
 run: setup pipeline
 	@echo
@@ -21,7 +21,7 @@ run: setup pipeline
 	@echo "  data/models/                 registered model versions, promotion decision (MLflow: mlflow ui)"
 	@echo "  evaluation/                  DVC metrics and plots (dvc metrics show, dvc plots show)"
 
-setup: java $(VENV)/.installed
+setup: java chromium $(VENV)/.installed
 
 # Spark (features.engine: spark, and the Spark parity tests) needs Java >= 17. Keep a suitable one;
 # otherwise install Debian's headless JRE (needs root and apt-get, as on the project's machines).
@@ -33,6 +33,16 @@ java:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
 	$(JAVA_OK) || { echo "Java >= 17 still not found after installing it" >&2; exit 1; }
+
+# The SHAP report's browser test (tests/e2e/test_shap_report_browser.py) drives headless Chromium
+# through chromedriver: Debian's packages, installed once when either is missing.
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	echo "chromium or chromedriver not found; installing Debian's chromium and chromium-driver"; \
+	command -v apt-get >/dev/null || { echo "apt-get not available: install chromium and chromedriver yourself" >&2; exit 1; }; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "chromium still not found after installing it" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=python3.11")'

@@ -40,6 +40,9 @@ class PathsConfig(Section):
     features_dir: Path = Path("data/features")
     models_dir: Path = Path("data/models")
     evaluation_dir: Path = Path("evaluation")
+    explain_dir: Path = Path("data/explain")  # churn explain: SHAP values, snapshot reason codes
+    reports_dir: Path = Path("reports")  # churn explain: the analysts' HTML report and PNGs
+    offers_dir: Path = Path("data/offers")  # churn offers: targets, CRM import file, fitted policy
 
     def resolved(self, base_dir: Path) -> PathsConfig:
         """A copy with every relative path anchored at ``base_dir``, the params file's folder."""
@@ -478,6 +481,120 @@ class MlflowConfig(Section):
     registered_model: str = "churn-classifier"
 
 
+class ExplainConfig(Section):
+    """SHAP explanations and reason codes (``churn explain``).
+
+    ``sample_rows`` of the test cutoff are explained (null: all of them; the sample is seeded);
+    the report's plots draw at most ``plot_rows`` of them. Customers are put in risk tiers by
+    ``risk_tiers`` (churn-probability cut points) for the example waterfalls. Segments: each
+    column in ``segment_columns`` plus ``bands`` quantile bands of ``value_feature`` and
+    ``tenure_feature``.
+    """
+
+    sample_rows: int | None = Field(default=None, ge=10)
+    plot_rows: int = Field(default=5000, ge=10)
+    n_jobs: int = Field(default=2, ge=1)
+    top_features: int = Field(default=15, ge=1)
+    dependence_features: int = Field(default=4, ge=0)
+    top_reasons: int = Field(default=3, ge=1)
+    reason_min_log_odds: float = Field(default=0.05, ge=0.0)
+    risk_tiers: tuple[float, ...] = (0.2, 0.5)
+    segment_columns: tuple[str, ...] = ("static_plan",)
+    value_feature: str = "rfm_spend_365d"
+    tenure_feature: str = "lifecycle_days_since_signup"
+    bands: int = Field(default=2, ge=2)
+
+    @model_validator(mode="after")
+    def _tiers_increase(self) -> Self:
+        tiers = self.risk_tiers
+        if any(not 0.0 < t < 1.0 for t in tiers) or list(tiers) != sorted(set(tiers)):
+            raise ValueError(f"risk_tiers must increase strictly within (0, 1), got {list(tiers)}")
+        return self
+
+
+class CatalogOffer(Section):
+    """One loyalty offer of the catalog: what it costs and who may receive it.
+
+    ``unit_cost`` is the expected cost of one send (incentive at the usual redemption rate plus
+    the contact), in the currency of order amounts. Eligibility: ``min_tenure_days`` since signup,
+    ``members_only`` (loyalty programme), ``countries`` (empty = all). ``capacity`` caps the sends
+    per campaign (null = no cap besides the budget).
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    unit_cost: float = Field(gt=0)
+    channel: Literal["email"] = "email"
+    min_tenure_days: int = Field(default=0, ge=0)
+    members_only: bool = False
+    countries: list[str] = Field(default_factory=list)
+    capacity: int | None = Field(default=None, ge=0)
+
+
+class OffersConfig(Section):
+    """Offer catalog, contact rules, uplift and value models, budgeted policy (``churn offers``).
+
+    Contact rules: an email unsubscribe within the feature history blocks the email channel; no
+    offer within ``cooldown_days`` of the last one; at most ``max_offers_365d`` offers in 365
+    days. ``control_share`` of the picked customers is held out by a salted hash of customer id
+    and ``campaign_id`` (``salt``), so the split is reproducible and auditable. A saved customer
+    is worth ``value_periods`` × the predicted margin of the next ``churn.horizon_days`` given
+    they stay (``gross_margin`` × spend).
+    """
+
+    catalog: list[CatalogOffer] = Field(default_factory=list)
+    budget: float = Field(default=10_000.0, ge=0)
+    control_share: float = Field(default=0.1, ge=0, lt=1)
+    campaign_id: str = "CMP-SNAPSHOT"
+    salt: str = "offers"
+    cooldown_days: int = Field(default=45, ge=0)
+    max_offers_365d: int = Field(default=4, ge=0)
+    gross_margin: float = Field(default=0.3, gt=0, le=1)
+    value_periods: float = Field(default=4.0, gt=0)
+    holdout_campaigns: int = Field(default=2, ge=1)
+    learners: list[Literal["t_learner", "x_learner", "hazard_ratio"]] = Field(
+        default_factory=lambda: ["t_learner", "x_learner", "hazard_ratio"]
+    )
+    learner: Literal["auto", "t_learner", "x_learner", "hazard_ratio"] = "auto"
+    xgboost: dict[str, Any] = Field(default_factory=dict)
+    hazard_l2: float = Field(default=10.0, ge=0)
+    solver_time_limit_s: float = Field(default=60.0, gt=0)
+    qini_points: int = Field(default=101, ge=3)
+
+    @model_validator(mode="after")
+    def _check_catalog(self) -> Self:
+        ids = [offer.id for offer in self.catalog]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"offer ids in the catalog must be unique, got {ids}")
+        if self.learner != "auto" and self.learner not in self.learners:
+            raise ValueError(f"learner {self.learner!r} must be one of learners {self.learners}")
+        return self
+
+
+class ServeConfig(Section):
+    """The scoring service (``churn serve``).
+
+    API keys are never in params: ``api_key_env`` names an environment variable holding one or
+    more comma-separated keys, ``api_key_file`` a file with one key per line (either or both).
+    The admin key (``POST /v1/admin/reload``) comes the same way. The snapshot, reason and offer
+    files the by-id store serves are the pipeline's outputs under ``paths``; reason codes per
+    customer and risk-tier cut points are ``explain.top_reasons`` and ``explain.risk_tiers``, the
+    batch pipeline's own.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    alias: str = "champion"
+    api_key_env: str = "CHURN_API_KEYS"
+    api_key_file: Path | None = None
+    admin_key_env: str = "CHURN_ADMIN_KEY"
+    admin_key_file: Path | None = None
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_request_bytes: int = Field(default=4_000_000, ge=1024)
+    reload_poll_seconds: float = Field(default=30.0, gt=0)
+
+
 class Config(Section):
     """The whole of ``params.yaml``."""
 
@@ -491,6 +608,9 @@ class Config(Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     economics: EconomicsConfig = EconomicsConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    explain: ExplainConfig = ExplainConfig()
+    offers: OffersConfig = OffersConfig()
+    serve: ServeConfig = ServeConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

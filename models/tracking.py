@@ -7,6 +7,7 @@ when set (a team server), else from params (an SQLite file in the project by def
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -231,3 +232,81 @@ def download_model(registered_model: str, version: str, path: Path) -> None:
     mlflow.artifacts.download_artifacts(
         artifact_uri=f"models:/{registered_model}/{version}", dst_path=str(path)
     )
+
+
+# --- read side for the scoring service (issue 7): connect without creating anything, describe a
+# registered version --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionCard:
+    """What a served model answers to "what produced this score": its run, date, metrics, inputs.
+
+    ``numeric`` and ``categorical`` are the model's input columns from its logged signature
+    (``double`` vs ``string``), in the order the model takes them.
+    """
+
+    registered_model: str
+    version: str
+    run_id: str
+    trained_at: str
+    test_metrics: dict[str, float]
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    candidate: str | None
+
+
+def connect(config: MlflowConfig) -> str:
+    """Point MLflow at the tracking store (read side: no experiment is created); return the URI."""
+    uri = tracking_uri(config)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def version_card(registered_model: str, version: str) -> VersionCard:
+    """The card of ``registered_model`` version ``version``: raises :class:`TrackingError` when the
+    version, its run or its signature cannot be read."""
+    client = MlflowClient()
+    try:
+        model_version = client.get_model_version(registered_model, version)
+        run = client.get_run(model_version.run_id) if model_version.run_id else None
+        info = mlflow.models.get_model_info(f"models:/{registered_model}/{version}")
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"reading {registered_model} v{version}: {error}") from None
+    if info.signature is None or info.signature.inputs is None:
+        raise TrackingError(f"{registered_model} v{version} has no input signature")
+    inputs = info.signature.inputs.to_dict()
+    # a version registered outside a run (by hand) has no run: its registration time stands in
+    stamp = run.info.start_time if run is not None else model_version.creation_timestamp
+    started = dt.datetime.fromtimestamp(stamp / 1000, tz=dt.UTC)
+    metrics = run.data.metrics if run is not None else {}
+    return VersionCard(
+        registered_model=registered_model,
+        version=str(version),
+        run_id=model_version.run_id or "",
+        trained_at=started.isoformat(timespec="seconds"),
+        test_metrics={
+            key.removeprefix("test_"): float(value)
+            for key, value in sorted(metrics.items())
+            if key.startswith("test_")
+        },
+        numeric=tuple(item["name"] for item in inputs if item["type"] != "string"),
+        categorical=tuple(item["name"] for item in inputs if item["type"] == "string"),
+        candidate=(model_version.tags or {}).get("candidate"),
+    )
+
+
+def version_run_id(registered_model: str, version: str) -> str:
+    """The id of the run that logged registered version ``version`` (e.g. the champion's)."""
+    try:
+        return str(MlflowClient().get_model_version(registered_model, version).run_id)
+    except MlflowException as error:
+        raise TrackingError(
+            f"{registered_model} version {version} not found in the registry at "
+            f"{mlflow.get_tracking_uri()}: {error}"
+        ) from None
+
+
+def log_folder_to_run(run_id: str, folder: Path, artifact_path: str) -> None:
+    """Add every file of ``folder`` to the finished run ``run_id`` under ``artifact_path``."""
+    MlflowClient().log_artifacts(run_id, str(folder), artifact_path)

@@ -99,5 +99,71 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     stage.run(config)
 
 
+# (explain command: issue 5)
+@app.command()
+def explain(params: ParamsOption = Path("params.yaml")) -> None:
+    """SHAP-explain the champion: analysts' report, SHAP values, snapshot reason codes."""
+    config = load_config(params)
+    from pipeline import explain as stage
+
+    stage.run(config)
+
+
+# (offers and campaign-report commands: issue 6)
+@app.command()
+def offers(
+    params: ParamsOption = Path("params.yaml"),
+    without_reasons: Annotated[
+        bool,
+        typer.Option(
+            "--without-reasons",
+            help="Development only: run without the explain stage's reasons (empty reason_texts).",
+        ),
+    ] = False,
+) -> None:
+    """Pick each customer's loyalty offer under the budget; write targets, CRM file, policy."""
+    config = load_config(params)
+    from pipeline import offers as stage
+
+    stage.run(config, require_reasons=not without_reasons)
+
+
+@app.command("campaign-report")
+def campaign_report(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id in the offers log.")],
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Report folder (default: data/campaigns/CAMPAIGN_ID next to offers)."),
+    ] = None,
+) -> None:
+    """Report an executed campaign: retention lift vs control with intervals, cost, net gain."""
+    config = load_config(params)
+    from pipeline import campaign_report as stage
+
+    stage.run(config, campaign_id, out)
+
+
+# (serve command: issue 7)
+
+
+@app.command()
+def serve(
+    params: ParamsOption = Path("params.yaml"),
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (params: serve.host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (params: serve.port).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (params: serve.workers).")
+    ] = None,
+) -> None:
+    """Start the scoring service (FastAPI on uvicorn) for the champion model."""
+    config = load_config(params)
+    from pipeline import serve as service
+
+    service.run(config, params.resolve().parent, host=host, port=port, workers=workers)
+
+
 if __name__ == "__main__":
     app()

@@ -89,25 +89,27 @@ def run(config: Config) -> dict[str, Any]:
         config.evaluate.min_segment_rows,
     )
     backtest_rows = _backtest(config, frame, registered, columns, truth)
-    with atomic_dir(config.paths.evaluation_dir) as folder:
-        write_json(folder / "metrics.json", _rounded(metrics))
-        write_json(folder / "segments.json", _rounded(segments))
-        write_json(
-            folder / "backtest.json",
-            _rounded(
-                {
-                    "origins": backtest_rows,
-                    "stability": {
-                        m: stability(backtest_rows, m) for m in ("roc_auc", "pr_auc", "ece")
-                    },
-                }
-            ),
-        )
+    # Only this stage's own files are replaced: the folder also holds other stages' metrics
+    # (offers). Each file is written atomically; the plots folder is swapped in whole.
+    folder = config.paths.evaluation_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "metrics.json", _rounded(metrics))
+    write_json(folder / "segments.json", _rounded(segments))
+    write_json(
+        folder / "backtest.json",
+        _rounded(
+            {
+                "origins": backtest_rows,
+                "stability": {m: stability(backtest_rows, m) for m in ("roc_auc", "pr_auc", "ece")},
+            }
+        ),
+    )
+    with atomic_dir(folder / "plots") as plots:
         for name, values in scores.items():
             for curve, table in curve_tables(
                 labels, values, settings, config.evaluate.curve_points
             ).items():
-                path = folder / "plots" / curve / f"{name}.csv"
+                path = plots / curve / f"{name}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 table.round(6).to_csv(path, index=False)
     _echo_summary(metrics)

@@ -15,7 +15,16 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "params.yaml"]
-PROJECT_PACKAGES = ["core", "crm", "synthetic", "features", "models", "serving", "pipeline"]
+PROJECT_PACKAGES = [
+    "core",
+    "crm",
+    "synthetic",
+    "features",
+    "models",
+    "offers",
+    "serving",
+    "pipeline",
+]
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,197 @@
+"""DVC stage ``explain``: SHAP values of the champion on the test cutoff, the analysts' report,
+and reason codes for every customer of the scoring snapshot.
+
+Reads ``paths.features_dir`` and ``paths.models_dir`` (the champion written by ``churn train``);
+writes, as DVC outputs:
+
+* ``paths.explain_dir`` (``data/explain``): ``shap_values.parquet`` (test-cutoff rows: keys,
+  label, churn probability, margin and one log-odds contribution per feature),
+  ``snapshot_reasons.parquet`` (``customer_id``, ``churn_probability``, ``reasons`` as JSON,
+  ``reason_texts``) and ``summary.json`` (path, base value, timings, importance);
+* ``paths.reports_dir`` (``reports``): ``shap_report.html`` (self-contained) and
+  ``shap/*.png``, also logged to the champion's MLflow run under ``shap_report/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from core.atomic import atomic_dir, write_json, write_parquet
+from core.config import Config
+from core.logging import get_logger
+from models import tracking
+from models.explain import ChurnExplainer, Explanation, analysis
+from models.explain.report import ReportInputs, build_report
+from models.reasons import reasons_for_rows, reasons_json
+from models.split import KEYS, LABEL, CutoffSplit, split_frame
+from pipeline.train import load_training
+
+_log = get_logger(__name__)
+
+SNAPSHOT_FILE = "snapshot.parquet"
+REPORT_PAGE = "shap_report.html"
+MLFLOW_FOLDER = "shap_report"
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Explain, report, write reason codes, log the report; return ``summary.json``'s content."""
+    started = time.perf_counter()
+    settings = config.explain
+    registered = _read_registered(config.paths.models_dir)
+    model = tracking.load_saved_model(config.paths.models_dir / "champion")
+    explainer = ChurnExplainer.from_model(model, n_jobs=settings.n_jobs)
+    test = _test_rows(config, registered)
+
+    shap_started = time.perf_counter()
+    explanation = explainer.explain(test, model)
+    test_seconds = time.perf_counter() - shap_started
+    _log.info("test cutoff explained", rows=len(test), seconds=round(test_seconds, 1))
+
+    snapshot = _read_snapshot(config.paths.features_dir)
+    shap_started = time.perf_counter()
+    snapshot_explanation = explainer.explain(snapshot, model)
+    snapshot_seconds = time.perf_counter() - shap_started
+    reasons = _snapshot_reasons(
+        snapshot, snapshot_explanation, settings.top_reasons, settings.reason_min_log_odds
+    )
+
+    report = build_report(
+        ReportInputs(
+            explanation=explanation,
+            churned=test[LABEL],
+            segments=analysis.segments(
+                test,
+                settings.segment_columns,
+                settings.value_feature,
+                settings.tenure_feature,
+                settings.bands,
+            ),
+            title="Why customers churn: SHAP report of the champion model",
+            context={
+                "model": f"{registered['registered_model']} v{registered['champion_version']} "
+                f"({type(explainer.parts.classifier).__name__}, champion)",
+                "test cutoff": str(registered["split"]["test"]),
+                "observed churn rate": f"{test[LABEL].mean():.1%}",
+            },
+            top_features=settings.top_features,
+            dependence_features=settings.dependence_features,
+            plot_rows=settings.plot_rows,
+            risk_tiers=settings.risk_tiers,
+            seed=config.seed,
+        )
+    )
+    summary = _summary(explanation, len(snapshot))
+    with atomic_dir(config.paths.reports_dir) as folder:
+        report.write(folder, REPORT_PAGE)
+    with atomic_dir(config.paths.explain_dir) as folder:
+        write_parquet(folder / "shap_values.parquet", _shap_table(test, explanation))
+        write_parquet(folder / "snapshot_reasons.parquet", reasons)
+        write_json(folder / "summary.json", summary)
+    _log_to_champion_run(config, registered)
+    typer.echo(
+        f"explained {len(test):,} test rows ({explanation.path}, {test_seconds:.1f} s) and "
+        f"{len(snapshot):,} snapshot customers ({snapshot_seconds:.1f} s) in "
+        f"{time.perf_counter() - started:.1f} s; report: {config.paths.reports_dir / REPORT_PAGE}"
+    )
+    return summary
+
+
+def _read_registered(models_dir: Path) -> dict[str, Any]:
+    path = models_dir / "registered.json"
+    if not path.exists():
+        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
+        raise typer.Exit(code=1)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _test_rows(config: Config, registered: dict[str, Any]) -> pd.DataFrame:
+    """The test cutoff's rows (the split ``churn train`` recorded), sampled if configured."""
+    recorded = registered["split"]
+    split = CutoffSplit(
+        train=tuple(pd.Timestamp(c).date() for c in recorded["train"]),
+        validation=pd.Timestamp(recorded["validation"]).date(),
+        test=pd.Timestamp(recorded["test"]).date(),
+    )
+    test = split_frame(load_training(config.paths.features_dir), split).test
+    sample = config.explain.sample_rows
+    if sample is not None and sample < len(test):
+        test = test.sample(n=sample, random_state=config.seed).sort_index()
+    return test.reset_index(drop=True)
+
+
+def _read_snapshot(features_dir: Path) -> pd.DataFrame:
+    path = features_dir / SNAPSHOT_FILE
+    if not path.exists():
+        typer.echo(f"error: {path} not found; run `churn features` (dvc repro features)", err=True)
+        raise typer.Exit(code=1)
+    return pd.read_parquet(path)
+
+
+def _snapshot_reasons(
+    snapshot: pd.DataFrame, explanation: Explanation, top_k: int, min_log_odds: float
+) -> pd.DataFrame:
+    codes = reasons_for_rows(explanation, top_k=top_k, min_contribution=min_log_odds)
+    return pd.DataFrame(
+        {
+            "customer_id": snapshot["customer_id"].astype(str).to_numpy(),
+            "churn_probability": explanation.churn_probability,
+            "reasons": [reasons_json(row) for row in codes],
+            "reason_texts": ["; ".join(code.text for code in row) for row in codes],
+        }
+    )
+
+
+def _shap_table(test: pd.DataFrame, explanation: Explanation) -> pd.DataFrame:
+    keys = test[[*KEYS, LABEL]].reset_index(drop=True)
+    keys["churn_probability"] = explanation.churn_probability
+    keys["margin"] = explanation.margin
+    keys["base_value"] = explanation.base_value
+    contributions = explanation.contributions.reset_index(drop=True).add_prefix("shap_")
+    return pd.concat([keys, contributions], axis=1)
+
+
+def _summary(explanation: Explanation, snapshot_rows: int) -> dict[str, Any]:
+    """What was explained and what drives it; no timings, so a rerun writes the same bytes."""
+    importance = analysis.importance(explanation)
+    groups = analysis.group_importance(explanation)
+    rows = len(explanation.contributions)
+    return {
+        "path": explanation.path,
+        "output": explanation.output,
+        "test_rows": rows,
+        "snapshot_rows": snapshot_rows,
+        "base_value": round(explanation.base_value, 6),
+        "base_probability": round(explanation.base_probability, 6),
+        "additivity_error_below": 1e-4,
+        "top_features": {
+            name: round(float(value), 6)
+            for name, value in importance["mean_abs_log_odds"].head(15).items()
+        },
+        "groups_probability_points": {
+            name: round(float(value), 6) for name, value in groups["mean_abs_probability"].items()
+        },
+    }
+
+
+def _log_to_champion_run(config: Config, registered: dict[str, Any]) -> None:
+    """Attach the report and its PNGs to the run that logged the champion version."""
+    tracking.configure(config.mlflow)
+    run_id = tracking.version_run_id(
+        registered["registered_model"], str(registered["champion_version"])
+    )
+    tracking.log_folder_to_run(run_id, config.paths.reports_dir, MLFLOW_FOLDER)
+    _log.info("report logged to MLflow", run_id=run_id, folder=MLFLOW_FOLDER)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["explain", *sys.argv[1:]])

@@ -1,0 +1,85 @@
+"""The analysts' report: every section, embedded images equal to the PNGs, no network needed."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from models.explain import analysis
+from models.explain.report import SECTIONS, Report, ReportInputs, build_report
+from tests.models.explained import explained_test_rows
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def small_report() -> Report:
+    explanation, test = explained_test_rows()
+    return build_report(
+        ReportInputs(
+            explanation=explanation,
+            churned=test["churned"],
+            segments=analysis.segments(
+                test, ["static_plan"], "rfm_spend_365d", "lifecycle_days_since_signup", 2
+            ),
+            title="Test report",
+            context={"test cutoff": "2024-08-28"},
+            top_features=5,
+            dependence_features=2,
+            plot_rows=100,
+            risk_tiers=(0.3, 0.6),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return small_report()
+
+
+def test_every_section_is_there_with_its_title(report: Report) -> None:
+    for section_id, title in SECTIONS:
+        assert f"<section id='{section_id}'><h2>{title}</h2>" in report.html
+
+
+def test_images_are_embedded_pngs_identical_to_the_written_files(
+    report: Report, tmp_path: Path
+) -> None:
+    page = report.write(tmp_path)
+    embedded = dict(
+        re.findall(
+            r"<figure data-name='([^']+)'><img src='data:image/png;base64,([^']+)'", report.html
+        )
+    )
+
+    assert page == tmp_path / "shap_report.html"
+    assert set(embedded) == set(report.figures)
+    for name, data in embedded.items():
+        png = base64.b64decode(data)
+        assert png.startswith(PNG_SIGNATURE)
+        assert (tmp_path / "shap" / name).read_bytes() == png
+
+
+def test_figures_cover_importance_beeswarm_dependence_segments_outcomes_and_tiers(
+    report: Report,
+) -> None:
+    explanation, _ = explained_test_rows()
+    tiers = analysis.tier_examples(explanation, (0.3, 0.6))
+
+    names = set(report.figures)
+
+    assert {"importance.png", "beeswarm.png", "groups.png", "segments.png", "outcomes.png"} <= names
+    assert len([n for n in names if n.startswith("dependence_")]) == 2
+    assert {f"waterfall_{tier}.png" for tier in tiers} == {
+        n for n in names if n.startswith("waterfall_")
+    }
+    assert len(tiers) >= 2
+
+
+def test_page_is_self_contained_and_quotes_the_feature_dictionary(report: Report) -> None:
+    assert not re.search(r"(src|href)=['\"]https?:", report.html)
+    assert "Days from the latest completed order to the cutoff" in report.html
+    assert "probability points" in report.html and "log-odds" in report.html
+    assert "<th>actionable</th>" in report.html

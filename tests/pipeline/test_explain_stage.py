@@ -1,0 +1,99 @@
+"""``churn explain`` after ``churn train`` on a tiny feature table, with a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from core.config import Config
+from models import tracking
+from models.explain.report import SECTIONS
+from pipeline import explain, train
+from tests.models.frames import feature_table
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {
+    "seed": 7,
+    "churn": {"horizon_days": 60},
+    "train": {
+        "tuning": {"n_trials": 1},
+        "candidates": [
+            {
+                "name": "xgboost",
+                "kind": "xgboost",
+                "params": {"n_estimators": 60, "early_stopping_rounds": 10, "max_depth": 3},
+            }
+        ],
+    },
+    "explain": {"top_features": 5, "dependence_features": 2, "plot_rows": 200, "n_jobs": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    table = feature_table(customers=150)
+    (root / "data/features").mkdir(parents=True)
+    table.to_parquet(root / "data/features/training.parquet", index=False)
+    snapshot = table[table["cutoff_date"] == table["cutoff_date"].max()].drop(columns="churned")
+    snapshot.head(40).to_parquet(root / "data/features/snapshot.parquet", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    return root
+
+
+@pytest.fixture(scope="module")
+def summary(project: Path) -> dict:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        train.run(config)
+        return explain.run(config)
+
+
+def test_shap_values_add_up_to_the_margin_for_every_test_row(project: Path, summary: dict) -> None:
+    table = pd.read_parquet(project / "data/explain/shap_values.parquet")
+    shap_columns = [c for c in table.columns if c.startswith("shap_")]
+
+    total = table["base_value"] + table[shap_columns].sum(axis=1)
+
+    assert len(table) == 150 == summary["test_rows"]
+    np.testing.assert_allclose(total, table["margin"], atol=1e-4)
+    assert summary["path"] == "xgboost_native"
+    assert "shap_static_plan" in table.columns  # one-hot columns summed back
+
+
+def test_snapshot_reasons_carry_up_to_three_raising_codes_per_customer(project: Path) -> None:
+    reasons = pd.read_parquet(project / "data/explain/snapshot_reasons.parquet")
+
+    assert list(reasons.columns) == ["customer_id", "churn_probability", "reasons", "reason_texts"]
+    assert len(reasons) == 40
+    for codes, texts in zip(reasons["reasons"], reasons["reason_texts"], strict=True):
+        parsed = json.loads(codes)
+        assert len(parsed) <= 3
+        assert all(code["direction"] == "raises" for code in parsed)
+        assert texts == "; ".join(code["text"] for code in parsed)
+    assert reasons["reason_texts"].str.len().gt(0).any()
+
+
+def test_report_and_pngs_are_written_and_logged_to_the_champion_run(project: Path) -> None:
+    registered = json.loads((project / "data/models/registered.json").read_text())
+    page = (project / "reports/shap_report.html").read_text()
+    pngs = sorted(p.name for p in (project / "reports/shap").glob("*.png"))
+
+    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    run_id = tracking.version_run_id("churn-classifier", registered["champion_version"])
+    client = tracking.MlflowClient()
+    logged = {a.path for a in client.list_artifacts(run_id, "shap_report")}
+    logged_pngs = {a.path for a in client.list_artifacts(run_id, "shap_report/shap")}
+
+    assert all(f"id='{section_id}'" in page for section_id, _ in SECTIONS)
+    assert "shap_report/shap_report.html" in logged
+    assert logged_pngs == {f"shap_report/shap/{name}" for name in pngs}
+    assert len(pngs) >= 8
