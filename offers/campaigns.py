@@ -1,0 +1,86 @@
+"""Past campaigns as uplift training data: who was treated with what, and did they churn.
+
+Each offers-log row is joined to the customer's point-in-time features at 00:00 UTC of the send
+date (history strictly before the send) and to the churn label over the horizon from that day.
+Control rows lose their would-be offer: they received nothing. Only campaigns whose horizon has
+fully passed by the snapshot date carry an outcome; the latest ``holdout`` of those are kept for
+evaluation (Qini/AUUC), the rest fit the models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+LOG_COLUMNS = ("customer_id", "campaign_id", "offer_id", "sent_ts", "group")
+
+
+class CampaignDataError(ValueError):
+    """The offers log or campaign features cannot make uplift training data."""
+
+
+@dataclass(frozen=True)
+class CampaignSplit:
+    fit: pd.DataFrame
+    holdout: pd.DataFrame
+    fit_campaigns: list[str]
+    holdout_campaigns: list[str]
+
+
+def send_dates(offers_log: pd.DataFrame) -> list[dt.date]:
+    """The cutoff date of each campaign: the day of its first send."""
+    return sorted(campaign_dates(offers_log).unique())
+
+
+def campaign_dates(offers_log: pd.DataFrame) -> pd.Series:
+    missing = [c for c in LOG_COLUMNS if c not in offers_log.columns]
+    if missing:
+        raise CampaignDataError(
+            f"offers log: {len(offers_log)} rows lack column(s) {missing}; expected {LOG_COLUMNS}"
+        )
+    return offers_log.groupby("campaign_id")["sent_ts"].min().dt.date
+
+
+def campaign_rows(offers_log: pd.DataFrame, features_at_sends: pd.DataFrame) -> pd.DataFrame:
+    """Offers-log rows with the features and label at the send date.
+
+    Adds ``treatment_offer`` (the offer for treatment rows, None for control). Rows whose
+    customer is not in the churn population at the send date (no order in the lookback) are
+    dropped: the label is undefined for them.
+    """
+    dates = campaign_dates(offers_log)
+    log = offers_log[list(LOG_COLUMNS)].copy()
+    log["cutoff_date"] = log["campaign_id"].map(dates)
+    log["treatment_offer"] = log["offer_id"].where(log["group"] == "treatment", None)
+    features = features_at_sends.copy()
+    features["cutoff_date"] = pd.to_datetime(features["cutoff_date"]).dt.date
+    joined = log.merge(features, on=["customer_id", "cutoff_date"], how="inner")
+    if joined.empty:
+        raise CampaignDataError(
+            f"offers log ({len(log)} rows) and features at the send dates "
+            f"({len(features)} rows) share no (customer_id, cutoff_date)"
+        )
+    return joined.sort_values(["cutoff_date", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def split_campaigns(
+    rows: pd.DataFrame, snapshot_date: dt.date, horizon_days: int, holdout: int
+) -> CampaignSplit:
+    """Observed campaigns (horizon passed by the snapshot) split by time: latest ``holdout``."""
+    horizon = dt.timedelta(days=horizon_days)
+    observed = rows[rows["cutoff_date"].map(lambda day: day + horizon <= snapshot_date)]
+    order = observed.groupby("campaign_id")["cutoff_date"].min().sort_values().index.tolist()
+    if len(order) <= holdout:
+        raise CampaignDataError(
+            f"offers log: {len(order)} campaign(s) with an observed {horizon_days}-day outcome "
+            f"by {snapshot_date}, need more than holdout_campaigns={holdout}"
+        )
+    fit_ids, holdout_ids = order[:-holdout], order[-holdout:]
+    return CampaignSplit(
+        fit=observed[observed["campaign_id"].isin(fit_ids)].reset_index(drop=True),
+        holdout=observed[observed["campaign_id"].isin(holdout_ids)].reset_index(drop=True),
+        fit_campaigns=fit_ids,
+        holdout_campaigns=holdout_ids,
+    )

@@ -1,0 +1,192 @@
+"""Fit and evaluate the parts of the policy: uplift learners on past campaigns, value models on
+held-out spend, then the policy itself from the winners. Functions of DataFrames and config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import OffersConfig
+from models.candidates import FeatureColumns
+from offers.campaigns import CampaignSplit
+from offers.policy import OfferPolicy
+from offers.qini import qini_curve
+from offers.uplift import UpliftLearner, make_learner
+from offers.value import BgNbdValue, GradientBoostingValue, value_metrics
+
+RISK_BASELINE = "risk_ranking"
+BOOTSTRAP_ROUNDS = 200
+"""Paired bootstrap resamples of the held-out rows for the interval of Qini(model) - Qini(risk)."""
+
+
+@dataclass(frozen=True)
+class UpliftEvaluation:
+    """Qini coefficient and AUUC per offer and scorer on the held-out campaigns, and curves."""
+
+    metrics: dict[str, dict[str, dict[str, float]]]
+    curves: dict[str, pd.DataFrame]
+    best_learner: str
+
+
+def fit_uplift(
+    kind: str, rows: pd.DataFrame, columns: FeatureColumns, config: OffersConfig, seed: int
+) -> UpliftLearner:
+    """Learner ``kind`` fitted on campaign rows (``treatment_offer``, ``churned`` and the churn
+    model's ``churn_probability`` at the send date)."""
+    model = make_learner(
+        kind,
+        [offer.id for offer in config.catalog],
+        columns,
+        config.xgboost,
+        seed,
+        config.hazard_l2,
+    )
+    return model.fit(
+        rows, rows["treatment_offer"], rows["churned"], rows["churn_probability"].to_numpy()
+    )
+
+
+def evaluate_uplift(
+    split: CampaignSplit,
+    holdout_churn_probability: np.ndarray,
+    columns: FeatureColumns,
+    config: OffersConfig,
+    seed: int,
+) -> UpliftEvaluation:
+    """Each learner fitted on the earlier campaigns and ranked on the held-out ones, per offer,
+    against ranking by churn risk (the champion's probability) on the same rows, with a 95%
+    paired-bootstrap interval of the Qini difference (is the learner really better?)."""
+    holdout = split.holdout
+    scores: dict[str, np.ndarray] = {}
+    for kind in config.learners:
+        model = fit_uplift(kind, split.fit, columns, config, seed)
+        scores[kind] = model.predict(holdout, holdout_churn_probability)
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    curves: dict[str, pd.DataFrame] = {}
+    control = holdout["treatment_offer"].isna().to_numpy()
+    retained = 1.0 - holdout["churned"].to_numpy(dtype=float)
+    for k, offer in enumerate(config.catalog):
+        rows = control | (holdout["treatment_offer"] == offer.id).to_numpy()
+        treated = ~control[rows]
+        per_scorer = {name: score[rows, k] for name, score in scores.items()}
+        per_scorer[RISK_BASELINE] = holdout_churn_probability[rows]
+        curve = pd.DataFrame()
+        metrics[offer.id] = {}
+        rng = np.random.default_rng(seed)
+        resamples = [
+            rng.integers(0, int(rows.sum()), int(rows.sum())) for _ in range(BOOTSTRAP_ROUNDS)
+        ]
+        risk_boot = _bootstrap_qini(per_scorer[RISK_BASELINE], treated, retained[rows], resamples)
+        for name, score in per_scorer.items():
+            result = qini_curve(score, treated, retained[rows], config.qini_points)
+            metrics[offer.id][name] = {
+                "qini": result.qini_coefficient,
+                "auuc": result.auuc,
+            }
+            if name != RISK_BASELINE:
+                difference = _bootstrap_qini(score, treated, retained[rows], resamples) - risk_boot
+                low, high = np.nanpercentile(difference, [2.5, 97.5])
+                metrics[offer.id][name] |= {
+                    "qini_minus_risk_ci_low": float(low),
+                    "qini_minus_risk_ci_high": float(high),
+                }
+            curve["share"] = result.curve["share"]
+            curve[name] = result.curve["qini"]
+        metrics[offer.id]["rows"] = {
+            "treated": int(treated.sum()),
+            "control": int((~treated).sum()),
+        }
+        curves[offer.id] = curve
+    return UpliftEvaluation(metrics, curves, _best_learner(metrics, config.learners))
+
+
+def _bootstrap_qini(
+    score: np.ndarray, treated: np.ndarray, retained: np.ndarray, resamples: list[np.ndarray]
+) -> np.ndarray:
+    """Qini coefficient on each bootstrap resample of the rows (the same resamples for every
+    scorer, so differences between scorers are paired); NaN where a resample lacks an arm."""
+    values = []
+    for index in resamples:
+        arm = treated[index]
+        if arm.all() or not arm.any():
+            values.append(np.nan)
+            continue
+        values.append(qini_curve(score[index], arm, retained[index], 3).qini_coefficient)
+    return np.asarray(values)
+
+
+def _best_learner(metrics: dict[str, dict[str, dict[str, float]]], learners: list[str]) -> str:
+    """The learner with the highest Qini coefficient averaged over the offers."""
+    mean_qini = {
+        kind: float(np.mean([per_offer[kind]["qini"] for per_offer in metrics.values()]))
+        for kind in learners
+    }
+    return max(learners, key=lambda kind: mean_qini[kind])
+
+
+def compare_value_models(
+    training: pd.DataFrame,
+    margin: pd.Series,
+    columns: FeatureColumns,
+    config: OffersConfig,
+    horizon_days: int,
+    seed: int,
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """Both value models fitted on earlier cutoffs, scored on the latest cutoff's stayers.
+
+    Returns the winner by RMSE (the policy multiplies values into expected gains, so the mean
+    matters more than ranks) and every model's metrics.
+    """
+    stayed = ~training["churned"].astype(bool)
+    latest = training["cutoff_date"] == training["cutoff_date"].max()
+    fit_rows = stayed & ~latest
+    test_rows = stayed & latest
+    models = {
+        "gradient_boosting": GradientBoostingValue(columns, seed).fit(
+            training[fit_rows], margin[fit_rows]
+        ),
+        "bg_nbd": BgNbdValue(horizon_days, config.gross_margin).fit(training[fit_rows]),
+    }
+    metrics = {
+        name: value_metrics(margin[test_rows], model.predict(training[test_rows]))
+        for name, model in models.items()
+    }
+    metrics["test_rows"] = {
+        "rows": int(test_rows.sum()),
+        "mean_margin": float(margin[test_rows].mean()),
+    }
+    winner = min(models, key=lambda name: metrics[name]["rmse"])
+    return winner, metrics
+
+
+def fit_value(
+    kind: str,
+    training: pd.DataFrame,
+    margin: pd.Series,
+    columns: FeatureColumns,
+    config: OffersConfig,
+    horizon_days: int,
+    seed: int,
+) -> Any:
+    """The chosen value model refitted on every cutoff's stayers."""
+    stayed = ~training["churned"].astype(bool)
+    if kind == "gradient_boosting":
+        return GradientBoostingValue(columns, seed).fit(training[stayed], margin[stayed])
+    return BgNbdValue(horizon_days, config.gross_margin).fit(training[stayed])
+
+
+def fit_policy(
+    learner: str,
+    campaign_rows: pd.DataFrame,
+    value_model: Any,
+    value_kind: str,
+    columns: FeatureColumns,
+    config: OffersConfig,
+    seed: int,
+) -> OfferPolicy:
+    """The policy: ``learner`` refitted on every observed campaign, and the value model."""
+    uplift = fit_uplift(learner, campaign_rows, columns, config, seed)
+    return OfferPolicy(config, columns, uplift, value_model, value_kind)

@@ -1,0 +1,148 @@
+"""The fitted offer policy: per customer, the offer with the best expected net gain, or none.
+
+``expected gain = uplift × value - unit cost``: ``uplift`` is the predicted reduction of the
+churn probability (clipped to what the churn probability allows: no offer brings it below 0 or
+above 1), ``value`` is the margin a saved customer brings (``value_periods`` × the next
+horizon's expected margin if they stay). Eligibility and contact rules are applied; budget,
+capacity and the control group are not — that is the batch stage's allocation (``allocate``),
+because they depend on the whole campaign, not on one customer.
+
+The policy is persisted with joblib in a folder (``policy.joblib`` plus a readable
+``policy.json``) and loaded by the scoring service with :func:`load_policy`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from core.atomic import atomic_dir
+from core.config import OffersConfig
+from models.candidates import FeatureColumns
+from offers.rules import contact_block, eligibility_matrix, require_rule_columns
+from offers.uplift import UpliftLearner
+
+POLICY_FILE = "policy.joblib"
+POLICY_JSON = "policy.json"
+
+
+class PolicyLoadError(RuntimeError):
+    """The policy folder is missing or does not hold a policy this code can use."""
+
+
+@dataclass(frozen=True)
+class GainTable:
+    """rows × offers: predicted uplift, the offer's expected net gain, and whether allowed."""
+
+    uplift: np.ndarray
+    value: np.ndarray
+    gain: np.ndarray
+    allowed: np.ndarray
+    blocked: pd.Series
+
+
+@dataclass
+class OfferPolicy:
+    """Uplift model + value model + catalog and contact rules, fitted on past campaigns."""
+
+    config: OffersConfig
+    columns: FeatureColumns
+    uplift_model: UpliftLearner
+    value_model: Any
+    value_kind: str
+
+    @property
+    def catalog(self) -> list[str]:
+        return [offer.id for offer in self.config.catalog]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.columns.all
+
+    def gains(self, features: pd.DataFrame, churn_probability: Any) -> GainTable:
+        """Every offer's predicted uplift and net gain per row, and the rules' verdict."""
+        require_rule_columns(features, "offer policy input")
+        probability = np.asarray(churn_probability, dtype=float)
+        if probability.shape != (len(features),):
+            raise ValueError(
+                f"offer policy: {len(features)} feature rows but churn probabilities of shape "
+                f"{probability.shape}"
+            )
+        uplift = np.clip(
+            self.uplift_model.predict(features, probability),
+            (probability - 1.0)[:, None],
+            probability[:, None],
+        )
+        value = self.value_model.predict(features) * self.config.value_periods
+        costs = np.array([offer.unit_cost for offer in self.config.catalog])
+        gain = uplift * value[:, None] - costs[None, :]
+        allowed = eligibility_matrix(features, self.config.catalog, self.config)
+        return GainTable(uplift, value, gain, allowed, contact_block(features, self.config))
+
+    def recommend(self, features: pd.DataFrame, churn_probability: Any) -> pd.DataFrame:
+        """Per row the best allowed offer with positive expected gain (no budget), or none."""
+        table = self.gains(features, churn_probability)
+        masked = np.where(table.allowed, table.gain, -np.inf)
+        has_allowed = table.allowed.any(axis=1)
+        best = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(features), dtype=int)
+        rows = np.arange(len(features))
+        best_gain = masked[rows, best] if masked.shape[1] else np.full(len(features), -np.inf)
+        chosen = has_allowed & (best_gain > 0)
+        catalog = np.array(self.catalog, dtype=object)
+        costs = np.array([offer.unit_cost for offer in self.config.catalog])
+        reason = np.where(
+            chosen,
+            "best_offer",
+            np.where(
+                table.blocked.to_numpy() != "",
+                table.blocked.to_numpy(),
+                np.where(has_allowed, "no_positive_gain", "no_eligible_offer"),
+            ),
+        )
+        return pd.DataFrame(
+            {
+                "offer_id": np.where(chosen, catalog[best] if len(catalog) else None, None),
+                "expected_gain": np.where(chosen, best_gain, 0.0),
+                "uplift": np.where(chosen, table.uplift[rows, best], 0.0),
+                "value": table.value,
+                "cost": np.where(chosen, costs[best] if len(costs) else 0.0, 0.0),
+                "reason": reason,
+            },
+            index=features.index,
+        )
+
+
+def save_policy(policy: OfferPolicy, path: Path) -> None:
+    """Write the policy folder atomically: the joblib object and a readable description."""
+    with atomic_dir(path) as folder:
+        joblib.dump(policy, folder / POLICY_FILE)
+        description = {
+            "catalog": [offer.model_dump() for offer in policy.config.catalog],
+            "uplift_learner": policy.uplift_model.kind,
+            "value_model": policy.value_kind,
+            "value_periods": policy.config.value_periods,
+            "features": policy.feature_names,
+        }
+        (folder / POLICY_JSON).write_text(json.dumps(description, indent=2) + "\n")
+
+
+def load_policy(path: str | Path) -> OfferPolicy:
+    """The policy saved by ``churn offers`` in folder ``path``."""
+    file = Path(path) / POLICY_FILE
+    if not file.exists():
+        raise PolicyLoadError(
+            f"{file}: no offer policy here; run `churn offers` (dvc repro offers)"
+        )
+    try:
+        policy = joblib.load(file)
+    except Exception as error:  # a pickle of an incompatible version fails in many ways
+        raise PolicyLoadError(f"{file}: cannot load the offer policy: {error}") from error
+    if not isinstance(policy, OfferPolicy):
+        raise PolicyLoadError(f"{file}: holds a {type(policy).__name__}, expected an OfferPolicy")
+    return policy

@@ -1,0 +1,83 @@
+"""Who may receive which offer: catalog eligibility and contact rules, from feature rows.
+
+Everything here reads the point-in-time feature columns, so the batch stage and the scoring
+service apply exactly the same rules to the same inputs. A customer is blocked from every offer
+by a contact rule (email unsubscribe, cooldown, cap) and from single offers by their
+eligibility (tenure, membership, country).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.config import CatalogOffer, OffersConfig
+
+TENURE = "lifecycle_days_since_signup"
+MEMBER = "loyalty_member"
+COUNTRY = "static_country"
+UNSUBSCRIBED = "events_days_since_email_unsubscribe"
+DAYS_SINCE_OFFER = "offers_days_since_last_offer"
+OFFERS_365D = "offers_received_365d"
+RULE_COLUMNS = (TENURE, MEMBER, COUNTRY, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
+
+
+class RuleInputError(ValueError):
+    """Feature rows lack a column the eligibility or contact rules read."""
+
+
+def require_rule_columns(features: pd.DataFrame, what: str = "feature rows") -> None:
+    missing = [name for name in RULE_COLUMNS if name not in features.columns]
+    if missing:
+        raise RuleInputError(
+            f"{what}: {len(features)} rows lack column(s) {missing} needed by the offer "
+            f"eligibility and contact rules (expected the feature table's columns)"
+        )
+
+
+def contact_block(features: pd.DataFrame, config: OffersConfig) -> pd.Series:
+    """Per row the contact rule that forbids any offer, or "" when contact is allowed.
+
+    The email channel is closed by any unsubscribe within the feature history (the CRM keeps no
+    re-subscribe event); the cooldown and the 365-day cap come from params. Checked in that
+    order, so the reason names the strongest rule.
+    """
+    require_rule_columns(features)
+    unsubscribed = features[UNSUBSCRIBED].notna().to_numpy()
+    days_since = features[DAYS_SINCE_OFFER].astype("float64").to_numpy()
+    cooling = ~np.isnan(days_since) & (days_since < config.cooldown_days)
+    capped = features[OFFERS_365D].fillna(0).to_numpy() >= config.max_offers_365d
+    reason = np.select(
+        [unsubscribed, cooling, capped],
+        ["contact_rule:unsubscribed", "contact_rule:cooldown", "contact_rule:cap"],
+        default="",
+    )
+    return pd.Series(reason, index=features.index, dtype=object)
+
+
+def offer_eligible(features: pd.DataFrame, offer: CatalogOffer) -> np.ndarray:
+    """Boolean per row: the customer meets ``offer``'s tenure, membership and country rules.
+
+    A null tenure or country fails the rule that needs it (unknown is not eligible).
+    """
+    require_rule_columns(features)
+    tenure = features[TENURE].astype("float64").to_numpy()
+    ok = ~np.isnan(tenure) & (tenure >= offer.min_tenure_days)
+    if offer.members_only:
+        ok &= features[MEMBER].fillna(0).astype("float64").to_numpy() > 0
+    if offer.countries:
+        ok &= features[COUNTRY].isin(offer.countries).to_numpy()
+    return ok
+
+
+def eligibility_matrix(
+    features: pd.DataFrame, catalog: Sequence[CatalogOffer], config: OffersConfig
+) -> np.ndarray:
+    """rows × offers: may this customer receive this offer (eligibility and contact rules)."""
+    allowed = (contact_block(features, config) == "").to_numpy()
+    columns = [offer_eligible(features, offer) & allowed for offer in catalog]
+    if not columns:
+        return np.zeros((len(features), 0), dtype=bool)
+    return np.column_stack(columns)

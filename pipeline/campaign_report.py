@@ -1,0 +1,85 @@
+"""``churn campaign-report CAMPAIGN_ID``: did an executed campaign work?
+
+Reads the offers log, orders and customers of ``paths.raw_dir`` and writes, to
+``data/campaigns/<CAMPAIGN_ID>/`` (next to ``paths.offers_dir``) or ``--out``:
+``report.md`` (retention treatment vs control with 95% intervals, cost and net gain per offer
+and per segment), ``lift.png`` and ``lift.csv`` (every table row).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from core.atomic import atomic_dir
+from core.config import Config
+from crm.tables import TableReadError
+from features.build import SnapshotDateError, resolve_snapshot_date
+from features.engine import connect
+from features.sources import load_raw_tables
+from offers.report import (
+    CampaignReportError,
+    ReportSettings,
+    campaign_outcomes,
+    lift_table,
+    plot_lift,
+    render_markdown,
+)
+
+SEGMENTS = ("country", "plan", "loyalty_member")
+
+
+def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, Any]:
+    """Write the report folder; return the per-offer table as records."""
+    try:
+        offers_log, orders, customers, data_end = _inputs(config)
+        rows = campaign_outcomes(
+            offers_log, orders, campaign_id, config.churn.horizon_days, data_end
+        )
+    except (CampaignReportError, TableReadError, SnapshotDateError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    segments = [c for c in SEGMENTS if c in customers.columns]
+    rows = rows.merge(customers[["customer_id", *segments]], on="customer_id", how="left")
+    settings = ReportSettings(
+        unit_costs={offer.id: offer.unit_cost for offer in config.offers.catalog},
+        gross_margin=config.offers.gross_margin,
+        value_periods=config.offers.value_periods,
+    )
+    tables = {"Per offer": lift_table(rows, None, settings)}
+    for segment in segments:
+        table = lift_table(rows, segment, settings)
+        tables[f"By {segment} (all offers)"] = table[table["offer_id"] == "any"]
+    folder_path = out or config.paths.offers_dir.parent / "campaigns" / campaign_id
+    with atomic_dir(folder_path) as folder:
+        (folder / "report.md").write_text(
+            render_markdown(campaign_id, rows, tables), encoding="utf-8"
+        )
+        plot_lift(tables["Per offer"], folder / "lift.png")
+        pd.concat(tables.values(), ignore_index=True).to_csv(folder / "lift.csv", index=False)
+    per_offer = tables["Per offer"]
+    for record in per_offer.itertuples(index=False):
+        typer.echo(
+            f"{record.offer_id:>14}: lift {record.lift:+.3f} "
+            f"[{record.lift_ci_low:+.3f}, {record.lift_ci_high:+.3f}], "
+            f"net gain {record.net_gain:,.0f}"
+        )
+    typer.echo(f"report: {folder_path / 'report.md'}")
+    return {"per_offer": per_offer.to_dict(orient="records")}
+
+
+def _inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    con = connect(config.features)
+    tables = load_raw_tables(con, config.paths.raw_dir)
+    if "offers" not in tables:
+        raise CampaignReportError(f"{config.paths.raw_dir}: no offers table to report on")
+    data_end = pd.Timestamp(resolve_snapshot_date(tables, config.features))
+    return (
+        tables["offers"].to_pandas(),
+        tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas(),
+        tables["customers"].to_pandas(),
+        data_end,
+    )

@@ -1,0 +1,292 @@
+"""DVC stage ``offers``: fit the offer policy on past campaigns, pick the campaign's targets,
+and measure the policy against the synthetic world's truth.
+
+Reads the raw offers log and orders, the features folder (training cutoffs, snapshot), the
+champion churn model, the explain stage's snapshot reasons and, where present, the truth. Writes
+``paths.offers_dir`` atomically:
+
+* ``targets.parquet`` / ``crm_import.csv``: one row per snapshot customer (offer or none,
+  treatment/control/none, expected gain, churn probability, top reasons);
+* ``policy/``: the fitted policy the scoring service loads (``offers.policy.load_policy``);
+* ``summary.json``: uplift and value model evaluation, allocation, chosen models.
+
+and the DVC metrics ``evaluation/offers.json`` plus Qini curves under
+``evaluation/offers_plots/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from core.atomic import atomic_dir, write_json
+from core.config import Config
+from core.logging import get_logger
+from features.build import build_features
+from features.engine import connect
+from features.sources import load_raw_tables
+from models import tracking
+from models.candidates import feature_columns
+from models.training import predict_churn
+from offers import truth as strategies
+from offers.campaigns import campaign_rows, send_dates, split_campaigns
+from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
+from offers.policy import save_policy
+from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
+from offers.value import next_period_margin
+from pipeline.train import load_training
+
+_log = get_logger(__name__)
+
+SNAPSHOT_FILE = "snapshot.parquet"
+REASONS_FILE = "snapshot_reasons.parquet"
+METRICS_FILE = "offers.json"
+PLOTS_DIR = "offers_plots"
+
+
+def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
+    """Fit, allocate, compare and write; return the metrics written to ``offers.json``."""
+    offers_config = config.offers
+    if not offers_config.catalog:
+        _fail("params.yaml offers.catalog is empty: list at least one offer")
+    training = load_training(config.paths.features_dir)
+    snapshot = _read_parquet(config.paths.features_dir / SNAPSHOT_FILE, "`churn features`")
+    columns = feature_columns(snapshot)
+    champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
+    snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
+
+    offers_log, orders, at_sends = _campaign_inputs(config)
+    rows = campaign_rows(offers_log, at_sends)
+    rows["churn_probability"] = predict_churn(champion, rows, columns)
+    split = split_campaigns(
+        rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
+    )
+    holdout_risk = split.holdout["churn_probability"].to_numpy()
+    uplift_eval = evaluate_uplift(split, holdout_risk, columns, offers_config, config.seed)
+    learner = uplift_eval.best_learner if offers_config.learner == "auto" else offers_config.learner
+
+    margin = next_period_margin(
+        orders, training, config.churn.horizon_days, offers_config.gross_margin
+    )
+    value_kind, value_eval = compare_value_models(
+        training, margin, columns, offers_config, config.churn.horizon_days, config.seed
+    )
+    value_model = fit_value(
+        value_kind,
+        training,
+        margin,
+        columns,
+        offers_config,
+        config.churn.horizon_days,
+        config.seed,
+    )
+    observed = pd.concat([split.fit, split.holdout], ignore_index=True)
+    policy = fit_policy(
+        learner, observed, value_model, value_kind, columns, offers_config, config.seed
+    )
+
+    churn_probability = predict_churn(champion, snapshot, columns)
+    table = policy.gains(snapshot, churn_probability)
+    choice = allocate_campaign(table, offers_config)
+    targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
+    targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
+
+    truth = _truth_comparison(config, snapshot, snapshot_date, churn_probability, table, choice)
+    metrics = {
+        "snapshot_date": snapshot_date.isoformat(),
+        "allocation": _allocation_summary(targets, offers_config.budget),
+        "uplift": uplift_eval.metrics,
+        "uplift_learner": learner,
+        "value": {"chosen": value_kind, "models": value_eval},
+        "truth": truth,
+    }
+    summary = {
+        **metrics,
+        "campaigns": {"fit": split.fit_campaigns, "holdout": split.holdout_campaigns},
+    }
+    _write(config, targets, policy, summary, metrics, uplift_eval.curves)
+    _echo(metrics)
+    return metrics
+
+
+def _campaign_inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The offers log, orders and point-in-time features + labels at every send date."""
+    con = connect(config.features)
+    tables = load_raw_tables(con, config.paths.raw_dir)
+    if "offers" not in tables:
+        _fail(f"{config.paths.raw_dir}: no offers table; the policy learns from past campaigns")
+    offers_log = tables["offers"].to_pandas()
+    orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
+    dates = send_dates(offers_log)
+    at_sends = build_features(tables, dates, config.features, config.churn).to_pandas()
+    return offers_log, orders, at_sends
+
+
+def _truth_comparison(
+    config: Config,
+    snapshot: pd.DataFrame,
+    snapshot_date: dt.date,
+    churn_probability: np.ndarray,
+    table: Any,
+    choice: np.ndarray,
+) -> dict[str, Any] | None:
+    """True net gain of the policy and the three reference strategies at the snapshot."""
+    folder = config.paths.truth_dir / "churn_probabilities"
+    if not folder.is_dir():
+        _log.info("no truth folder: the truth comparison is skipped", folder=str(folder))
+        return None
+    truth = pd.read_parquet(folder)
+    truth = truth[pd.to_datetime(truth["cutoff_date"]).dt.date == snapshot_date]
+    if truth.empty:
+        _log.warning("truth has no rows at the snapshot date", snapshot=str(snapshot_date))
+        return None
+    catalog = [offer.id for offer in config.offers.catalog]
+    joined = snapshot[["customer_id"]].merge(truth, on="customer_id", how="left")
+    p0 = joined["p_churn_no_offer"].to_numpy(dtype=float)
+    true_uplift = np.column_stack(
+        [p0 - joined[f"p_churn_{offer}"].to_numpy(dtype=float) for offer in catalog]
+    )
+    true_uplift = np.nan_to_num(true_uplift, nan=0.0)  # churned already: nothing to save
+    costs = [offer.unit_cost for offer in config.offers.catalog]
+    capacities = [offer.capacity for offer in config.offers.catalog]
+    budget = config.offers.budget
+    allocations = {
+        "policy": choice,
+        "risk_cheapest": strategies.risk_cheapest(
+            churn_probability, table.allowed, costs, capacities, budget
+        ),
+        "random": strategies.random_targeting(
+            table.allowed, costs, capacities, budget, config.seed
+        ),
+        "oracle": strategies.oracle(
+            true_uplift,
+            table.value,
+            table.allowed,
+            costs,
+            capacities,
+            budget,
+            config.offers.solver_time_limit_s,
+        ),
+    }
+    results = {
+        name: strategies.true_net_gain(picked, true_uplift, table.value, costs)
+        for name, picked in allocations.items()
+    }
+    oracle_gain = results["oracle"]["net_gain"]
+    return {
+        "strategies": results,
+        "policy_share_of_oracle": results["policy"]["net_gain"] / oracle_gain
+        if oracle_gain > 0
+        else None,
+        "truth_rows_matched": float(joined["p_churn_no_offer"].notna().mean()),
+        "uplift_rank_correlation": _uplift_correlation(table.uplift, true_uplift, catalog),
+    }
+
+
+def _uplift_correlation(
+    predicted: np.ndarray, true_uplift: np.ndarray, catalog: list[str]
+) -> dict[str, float]:
+    """Spearman correlation of predicted and true uplift per offer on the snapshot."""
+    return {
+        offer: float(
+            pd.Series(predicted[:, k]).corr(pd.Series(true_uplift[:, k]), method="spearman")
+        )
+        for k, offer in enumerate(catalog)
+    }
+
+
+def _allocation_summary(targets: pd.DataFrame, budget: float) -> dict[str, Any]:
+    picked = targets[targets["group"] != "none"]
+    treated = targets[targets["group"] == "treatment"]
+    return {
+        "customers": len(targets),
+        "picked": len(picked),
+        "treatment": len(treated),
+        "control": int((targets["group"] == "control").sum()),
+        "budget": budget,
+        "planned_cost": float(picked["cost"].sum()),
+        "treatment_cost": float(treated["cost"].sum()),
+        "expected_gain_treatment": float(treated["expected_gain"].sum()),
+        "per_offer": {
+            str(offer): int(count) for offer, count in picked["offer_id"].value_counts().items()
+        },
+    }
+
+
+def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
+    path = explain_dir / REASONS_FILE
+    if path.exists():
+        return pd.read_parquet(path)
+    if required:
+        _fail(f"{path} not found; run `churn explain` (dvc repro explain) first")
+    _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
+    return None
+
+
+def _write(
+    config: Config,
+    targets: pd.DataFrame,
+    policy: Any,
+    summary: dict[str, Any],
+    metrics: dict[str, Any],
+    curves: dict[str, pd.DataFrame],
+) -> None:
+    with atomic_dir(config.paths.offers_dir) as folder:
+        targets.to_parquet(folder / "targets.parquet", index=False)
+        crm_import(targets).to_csv(folder / "crm_import.csv", index=False)
+        save_policy(policy, folder / "policy")
+        write_json(folder / "summary.json", _rounded(summary))
+    evaluation = config.paths.evaluation_dir
+    write_json(evaluation / METRICS_FILE, _rounded(metrics))
+    with atomic_dir(evaluation / PLOTS_DIR) as plots:
+        for offer, curve in curves.items():
+            curve.round(6).to_csv(plots / f"qini_{offer}.csv", index=False)
+
+
+def _champion_path(models_dir: Path) -> Path:
+    path = models_dir / "champion"
+    if not path.is_dir():
+        _fail(f"{path} not found; run `churn train` (dvc repro train) first")
+    return path
+
+
+def _read_parquet(path: Path, producer: str) -> pd.DataFrame:
+    if not path.exists():
+        _fail(f"{path} not found; run {producer} first")
+    return pd.read_parquet(path)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _rounded(payload: Any) -> Any:
+    if isinstance(payload, float):
+        return round(payload, 6)
+    if isinstance(payload, dict):
+        return {key: _rounded(value) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [_rounded(value) for value in payload]
+    return payload
+
+
+def _echo(metrics: dict[str, Any]) -> None:
+    allocation = metrics["allocation"]
+    typer.echo(
+        f"offers: {allocation['treatment']} treatment + {allocation['control']} control of "
+        f"{allocation['customers']} customers, cost {allocation['planned_cost']:.0f} of "
+        f"{allocation['budget']:.0f}; value model {metrics['value']['chosen']}"
+    )
+    truth = metrics["truth"]
+    if truth:
+        gains = {name: round(r["net_gain"], 1) for name, r in truth["strategies"].items()}
+        typer.echo(
+            f"true net gain: {json.dumps(gains)}; policy/oracle {truth['policy_share_of_oracle']}"
+        )

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from offers.allocation import NO_OFFER
+from offers.policy import OfferPolicy, PolicyLoadError, load_policy, save_policy
+from offers.rules import eligibility_matrix
+from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
+from offers.uplift import make_learner
+from tests.offers.frames import TOY_COLUMNS, offers_config, toy_campaign
+
+
+class ConstantValue:
+    """A value model stand-in: every customer worth the same margin."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return np.full(len(features), self.value)
+
+
+@pytest.fixture(scope="module")
+def policy() -> OfferPolicy:
+    rows, p0, _ = toy_campaign(8_000, seed=5)
+    config = offers_config(value_periods=1.0)
+    model = make_learner("hazard_ratio", [o.id for o in config.catalog], TOY_COLUMNS)
+    model.fit(rows, rows["treatment_offer"], rows["churned"], p0)
+    return OfferPolicy(config, TOY_COLUMNS, model, ConstantValue(50.0), "constant")
+
+
+def test_recommendations_respect_rules_and_only_positive_gains(policy: OfferPolicy) -> None:
+    rows, p0, _ = toy_campaign(3_000, seed=6)
+
+    recommended = policy.recommend(rows, p0)
+
+    allowed = eligibility_matrix(rows, policy.config.catalog, policy.config)
+    chosen = recommended["offer_id"].notna().to_numpy()
+    index = {offer: k for k, offer in enumerate(policy.catalog)}
+    columns = recommended.loc[chosen, "offer_id"].map(index).to_numpy()
+    assert allowed[np.flatnonzero(chosen), columns].all()
+    assert (recommended.loc[chosen, "expected_gain"] > 0).all()
+    assert (recommended.loc[~chosen, "expected_gain"] == 0).all()
+    # the sleeping-dog offer (members: raises churn) is never recommended
+    assert "members" not in set(recommended["offer_id"].dropna())
+    blocked = recommended["reason"].str.startswith("contact_rule")
+    assert blocked.any() and recommended.loc[blocked, "offer_id"].isna().all()
+    # cheap (uplift ~0.2-0.4, worth ~10-20, cost 1) helps where x1 is high: recommended to
+    # nearly everyone there whom the contact rules allow; where x1 is very low it hurts them
+    assert recommended.loc[(rows["x1"] > 1) & ~blocked, "offer_id"].eq("cheap").mean() > 0.9
+    assert not recommended.loc[rows["x1"] < -1.5, "offer_id"].eq("cheap").any()
+
+
+def test_policy_round_trips_through_its_folder(policy: OfferPolicy, tmp_path: Path) -> None:
+    rows, p0, _ = toy_campaign(200, seed=7)
+    save_policy(policy, tmp_path / "policy")
+
+    loaded = load_policy(tmp_path / "policy")
+
+    pd.testing.assert_frame_equal(loaded.recommend(rows, p0), policy.recommend(rows, p0))
+    assert (tmp_path / "policy" / "policy.json").exists()
+
+
+def test_missing_policy_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyLoadError, match="run `churn offers`"):
+        load_policy(tmp_path)
+
+
+def test_campaign_targets_keep_budget_capacity_and_control_share(policy: OfferPolicy) -> None:
+    rows, p0, _ = toy_campaign(6_000, seed=8)
+    config = offers_config(budget=400.0, control_share=0.25)
+    config = config.model_copy(
+        update={
+            "catalog": [config.catalog[0].model_copy(update={"capacity": 250}), *config.catalog[1:]]
+        }
+    )
+    table = policy.gains(rows, p0)
+
+    choice = allocate_campaign(table, config)
+    targets = target_frame(rows["customer_id"], p0, table, choice, config)
+
+    picked = targets[targets["group"] != "none"]
+    assert picked["cost"].sum() <= 400.0
+    assert (picked["offer_id"] == "cheap").sum() <= 250
+    assert set(targets.loc[choice == NO_OFFER, "group"]) == {"none"}
+    share = (picked["group"] == "control").mean()
+    assert 0.15 < share < 0.35  # the hash split of a few hundred picked customers
+
+
+def test_reasons_are_joined_by_customer() -> None:
+    targets = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "campaign_id": "X",
+            "offer_id": ["o", None],
+            "group": ["treatment", "none"],
+            "expected_gain": [1.0, 0.0],
+            "churn_probability": [0.4, 0.1],
+            "uplift": [0.1, 0.0],
+            "value": [10.0, 5.0],
+            "cost": [1.0, 0.0],
+        }
+    )
+    reasons = pd.DataFrame({"customer_id": ["B", "A"], "reason_texts": ["quiet", "slow; late"]})
+
+    joined = attach_reasons(targets, reasons)
+
+    assert joined["reason_texts"].tolist() == ["slow; late", "quiet"]
+    assert crm_import(joined)["offer_id"].tolist() == ["o", ""]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from offers.report import (
+    CampaignReportError,
+    ReportSettings,
+    campaign_outcomes,
+    lift_table,
+    newcombe_interval,
+)
+
+
+@pytest.mark.parametrize(
+    ("p_treated", "p_control", "n_treated", "n_control"),
+    [(0.6, 0.5, 400, 100), (0.92, 0.9, 150, 40), (0.3, 0.3, 1000, 250)],
+)
+def test_interval_covers_the_true_lift_at_the_nominal_rate(
+    p_treated: float, p_control: float, n_treated: int, n_control: int
+) -> None:
+    rng = np.random.default_rng(2024)
+    simulations = 2000
+    successes_t = rng.binomial(n_treated, p_treated, simulations)
+    successes_c = rng.binomial(n_control, p_control, simulations)
+    covered = 0
+    for s_t, s_c in zip(successes_t, successes_c, strict=True):
+        low, high = newcombe_interval(s_t, n_treated, s_c, n_control)
+        covered += low <= p_treated - p_control <= high
+    coverage = covered / simulations
+    # 95% nominal; with 2000 runs the Monte Carlo standard error is 0.005
+    assert 0.93 <= coverage <= 0.975
+
+
+def test_interval_by_hand() -> None:
+    # Newcombe (1998), table II example (method 10): 56/70 vs 48/80 -> [0.0524, 0.3339]
+    low, high = newcombe_interval(56, 70, 48, 80)
+    assert (low, high) == pytest.approx((0.0524, 0.3339), abs=5e-4)
+
+
+def _log() -> pd.DataFrame:
+    sent = pd.Timestamp("2024-03-01 10:00")
+    return pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "campaign_id": "CMP-1",
+            "offer_id": ["o1", "o1", "o1", None],
+            "sent_ts": sent,
+            "group": ["treatment", "treatment", "control", "control"],
+            "redeemed_ts": pd.NaT,
+        }
+    )
+
+
+def _orders() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B", "C", "D"],
+            "order_ts": pd.to_datetime(
+                ["2024-03-05", "2024-03-20", "2024-06-15", "2024-03-02", "2024-02-01"]
+            ),
+            "amount": [10.0, 30.0, 99.0, 5.0, 7.0],
+            "status": ["completed", "completed", "completed", "cancelled", "completed"],
+        }
+    )
+
+
+def test_outcomes_count_completed_orders_inside_the_horizon_only() -> None:
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    # A ordered twice inside; B after 90 days; C only a cancelled order; D before the send
+    assert rows["retained"].tolist() == [True, False, False, False]
+    assert rows["horizon_spend"].tolist() == [40.0, 0.0, 0.0, 0.0]
+
+
+def test_lift_table_cost_and_net_gain() -> None:
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    table = lift_table(rows, None, settings).set_index("offer_id")
+
+    assert table.loc["o1", "lift"] == pytest.approx(0.5)  # 1/2 treated vs 0/2 control
+    assert table.loc["o1", "cost"] == pytest.approx(4.0)
+    # 1 extra customer retained, worth 2 periods * 0.5 margin * 40 spend = 40, minus cost 4
+    assert table.loc["o1", "net_gain"] == pytest.approx(36.0)
+
+
+def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
+    with pytest.raises(CampaignReportError, match=r"CMP-9.*known campaigns: CMP-1"):
+        campaign_outcomes(_log(), _orders(), "CMP-9", 90, pd.Timestamp("2025-01-01"))
+    with pytest.raises(CampaignReportError, match="after the latest data"):
+        campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2024-04-01"))

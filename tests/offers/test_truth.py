@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+
+from offers.allocation import NO_OFFER, allocate
+from offers.truth import oracle, random_targeting, risk_cheapest, true_net_gain
+
+COSTS = [1.0, 3.0]
+CAPACITIES = [5, None]
+
+
+def _world(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = 200
+    true_uplift = rng.normal(0.02, 0.05, (n, 2))
+    value = rng.gamma(2.0, 50.0, n)
+    allowed = rng.random((n, 2)) < 0.8
+    risk = rng.random(n)
+    return true_uplift, value, allowed, risk
+
+
+def test_strategies_stay_within_budget_capacity_and_rules() -> None:
+    true_uplift, value, allowed, risk = _world()
+    for choice in (
+        risk_cheapest(risk, allowed, COSTS, CAPACITIES, 30.0),
+        random_targeting(allowed, COSTS, CAPACITIES, 30.0, seed=1),
+        oracle(true_uplift, value, allowed, COSTS, CAPACITIES, 30.0),
+    ):
+        sent = choice != NO_OFFER
+        assert np.asarray(COSTS)[choice[sent]].sum() <= 30.0
+        assert (choice == 0).sum() <= 5
+        assert allowed[np.flatnonzero(sent), choice[sent]].all()
+
+
+def test_risk_strategy_gives_the_riskiest_the_cheapest_offer() -> None:
+    allowed = np.array([[True, True], [False, True], [True, True]])
+    choice = risk_cheapest(np.array([0.9, 0.8, 0.1]), allowed, COSTS, [None, None], 4.0)
+    assert choice.tolist() == [0, 1, NO_OFFER]
+
+
+def test_oracle_beats_every_other_allocation_on_true_gain() -> None:
+    true_uplift, value, allowed, risk = _world(3)
+    best = true_net_gain(
+        oracle(true_uplift, value, allowed, COSTS, CAPACITIES, 30.0), true_uplift, value, COSTS
+    )["net_gain"]
+    noisy = true_uplift + np.random.default_rng(4).normal(0, 0.05, true_uplift.shape)
+    gain = noisy * value[:, None] - np.asarray(COSTS)[None, :]
+    for choice in (
+        allocate(gain, allowed, COSTS, CAPACITIES, 30.0),
+        risk_cheapest(risk, allowed, COSTS, CAPACITIES, 30.0),
+        random_targeting(allowed, COSTS, CAPACITIES, 30.0, seed=2),
+    ):
+        assert true_net_gain(choice, true_uplift, value, COSTS)["net_gain"] <= best + 1e-9
