@@ -21,6 +21,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created_plainly(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create owner-only (0600/0700) entries; outputs people open (reports, CRM
+    files) should get the permissions a plain ``open``/``mkdir`` would give under the umask."""
+    path.chmod(mode & ~_current_umask())
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path next to ``target``; move it onto ``target`` only on success."""
@@ -29,6 +41,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    _as_if_created_plainly(tmp, 0o666)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -46,6 +59,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _as_if_created_plainly(tmp, 0o777)
     try:
         yield tmp
         old = None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -53,3 +55,16 @@ def test_atomic_dir_replaces_whole_folder_only_on_success(tmp_path: Path) -> Non
 
     assert [p.name for p in target.iterdir()] == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["raw"]
+
+
+def test_outputs_get_the_permissions_of_a_plain_write_under_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        write_json(tmp_path / "report.json", {"a": 1})
+        with atomic_dir(tmp_path / "plots") as folder:
+            (folder / "x.csv").write_text("x\n")
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "plots").stat().st_mode) == 0o755
