@@ -1,0 +1,82 @@
+"""``churn serve``: the scoring service on uvicorn (not a DVC stage: it serves the stages' outputs).
+
+Reads params once, applies the ``--host/--port/--workers`` flags, checks that an API key is
+configured (refusing to start an open service), and hands the config to uvicorn's workers as
+JSON in the environment. Each worker loads the model by alias in its lifespan and is ready when
+``/ready`` says so. Inference runs one thread per worker (``OMP_NUM_THREADS=1``), so workers,
+not threads, scale the service.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import typer
+
+from core.config import Config
+from core.logging import get_logger
+
+_log = get_logger(__name__)
+
+
+def run(
+    config: Config,
+    params_dir: Path,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Start uvicorn with ``serving.app`` and block until it stops."""
+    serve = config.serve
+    updates = {
+        "host": host or serve.host,
+        "port": serve.port if port is None else port,
+        "workers": workers or serve.workers,
+        "api_key_file": _anchored(serve.api_key_file, params_dir),
+        "admin_key_file": _anchored(serve.admin_key_file, params_dir),
+    }
+    config = config.model_copy(update={"serve": serve.model_copy(update=updates)})
+    serve = config.serve
+    from serving.auth import KeyConfigError, load_keys
+    from serving.settings import CONFIG_ENV, config_to_environment
+
+    try:
+        load_keys(serve.api_key_env, serve.api_key_file, "API")
+    except KeyConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    os.environ[CONFIG_ENV] = config_to_environment(config)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if serve.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="churn-metrics-")
+    import uvicorn
+
+    _log.info(
+        "starting the scoring service", host=serve.host, port=serve.port, workers=serve.workers
+    )
+    uvicorn.run(
+        "serving.app:app_from_environment",
+        factory=True,
+        host=serve.host,
+        port=serve.port,
+        workers=serve.workers,
+        log_level="warning",
+        access_log=False,  # access lines would carry nothing useful; the key is never logged
+    )
+
+
+def _anchored(path: Path | None, params_dir: Path) -> Path | None:
+    """A key file path relative to the params file's folder, like every other path in params."""
+    if path is None or path.is_absolute():
+        return path
+    return params_dir / path
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import app
+
+    app(["serve", *sys.argv[1:]])

@@ -1,0 +1,110 @@
+"""One error shape for every failure, and handlers that never leak internals.
+
+Every error answer is ``{"error": {"status", "message", "details"}}``. Validation errors name the
+field as a path (``customers[3].features.rfm_orders_30d``) and the customer's index in the batch.
+Unexpected exceptions are logged with their trace server-side and answered with a bare 500: no
+stack trace, exception text or file path reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.logging import get_logger
+
+_log = get_logger(__name__)
+
+
+class ApiError(Exception):
+    """An answer other than 200 that the service chose to give, with a message for the caller."""
+
+    def __init__(
+        self, status: int, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or []
+
+
+def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict:
+    return {"error": {"status": status, "message": message, "details": details or []}}
+
+
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "customers", 3, "features", "x")`` -> ``customers[3].features.x``."""
+    path = ""
+    for part in location[1:] if location and location[0] == "body" else location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def customer_index(location: tuple[Any, ...] | list[Any]) -> int | None:
+    """The batch index in a location under ``customers`` or ``customer_ids``, if any."""
+    parts = list(location)
+    for name in ("customers", "customer_ids"):
+        if name in parts:
+            position = parts.index(name) + 1
+            if position < len(parts) and isinstance(parts[position], int):
+                return parts[position]
+    return None
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``{field, customer_index, message}``, input values left out (they may
+    be long or sensitive)."""
+    details = []
+    for item in errors:
+        location = item.get("loc", ())
+        message = str(item.get("msg", "invalid value"))
+        if item.get("type") == "json_invalid":
+            message = "the body is not valid JSON"
+        details.append(
+            {
+                "field": field_path(location),
+                "customer_index": customer_index(location),
+                "message": message,
+            }
+        )
+    return details
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(error.status, error.message, error.details), error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = validation_details(list(error.errors()))
+        first = details[0] if details else {"field": "body", "message": "invalid request"}
+        where = (
+            f" (customer index {first['customer_index']})"
+            if first.get("customer_index") is not None
+            else ""
+        )
+        message = f"invalid request: {first['field']}{where}: {first['message']}"
+        if len(details) > 1:
+            message += f" (and {len(details) - 1} more)"
+        return JSONResponse(error_body(422, message, details), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = error.detail if isinstance(error.detail, str) else "request failed"
+        return JSONResponse(
+            error_body(error.status_code, message), error.status_code, headers=error.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        _log.error(
+            "unhandled error", path=request.url.path, error_type=type(error).__name__, exc_info=True
+        )
+        return JSONResponse(error_body(500, "internal error; the failure was logged"), 500)

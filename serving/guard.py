@@ -1,0 +1,84 @@
+"""The gate in front of ``/v1``: API key first, then request size, before any body is parsed.
+
+A pure ASGI middleware (no per-request task or body buffering), so an unauthenticated or
+oversized request costs a header look-up, never a JSON parse. Keys are checked here rather than
+in a route dependency because FastAPI parses the body before it runs dependencies: a caller
+without a key must get 401, not a validation error about a body it was not allowed to send.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.auth import KEY_HEADER, KeyRing, check_key
+from serving.errors import error_body
+
+PROTECTED_PREFIX = "/v1/"
+ADMIN_PREFIX = "/v1/admin/"
+_KEY_HEADER = KEY_HEADER.lower().encode("latin-1")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit (no Content-Length)."""
+
+
+def too_large_message(limit: int) -> str:
+    return f"request body exceeds the limit of {limit} bytes"
+
+
+class Guard:
+    """Wraps the app: ``/v1/*`` needs a key (``/v1/admin/*`` the admin key) and a body of at most
+    ``max_bytes``; anything else passes untouched."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        state = scope["app"].state
+        ring: KeyRing | None = (
+            state.admin_keys if scope["path"].startswith(ADMIN_PREFIX) else state.api_keys
+        )
+        presented = headers.get(_KEY_HEADER)
+        refused = check_key(ring, presented.decode("latin-1") if presented else None)
+        if refused is not None:
+            await _answer(send, refused.status, refused.message)
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _answer(send, 413, too_large_message(self.max_bytes))
+            return
+        await self.app(scope, self._limited(receive), send)
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(413, too_large_message(self.max_bytes))
+            return message
+
+        return limited_receive
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    body = json.dumps(error_body(status, message)).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", KEY_HEADER.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,178 @@
+"""Raw-feature scoring: the same model object, feature types, reason codes and offer policy as
+the batch pipeline, applied to the values a caller sends.
+
+* probability: ``models.training.predict_churn`` (score only) or the explanation's
+  ``churn_probability`` (with reasons), both ``model.predict_proba`` on ``model_inputs`` rows;
+* reasons: ``models.explain.explain_rows`` + ``models.reasons.reasons_for_rows`` with the
+  explain stage's ``top_reasons`` and ``reason_min_log_odds``, encoded by ``reasons_json``;
+* offer: ``offers.policy.OfferPolicy.recommend`` — the best offer without budget or control
+  group (those are campaign decisions, served by id).
+
+Request values become a DataFrame of the snapshot's columns: numbers as float64 (the models'
+``model_inputs`` casts every numeric feature to float64 anyway), booleans as bool (object when a
+value is null), strings as object; the replay test checks that a request row and the same
+customer's snapshot row give bit-identical answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from serving.errors import ApiError
+from serving.schemas import CustomerFeatures
+from serving.state import Serving
+from serving.store import risk_tier
+
+FEATURES_SOURCE = "features"
+
+
+def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> None:
+    """422 naming every bad feature (unknown, missing, wrong type) with its customer index."""
+    required = serving.required_features
+    kinds = serving.feature_kinds
+    details: list[dict[str, Any]] = []
+    for index, customer in enumerate(customers):
+        given = customer.features
+        if len(given) != len(required) or any(name not in kinds for name in given):
+            for name in given:
+                if name not in kinds:
+                    details.append(_problem(index, name, "unknown feature"))
+            missing = [name for name in required if name not in given]
+            if missing:
+                shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+                details.append(
+                    _problem(index, None, f"missing {len(missing)} feature(s) (send null): {shown}")
+                )
+        for name, value in given.items():
+            kind = kinds.get(name)
+            if kind is not None and not _fits(value, kind):
+                details.append(_problem(index, name, f"expected {kind} or null"))
+        if len(details) >= 50:
+            break
+    if details:
+        first = details[0]
+        raise ApiError(
+            422,
+            f"invalid request: {first['field']} (customer index {first['customer_index']}): "
+            f"{first['message']}" + (f" (and {len(details) - 1} more)" if len(details) > 1 else ""),
+            details,
+        )
+
+
+def request_frame(serving: Serving, customers: Sequence[CustomerFeatures]) -> pd.DataFrame:
+    """Checked request values as rows with the snapshot's columns."""
+    required, kinds = serving.required_features, serving.feature_kinds
+    numeric = [name for name in required if kinds[name] == "number"]
+    rows = [customer.features for customer in customers]
+    matrix = np.array([[row[name] for name in numeric] for row in rows], dtype="float64")
+    blocks = [pd.DataFrame(matrix.reshape(len(rows), len(numeric)), columns=numeric)]
+    for name in required:
+        if kinds[name] != "number":
+            values = [row[name] for row in rows]
+            as_bool = kinds[name] == "bool" and all(value is not None for value in values)
+            blocks.append(pd.Series(values, name=name, dtype=bool if as_bool else object))
+    return pd.concat(blocks, axis=1)[list(required)]
+
+
+def score_frame(
+    serving: Serving, frame: pd.DataFrame, customer_ids: Sequence[str | None], explain: bool
+) -> list[dict[str, Any]]:
+    """One answer per row: probability and tier; with ``explain`` also reasons and best offer."""
+    if not explain:
+        probabilities = serving.model.probabilities(frame)
+        return _score_only(serving, probabilities, customer_ids)
+    from models.explain import explain_rows
+    from models.reasons import reasons_for_rows, reasons_json
+
+    explanation = explain_rows(serving.model.model, frame, n_jobs=1)
+    probabilities = np.asarray(explanation.churn_probability, dtype=float)
+    reasons = reasons_for_rows(
+        explanation, top_k=serving.top_reasons, min_contribution=serving.reason_min_log_odds
+    )
+    offers = serving.policy.recommend(frame, probabilities)
+    answers = []
+    for position, probability in enumerate(probabilities):
+        offer = offers.iloc[position]
+        answers.append(
+            _answer(
+                customer_ids[position],
+                float(probability),
+                json.loads(reasons_json(reasons[position])),  # the batch file's own encoding
+                {
+                    "offer_id": offer["offer_id"] if isinstance(offer["offer_id"], str) else None,
+                    "expected_gain": _number(offer["expected_gain"]),
+                    "uplift": _number(offer["uplift"]),
+                    "value": _number(offer["value"]),
+                    "cost": _number(offer["cost"]),
+                    "group": None,
+                    "decision": str(offer["reason"]),
+                },
+                serving,
+            )
+        )
+    return answers
+
+
+def score_rows_fast(
+    serving: Serving, customers: Sequence[CustomerFeatures]
+) -> list[dict[str, Any]]:
+    """Score only through the checked pandas-free path (``serving.fast`` must be set)."""
+    assert serving.fast is not None
+    probabilities = serving.fast.probabilities([customer.features for customer in customers])
+    return _score_only(serving, probabilities, [c.customer_id for c in customers])
+
+
+def _score_only(
+    serving: Serving, probabilities: Any, customer_ids: Sequence[str | None]
+) -> list[dict[str, Any]]:
+    return [
+        _answer(c, float(p), None, None, serving)
+        for c, p in zip(customer_ids, probabilities, strict=True)
+    ]
+
+
+def _answer(
+    customer_id: str | None,
+    probability: float,
+    reasons: list[dict] | None,
+    offer: dict | None,
+    serving: Serving,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "churn_probability": probability,
+        "risk_tier": risk_tier(probability, serving.risk_tiers),
+        "reasons": reasons,
+        "offer": offer,
+        "source": FEATURES_SOURCE,
+    }
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == "number":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _problem(index: int, name: str | None, message: str) -> dict[str, Any]:
+    field = f"customers[{index}].features" + (f".{name}" if name is not None else "")
+    return {"field": field, "customer_index": index, "message": message}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

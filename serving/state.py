@@ -1,0 +1,233 @@
+"""What is being served, swapped whole: model, by-id store and offer policy in one frozen object.
+
+A request reads ``holder.current`` once and uses that object to the end, so a swap never mixes
+two models inside one answer and in-flight requests finish on the model they started with (the
+old object lives until its last request drops it). A reload builds the new object off the event
+loop and replaces the reference only once everything has loaded and passed its checks; a failure
+leaves the old object serving and is reported, never raised into the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.logging import get_logger
+from serving import metrics
+from serving.fastpath import FastScorer, compile_fast_scorer, snapshot_rows
+from serving.model import ModelLoadError, ServedModel, load_version, resolve_alias
+from serving.settings import ServiceSettings
+from serving.store import SnapshotStore, StoreLoadError, build_store, fingerprint, snapshot_frame
+
+_log = get_logger(__name__)
+PARITY_TOLERANCE = 1e-9
+
+
+class PolicyError(RuntimeError):
+    """The offer policy could not be loaded."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One consistent set of everything an answer is computed from."""
+
+    model: ServedModel
+    store: SnapshotStore
+    policy: Any
+    decided_by_model_version: str | None
+    required_features: tuple[str, ...]
+    feature_kinds: dict[str, str]
+    snapshot_dtypes: dict[str, Any]
+    by_id_prefix: bytes
+    top_reasons: int
+    reason_min_log_odds: float
+    risk_tiers: tuple[float, ...]
+    fast: FastScorer | None = None
+
+    def provenance(self, decided_by: str | None) -> dict[str, Any]:
+        return {
+            "model": {
+                "name": self.model.card.registered_model,
+                "version": self.model.version,
+                "alias": self.model.alias,
+            },
+            "decided_by_model_version": decided_by,
+            "feature_definitions_hash": self.store.feature_definitions_hash,
+            "snapshot_date": self.store.snapshot_date,
+        }
+
+
+@dataclass
+class ReloadOutcome:
+    changed: bool
+    message: str
+    error: str | None = None
+
+
+@dataclass
+class ServingHolder:
+    """The reference to the current :class:`Serving` and the loop that keeps it fresh."""
+
+    settings: ServiceSettings
+    current: Serving | None = None
+    last_error: str | None = None
+    rejected_versions: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, force: bool = False) -> ReloadOutcome:
+        """Load what changed (alias moved, snapshot files changed) and swap; blocking.
+
+        ``force`` retries a version that failed before (the admin endpoint does).
+        """
+        with self._lock:
+            try:
+                return self._refresh(force)
+            except Exception as error:  # whatever fails, the previous state keeps serving
+                self.last_error = str(error)
+                what = "snapshot" if isinstance(error, StoreLoadError | PolicyError) else "model"
+                metrics.RELOADS.labels(what, "rejected").inc()
+                _log.error("reload rejected; previous state keeps serving", error=str(error))
+                return ReloadOutcome(False, "reload rejected", str(error))
+
+    def _refresh(self, force: bool) -> ReloadOutcome:
+        settings, current = self.settings, self.current
+        version = resolve_alias(settings.registered_model, settings.alias)
+        stamp = fingerprint(settings)
+        model_changed = current is None or current.model.version != version
+        store_changed = current is None or current.store.fingerprint != stamp
+        if not (model_changed or store_changed):
+            return ReloadOutcome(False, "nothing changed")
+        if model_changed and version in self.rejected_versions and not force:
+            return ReloadOutcome(False, f"v{version} was rejected before; not retried")
+        store = build_store(settings) if store_changed or current is None else current.store
+        policy = _load_policy(settings) if store_changed or current is None else current.policy
+        if model_changed:
+            try:
+                model = load_version(
+                    settings.registered_model, settings.alias, version, store.check_rows
+                )
+            except ModelLoadError:
+                self.rejected_versions.add(version)
+                raise
+        else:
+            model = current.model  # type: ignore[union-attr]
+        serving = assemble(settings, model, store, policy)
+        try:
+            warm_up(serving, store.check_rows)
+        except Exception as error:
+            self.rejected_versions.add(version)
+            raise ModelLoadError(
+                f"v{model.version} cannot explain or price the snapshot rows: {error}"
+            ) from None
+        self.current = serving  # the swap: one reference assignment
+        self.rejected_versions.discard(version)
+        self.last_error = None
+        metrics.set_model_version(settings.registered_model, settings.alias, model.version)
+        metrics.RELOADS.labels("model" if model_changed else "snapshot", "loaded").inc()
+        message = f"serving v{model.version}, snapshot {store.snapshot_date}"
+        _log.info("serving swapped", version=model.version, snapshot=store.snapshot_date)
+        return ReloadOutcome(True, message)
+
+    async def run_forever(self) -> None:
+        """Load at start, then poll every ``reload_poll_seconds`` until cancelled."""
+        while True:
+            await asyncio.to_thread(self.refresh)
+            await asyncio.sleep(self.settings.reload_poll_seconds)
+
+
+def warm_up(serving: Serving, rows: Any) -> None:
+    """Answer two snapshot rows the raw-feature way before serving: builds the explainer (cached
+    per model object) so the first caller does not pay for it, and rejects a model the explainer
+    or the offer policy cannot handle."""
+    from serving.scoring import score_frame
+
+    sample = rows.head(2)
+    score_frame(serving, sample[list(serving.required_features)], [None] * len(sample), True)
+
+
+def assemble(
+    settings: ServiceSettings, model: ServedModel, store: SnapshotStore, policy: Any
+) -> Serving:
+    """A :class:`Serving` with its derived parts: which model the batch decision came from, the
+    request feature list and types, and the by-id response prefix."""
+    snapshot = snapshot_frame(settings)
+    served = model.probabilities(snapshot)
+    decided_by = _batch_model_version(model, served, store)
+    required = list(model.columns.all)
+    required += [name for name in policy.feature_names if name not in required]
+    absent = [name for name in required if name not in snapshot.columns]
+    if absent:
+        raise StoreLoadError(
+            f"{settings.snapshot_path}: lacks column(s) {absent} that model v{model.version} or "
+            "the offer policy needs"
+        )
+    categorical = set(model.columns.categorical) | set(getattr(policy.columns, "categorical", ()))
+    kinds = {name: _kind(snapshot[name].dtype, name in categorical) for name in required}
+    serving = Serving(
+        model=model,
+        store=store,
+        policy=policy,
+        decided_by_model_version=decided_by,
+        required_features=tuple(required),
+        feature_kinds=kinds,
+        snapshot_dtypes={name: snapshot[name].dtype for name in required},
+        by_id_prefix=b"",
+        top_reasons=settings.top_reasons,
+        reason_min_log_odds=settings.reason_min_log_odds,
+        risk_tiers=settings.risk_tiers,
+        fast=_checked_fast_scorer(model, snapshot, served),
+    )
+    header = json.dumps(serving.provenance(decided_by), separators=(",", ":"))
+    prefix = (header[:-1] + ',"scores":[').encode()
+    return Serving(**{**serving.__dict__, "by_id_prefix": prefix})
+
+
+def _kind(dtype: Any, categorical: bool) -> str:
+    """How a request value of this feature is checked: ``bool``, ``string`` or ``number``."""
+    if str(dtype) in ("bool", "boolean"):
+        return "bool"
+    if categorical:
+        return "string"
+    return "number"
+
+
+def _checked_fast_scorer(model: ServedModel, snapshot: Any, served: np.ndarray) -> Any:
+    """The pandas-free score-only path, only if it gives the very same probabilities as the
+    pipeline's ``predict_churn`` on every snapshot row (else None: the standard path serves)."""
+    fast = compile_fast_scorer(model.model, model.columns)
+    if fast is None:
+        return None
+    fast_probabilities = fast.probabilities(snapshot_rows(snapshot, model.columns.all))
+    if np.array_equal(fast_probabilities, served):
+        return fast
+    _log.warning("fast score-only path differs from predict_churn; not used", version=model.version)
+    return None
+
+
+def _batch_model_version(
+    model: ServedModel, served: np.ndarray, store: SnapshotStore
+) -> str | None:
+    """``model``'s version if its probabilities on the snapshot are the batch's, else None."""
+    batch = store.batch_probabilities
+    if served.shape == batch.shape and np.allclose(served, batch, rtol=0, atol=PARITY_TOLERANCE):
+        return model.version
+    _log.warning(
+        "the batch decision was made by another model than the served one",
+        served_version=model.version,
+        rows=(len(served), len(batch)),
+    )
+    return None
+
+
+def _load_policy(settings: ServiceSettings) -> Any:
+    from offers.policy import PolicyLoadError, load_policy
+
+    try:
+        return load_policy(settings.policy_dir)
+    except PolicyLoadError as error:
+        raise PolicyError(str(error)) from None

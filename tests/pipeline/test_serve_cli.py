@@ -1,0 +1,53 @@
+"""``churn serve`` refuses to start an open service and anchors key files at the params folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+
+
+def test_serve_without_any_key_exits_2_naming_where_keys_come_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHURN_API_KEYS", raising=False)
+    params = tmp_path / "params.yaml"
+    params.write_text("serve:\n  port: 8001\n")
+    missing_file = tmp_path / "with_file.yaml"
+    missing_file.write_text("serve:\n  api_key_file: keys.txt\n")
+
+    no_key = runner.invoke(app, ["serve", "--params", str(params)])
+    no_file = runner.invoke(app, ["serve", "--params", str(missing_file)])
+
+    assert no_key.exit_code == no_file.exit_code == 2
+    assert "no API key configured: set environment variable CHURN_API_KEYS" in no_key.output
+    assert f"{tmp_path / 'keys.txt'}: No such file" in no_file.output  # anchored at params
+
+
+def test_flags_override_params_and_reach_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from serving.settings import config_from_environment
+
+    (tmp_path / "keys.txt").write_text("# CRM\nsecret-one\n")
+    params = tmp_path / "params.yaml"
+    params.write_text("serve:\n  api_key_file: keys.txt\n  port: 9000\n")
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    result = runner.invoke(app, ["serve", "--params", str(params), "--port", "9100"])
+
+    assert result.exit_code == 0, result.output
+    assert (calls[0]["host"], calls[0]["port"], calls[0]["workers"]) == ("127.0.0.1", 9100, 1)
+    assert calls[0]["factory"] is True
+    served = config_from_environment().serve
+    assert (served.port, served.api_key_file) == (9100, tmp_path / "keys.txt")
+    assert "secret-one" not in result.output

@@ -1,0 +1,408 @@
+"""The app in-process (Starlette's httpx-based TestClient, lifespan running) on a tiny world."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from core.config import Config
+from tests.serving.conftest import (
+    ADMIN_KEY,
+    API_KEY,
+    OTHER_KEY,
+    auth,
+    champion_version,
+    register_copy,
+    register_incompatible,
+    set_champion,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.slow  # needs the tiny world built by the real stages (~40 s, once)
+
+V1_ROUTES = [
+    ("post", "/v1/score"),
+    ("post", "/v1/score/by-id"),
+    ("get", "/v1/customers/C0000001/score"),
+    ("get", "/v1/model"),
+    ("post", "/v1/admin/reload"),
+]
+
+
+def snapshot(config: Config) -> pd.DataFrame:
+    return pd.read_parquet(config.paths.features_dir / "snapshot.parquet")
+
+
+def feature_payload(frame: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
+    """Snapshot rows as the CRM would send them: JSON values, null for missing."""
+    records = json.loads(frame[["customer_id", *names]].to_json(orient="records"))
+    return [
+        {"customer_id": r.pop("customer_id"), "features": {n: r[n] for n in names}} for r in records
+    ]
+
+
+def required_features(client: TestClient) -> list[str]:
+    return client.get("/v1/model", headers=auth()).json()["features"]
+
+
+# --- probes, model card ------------------------------------------------------------------------
+
+
+def test_ready_is_false_until_the_model_is_loaded(app: Any) -> None:
+    client = TestClient(app)  # no lifespan: nothing loads
+    assert client.get("/health").json() == {"status": "alive"}
+    response = client.get("/ready")
+    assert (response.status_code, response.json()["ready"]) == (503, False)
+    assert (
+        client.post("/v1/score/by-id", json={"customer_ids": ["x"]}, headers=auth()).status_code
+        == 503
+    )
+
+    app.state.holder.refresh()
+
+    assert client.get("/ready").json() == {"ready": True, "version": "1", "detail": None}
+
+
+def test_model_card_names_version_alias_metrics_and_inputs(
+    client: TestClient, world: Config
+) -> None:
+    card = client.get("/v1/model", headers=auth()).json()
+    manifest = json.loads((world.paths.features_dir / "manifest.json").read_text())
+
+    assert (card["name"], card["version"], card["alias"]) == ("churn-classifier", "1", "champion")
+    assert card["candidate"] == "xgboost"
+    assert 0.5 < card["test_metrics"]["roc_auc"] <= 1.0
+    assert set(card["features"]) >= set(manifest["features"]) - {"churned"}
+    assert card["feature_definitions_hash"] == manifest["feature_definitions_hash"]
+    assert card["snapshot_date"] == manifest["snapshot_date"]
+    assert card["offers"] == [offer.id for offer in world.offers.catalog]
+
+
+# --- by id -------------------------------------------------------------------------------------
+
+
+def test_by_id_serves_the_batch_decision(client: TestClient, world: Config) -> None:
+    targets = pd.read_parquet(world.paths.offers_dir / "targets.parquet").set_index("customer_id")
+    reasons = pd.read_parquet(world.paths.explain_dir / "snapshot_reasons.parquet")
+    reasons = reasons.set_index("customer_id")
+    # one customer of each campaign group the world has (treatment / control / none), and more
+    ids = [targets.index[targets["group"] == group][0] for group in targets["group"].unique()]
+    ids += [c for c in targets.index[:5] if c not in ids]
+
+    body = client.post("/v1/score/by-id", json={"customer_ids": ids}, headers=auth()).json()
+
+    assert body["model"] == {"name": "churn-classifier", "version": "1", "alias": "champion"}
+    assert body["decided_by_model_version"] == "1"
+    assert [s["customer_id"] for s in body["scores"]] == ids
+    for score in body["scores"]:
+        expected = targets.loc[score["customer_id"]]
+        assert score["churn_probability"] == expected["churn_probability"]
+        assert score["offer"]["group"] == expected["group"]
+        assert score["offer"]["offer_id"] == expected["offer_id"]
+        assert score["offer"]["expected_gain"] == expected["expected_gain"]
+        assert score["reasons"] == json.loads(reasons.loc[score["customer_id"], "reasons"])
+        assert score["source"] == "snapshot"
+    assert {s["offer"]["group"] for s in body["scores"]} == set(targets["group"])
+
+
+def test_unknown_ids_get_404_listing_them(client: TestClient, world: Config) -> None:
+    known = snapshot(world)["customer_id"].iloc[0]
+
+    response = client.post(
+        "/v1/score/by-id", json={"customer_ids": [known, "NOPE-1", "NOPE-2"]}, headers=auth()
+    )
+
+    assert response.status_code == 404
+    assert "NOPE-1, NOPE-2" in response.json()["error"]["message"]
+    assert "2 customer id(s)" in response.json()["error"]["message"]
+
+
+def test_get_one_customer_equals_by_id(client: TestClient, world: Config) -> None:
+    customer = snapshot(world)["customer_id"].iloc[3]
+
+    single = client.get(f"/v1/customers/{customer}/score", headers=auth()).json()
+    batch = client.post("/v1/score/by-id", json={"customer_ids": [customer]}, headers=auth())
+
+    assert single == batch.json()
+
+
+# --- raw features ------------------------------------------------------------------------------
+
+
+def test_raw_features_score_with_reasons_and_offer_and_score_only(
+    client: TestClient, world: Config
+) -> None:
+    rows = snapshot(world).head(5)
+    customers = feature_payload(rows, required_features(client))
+
+    full = client.post("/v1/score", json={"customers": customers}, headers=auth()).json()
+    only = client.post(
+        "/v1/score", json={"customers": customers, "explain": False}, headers=auth()
+    ).json()
+
+    assert [s["customer_id"] for s in full["scores"]] == rows["customer_id"].tolist()
+    assert [s["churn_probability"] for s in only["scores"]] == [
+        s["churn_probability"] for s in full["scores"]
+    ]
+    assert all(s["reasons"] is None and s["offer"] is None for s in only["scores"])
+    assert all(
+        isinstance(s["reasons"], list) and s["offer"]["group"] is None for s in full["scores"]
+    )
+    assert {s["source"] for s in full["scores"]} == {"features"}
+    assert client.app.state.holder.current.fast is not None  # type: ignore[attr-defined]
+    assert full["decided_by_model_version"] == full["model"]["version"] == "1"
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), V1_ROUTES)
+def test_every_v1_route_needs_a_key(client: TestClient, method: str, path: str) -> None:
+    missing = client.request(method, path, json={})
+    wrong = client.request(method, path, json={}, headers=auth("not-a-key"))
+
+    assert missing.status_code == 401
+    assert missing.json()["error"]["message"].startswith("missing API key")
+    assert wrong.status_code == 403
+
+
+def test_probes_are_open_and_both_configured_keys_work(client: TestClient) -> None:
+    assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/v1/model", headers=auth(API_KEY)).status_code == 200
+    assert client.get("/v1/model", headers=auth(OTHER_KEY)).status_code == 200
+
+
+def test_admin_route_needs_the_admin_key_not_an_api_key(client: TestClient) -> None:
+    assert client.post("/v1/admin/reload", headers=auth(API_KEY)).status_code == 403
+    assert client.post("/v1/admin/reload", headers=auth(ADMIN_KEY)).status_code == 200
+    assert client.get("/v1/model", headers=auth(ADMIN_KEY)).status_code == 403
+
+
+def test_keys_never_reach_logs_or_responses(
+    client: TestClient, capfd: pytest.CaptureFixture[str], info_logs: None
+) -> None:
+    bodies = [
+        client.post("/v1/score/by-id", json={"customer_ids": ["A"]}, headers=auth(k)).text
+        for k in (API_KEY, "wrong-key-123", ADMIN_KEY)
+    ]
+    bodies.append(client.get("/metrics").text)
+    out, err = capfd.readouterr()
+
+    for key in (API_KEY, OTHER_KEY, ADMIN_KEY, "wrong-key-123"):
+        assert key not in out + err
+        assert all(key not in body for body in bodies)
+
+
+# --- limits and validation ---------------------------------------------------------------------
+
+
+def test_body_over_the_limit_is_413_with_the_limit(client: TestClient, world: Config) -> None:
+    limit = world.serve.max_request_bytes
+    response = client.post(
+        "/v1/score/by-id",
+        content=b'{"customer_ids": ["' + b"A" * limit + b'"]}',
+        headers={**auth(), "content-type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert str(limit) in response.json()["error"]["message"]
+
+
+def test_streamed_body_over_the_limit_is_413(client: TestClient, world: Config) -> None:
+    limit = world.serve.max_request_bytes
+
+    def chunks() -> Any:  # no Content-Length: the guard counts bytes as they arrive
+        yield b'{"customer_ids": ["'
+        for _ in range(limit // 65536 + 2):
+            yield b"A" * 65536
+        yield b'"]}'
+
+    response = client.post(
+        "/v1/score/by-id", content=chunks(), headers={**auth(), "content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert str(limit) in response.json()["error"]["message"]
+
+
+def test_batch_over_the_limit_is_413_with_the_limit(client: TestClient, world: Config) -> None:
+    limit = world.serve.max_batch_size
+    ids = [f"C{i:07d}" for i in range(limit + 1)]
+
+    response = client.post("/v1/score/by-id", json={"customer_ids": ids}, headers=auth())
+
+    assert response.status_code == 413
+    assert f"batch of {limit + 1} customers exceeds the limit of {limit}" in response.text
+
+
+def test_422_names_the_field_and_the_customer_index(client: TestClient, world: Config) -> None:
+    customers = feature_payload(snapshot(world).head(3), required_features(client))
+    customers[2]["features"]["rfm_orders_30d"] = "many"
+    customers[1]["features"]["rfm_orders_31d"] = 1.0
+    del customers[1]["features"]["static_country"]
+
+    error = client.post("/v1/score", json={"customers": customers}, headers=auth()).json()["error"]
+
+    assert error["status"] == 422
+    details = {(d["field"], d["customer_index"]): d["message"] for d in error["details"]}
+    assert details[("customers[1].features.rfm_orders_31d", 1)] == "unknown feature"
+    assert "static_country" in details[("customers[1].features", 1)]
+    assert details[("customers[2].features.rfm_orders_30d", 2)] == "expected number or null"
+    assert error["message"].startswith("invalid request: customers[1].features")
+
+
+def test_schema_errors_are_422_with_field_paths(client: TestClient) -> None:
+    shape = client.post("/v1/score", json={"customers": [{"features": []}]}, headers=auth())
+    malformed = client.post(
+        "/v1/score",
+        content=b'{"customers": [',
+        headers={**auth(), "content-type": "application/json"},
+    )
+    extra = client.post("/v1/score/by-id", json={"customer_ids": ["A"], "x": 1}, headers=auth())
+
+    assert shape.status_code == 422
+    assert shape.json()["error"]["details"][0]["field"] == "customers[0].features"
+    assert shape.json()["error"]["details"][0]["customer_index"] == 0
+    assert malformed.status_code == 422
+    assert "not valid JSON" in malformed.json()["error"]["message"]
+    assert extra.status_code == 422
+    assert extra.json()["error"]["details"][0]["field"] == "x"
+
+
+def test_an_internal_error_leaks_no_trace_or_path(
+    client: TestClient, world: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import serving.app
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError(f"cannot open {world.paths.features_dir}/secret.parquet")
+
+    monkeypatch.setattr(serving.app, "score_frame", broken)
+    customers = feature_payload(snapshot(world).head(1), required_features(client))
+
+    response = client.post("/v1/score", json={"customers": customers}, headers=auth())
+
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == "internal error; the failure was logged"
+    assert "Traceback" not in response.text and "secret" not in response.text
+    assert str(world.paths.features_dir) not in response.text
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_metrics_count_routes_and_statuses_and_show_the_version(
+    client: TestClient, world: Config
+) -> None:
+    customer = snapshot(world)["customer_id"].iloc[0]
+    client.post("/v1/score/by-id", json={"customer_ids": [customer]}, headers=auth())
+    client.post("/v1/score/by-id", json={"customer_ids": [customer]})
+    client.get("/v1/customers/NOPE/score", headers=auth())
+
+    text = client.get("/metrics").text
+
+    assert 'route="/v1/score/by-id",status="200"' in text
+    assert 'route="/v1/score/by-id",status="401"' in text
+    assert 'route="/v1/customers/{customer_id}/score",status="404"' in text
+    assert 'churn_http_request_duration_seconds_bucket{le="0.005",method="POST"' in text
+    assert 'churn_score_probability_count{source="snapshot"}' in text
+    assert (
+        'churn_model_version{alias="champion",registered_model="churn-classifier",version="1"} 1.0'
+        in text
+    )
+
+
+# --- reload ------------------------------------------------------------------------------------
+
+
+def test_a_model_that_cannot_score_is_rejected_and_the_old_one_keeps_serving(
+    client: TestClient, world: Config
+) -> None:
+    good = champion_version(world)
+    broken = register_incompatible(world)
+    try:
+        set_champion(world, broken)
+        response = client.post("/v1/admin/reload", headers=auth(ADMIN_KEY))
+
+        assert response.status_code == 409
+        assert "previous one keeps serving" in response.json()["error"]["message"]
+        assert str(world.paths.features_dir) not in response.text
+        assert client.get("/v1/model", headers=auth()).json()["version"] == good
+        assert client.get("/ready").json()["ready"] is True
+    finally:
+        set_champion(world, good)
+
+
+def test_a_new_champion_is_swapped_in_and_old_answers_finish_on_the_old_model(
+    client: TestClient, world: Config
+) -> None:
+    good = champion_version(world)
+    holder = client.app.state.holder  # type: ignore[attr-defined]
+    before = holder.current
+    copy = register_copy(world, good)
+    try:
+        set_champion(world, copy)
+        reloaded = client.post("/v1/admin/reload", headers=auth(ADMIN_KEY)).json()
+
+        assert reloaded["changed"] is True and reloaded["version"] == copy
+        assert client.get("/v1/model", headers=auth()).json()["version"] == copy
+        assert before.model.version == good  # a request holding the old object still has it
+        assert holder.current is not before
+    finally:
+        set_champion(world, good)
+        holder.refresh()
+    assert holder.current.model.version == good
+
+
+def test_the_poll_loop_picks_up_a_moved_alias(client: TestClient, world: Config) -> None:
+    good = champion_version(world)
+    copy = register_copy(world, good)
+    try:
+        set_champion(world, copy)
+        deadline = time.monotonic() + 20
+        while client.get("/ready").json()["version"] != copy and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/ready").json()["version"] == copy
+    finally:
+        set_champion(world, good)
+
+
+def test_a_changed_snapshot_file_rebuilds_the_store(
+    world: Config, keys: None, tmp_path: Path
+) -> None:
+    from serving.app import create_app
+
+    paths = world.paths.model_copy(
+        update={
+            "features_dir": tmp_path / "features",
+            "explain_dir": tmp_path / "explain",
+            "offers_dir": tmp_path / "offers",
+        }
+    )
+    for name in ("features_dir", "explain_dir", "offers_dir"):
+        shutil.copytree(getattr(world.paths, name), getattr(paths, name))
+    app = create_app(world.model_copy(update={"paths": paths}))
+    with TestClient(app) as client:
+        wait_ready(client)
+        targets = pd.read_parquet(paths.offers_dir / "targets.parquet")
+        customer = targets["customer_id"].iloc[0]
+        targets.loc[0, "expected_gain"] = 123.25
+        targets.to_parquet(paths.offers_dir / "targets.parquet")
+
+        deadline = time.monotonic() + 20
+        gain = None
+        while gain != 123.25 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            body = client.post("/v1/score/by-id", json={"customer_ids": [customer]}, headers=auth())
+            gain = body.json()["scores"][0]["offer"]["expected_gain"]
+
+    assert gain == 123.25

@@ -1,0 +1,46 @@
+"""The pandas-free score-only path equals the pipeline's ``predict_churn`` bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.calibration import calibrate
+from models.candidates import feature_columns, fit_candidate, model_inputs
+from models.split import LABEL, SplitFrames, plan_split, split_frame
+from models.training import predict_churn
+from serving.fastpath import compile_fast_scorer, snapshot_rows
+from tests.models.frames import CUTOFFS, feature_table
+
+
+@pytest.fixture(scope="module")
+def frames() -> SplitFrames:
+    return split_frame(feature_table(customers=80), plan_split(CUTOFFS, horizon_days=60))
+
+
+@pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])
+def test_xgboost_pipelines_score_identically_including_nulls_and_unknown_categories(
+    frames: SplitFrames, calibration: str
+) -> None:
+    columns = feature_columns(frames.train)
+    params = {"n_estimators": 30, "early_stopping_rounds": 5}
+    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=3)
+    valid = frames.validation
+    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
+    rows = frames.test.copy()
+    rows.loc[rows.index[:3], "static_plan"] = None
+    rows.loc[rows.index[3:6], "static_acquisition_channel"] = "carrier_pigeon"  # never seen
+    rows.loc[rows.index[6:9], "rfm_spend_365d"] = np.nan
+
+    fast = compile_fast_scorer(model, columns)
+
+    assert fast is not None
+    expected = predict_churn(model, rows, columns)
+    assert np.array_equal(fast.probabilities(snapshot_rows(rows, columns.all)), expected)
+
+
+def test_other_model_shapes_keep_the_standard_path(frames: SplitFrames) -> None:
+    columns = feature_columns(frames.train)
+    logistic = fit_candidate("logistic_regression", {}, columns, frames.train, frames.validation, 3)
+
+    assert compile_fast_scorer(logistic, columns) is None
