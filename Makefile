@@ -20,6 +20,10 @@ run: setup pipeline
 	@echo "  data/validation/report.json  validation report (row counts, date ranges, null rates)"
 	@echo "  data/models/                 registered model versions, promotion decision (MLflow: mlflow ui)"
 	@echo "  evaluation/                  DVC metrics and plots (dvc metrics show, dvc plots show)"
+	@echo "  reports/shap_report.html     SHAP report for analysts (also on the champion's MLflow run)"
+	@echo "  data/offers/crm_import.csv   who gets which offer, control group, expected gain, reasons"
+	@echo
+	@echo "Serve: CHURN_API_KEYS=<key> .venv/bin/churn serve   (README: The scoring service)"
 
 setup: java chromium $(VENV)/.installed
 
