@@ -552,12 +552,14 @@ class OffersConfig(Section):
     gross_margin: float = Field(default=0.3, gt=0, le=1)
     value_periods: float = Field(default=4.0, gt=0)
     holdout_campaigns: int = Field(default=2, ge=1)
-    learners: list[Literal["t_learner", "x_learner", "hazard_ratio"]] = Field(
+    learners: list[Literal["t_learner", "x_learner", "hazard_ratio", "reach_hazard"]] = Field(
         default_factory=lambda: ["t_learner", "x_learner", "hazard_ratio"]
     )
-    learner: Literal["auto", "t_learner", "x_learner", "hazard_ratio"] = "auto"
+    learner: Literal["auto", "t_learner", "x_learner", "hazard_ratio", "reach_hazard"] = "auto"
     xgboost: dict[str, Any] = Field(default_factory=dict)
     hazard_l2: float = Field(default=10.0, ge=0)
+    effect_features: list[str] | None = None  # hazard learners' effect inputs; None = all
+    hazard_baseline: Literal["joint", "control"] = "joint"  # where the no-offer baseline is fit
     solver_time_limit_s: float = Field(default=60.0, gt=0)
     qini_points: int = Field(default=101, ge=3)
 

@@ -46,7 +46,8 @@ def campaign_dates(offers_log: pd.DataFrame) -> pd.Series:
 def campaign_rows(offers_log: pd.DataFrame, features_at_sends: pd.DataFrame) -> pd.DataFrame:
     """Offers-log rows with the features and label at the send date.
 
-    Adds ``treatment_offer`` (the offer for treatment rows, None for control). Rows whose
+    Adds ``treatment_offer`` (the offer for treatment rows, None for control) and, when the log
+    has ``redeemed_ts``, ``redeemed`` (a treated row's offer was redeemed). Rows whose
     customer is not in the churn population at the send date (no order in the lookback) are
     dropped: the label is undefined for them.
     """
@@ -54,6 +55,8 @@ def campaign_rows(offers_log: pd.DataFrame, features_at_sends: pd.DataFrame) -> 
     log = offers_log[list(LOG_COLUMNS)].copy()
     log["cutoff_date"] = log["campaign_id"].map(dates)
     log["treatment_offer"] = log["offer_id"].where(log["group"] == "treatment", None)
+    if "redeemed_ts" in offers_log.columns:
+        log["redeemed"] = offers_log["redeemed_ts"].notna() & (log["group"] == "treatment")
     features = features_at_sends.copy()
     features["cutoff_date"] = pd.to_datetime(features["cutoff_date"]).dt.date
     joined = log.merge(features, on=["customer_id", "cutoff_date"], how="inner")

@@ -14,6 +14,7 @@ from models.candidates import FeatureColumns
 from offers.campaigns import CampaignSplit
 from offers.policy import OfferPolicy
 from offers.qini import qini_curve
+from offers.reach import ReachDataError, ReachHazardUplift
 from offers.uplift import UpliftLearner, make_learner
 from offers.value import BgNbdValue, GradientBoostingValue, value_metrics
 
@@ -35,7 +36,7 @@ def fit_uplift(
     kind: str, rows: pd.DataFrame, columns: FeatureColumns, config: OffersConfig, seed: int
 ) -> UpliftLearner:
     """Learner ``kind`` fitted on campaign rows (``treatment_offer``, ``churned`` and the churn
-    model's ``churn_probability`` at the send date)."""
+    model's ``churn_probability`` at the send date; ``redeemed`` for ``reach_hazard``)."""
     model = make_learner(
         kind,
         [offer.id for offer in config.catalog],
@@ -43,10 +44,18 @@ def fit_uplift(
         config.xgboost,
         seed,
         config.hazard_l2,
+        config.effect_features,
+        config.hazard_baseline,
     )
-    return model.fit(
-        rows, rows["treatment_offer"], rows["churned"], rows["churn_probability"].to_numpy()
-    )
+    outcome = (rows["treatment_offer"], rows["churned"], rows["churn_probability"].to_numpy())
+    if isinstance(model, ReachHazardUplift):
+        if "redeemed" not in rows.columns:
+            raise ReachDataError(
+                f"campaign rows ({len(rows)}): no `redeemed` column; the offers log needs "
+                "redeemed_ts for the reach_hazard learner"
+            )
+        return model.fit(rows, *outcome, redeemed=rows["redeemed"].to_numpy())
+    return model.fit(rows, *outcome)
 
 
 def evaluate_uplift(

@@ -28,6 +28,7 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from models.candidates import FeatureColumns, build_preprocessor, model_inputs
 from offers.hazard import HazardRatioUplift
+from offers.reach import ReachHazardUplift
 
 LearnerKind = Literal["t_learner", "x_learner"]
 _MIN_ROWS = 20
@@ -156,7 +157,7 @@ class UpliftModel:
             )
 
 
-UpliftLearner = UpliftModel | HazardRatioUplift
+UpliftLearner = UpliftModel | HazardRatioUplift | ReachHazardUplift
 
 
 def make_learner(
@@ -166,12 +167,20 @@ def make_learner(
     xgboost_params: Mapping[str, Any] | None = None,
     seed: int = 0,
     hazard_l2: float = 10.0,
+    effect_features: Sequence[str] | None = None,
+    hazard_baseline: Literal["joint", "control"] = "joint",
 ) -> UpliftLearner:
-    """The uplift learner named ``kind`` (``t_learner``, ``x_learner`` or ``hazard_ratio``)."""
+    """The uplift learner named ``kind`` (``t_learner``, ``x_learner``, ``hazard_ratio`` or
+    ``reach_hazard``)."""
     if kind == "hazard_ratio":
-        return HazardRatioUplift(offers, columns, hazard_l2)
+        return HazardRatioUplift(offers, columns, hazard_l2, effect_features, hazard_baseline)
+    if kind == "reach_hazard":
+        return ReachHazardUplift(
+            offers, columns, xgboost_params, seed, hazard_l2, effect_features, hazard_baseline
+        )
     if kind in ("t_learner", "x_learner"):
         return UpliftModel(kind, offers, columns, xgboost_params, seed)  # type: ignore[arg-type]
     raise ValueError(
-        f"unknown uplift learner {kind!r}; expected t_learner, x_learner, hazard_ratio"
+        f"unknown uplift learner {kind!r}; expected t_learner, x_learner, hazard_ratio, "
+        "reach_hazard"
     )

@@ -38,6 +38,8 @@ PARAMS = {
         "control_share": 0.2,
         "holdout_campaigns": 2,
         "xgboost": {"n_estimators": 30, "max_depth": 2},
+        "learners": ["t_learner", "x_learner", "hazard_ratio", "reach_hazard"],
+        "effect_features": ["loyalty_member", "rfm_discount_share_365d", "rfm_orders_365d"],
     },
 }
 
@@ -89,10 +91,10 @@ def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> N
     )
     assert metrics["value"]["chosen"] in {"gradient_boosting", "bg_nbd"}
     uplift = metrics["uplift"]["discount_10"]
-    assert set(uplift) >= {"t_learner", "x_learner", "hazard_ratio", "risk_ranking"}
+    assert set(uplift) >= {"t_learner", "x_learner", "hazard_ratio", "reach_hazard", "risk_ranking"}
     x_learner = uplift["x_learner"]
     assert x_learner["qini_minus_risk_ci_low"] <= x_learner["qini_minus_risk_ci_high"]
-    assert metrics["uplift_learner"] in {"t_learner", "x_learner", "hazard_ratio"}
+    assert metrics["uplift_learner"] in {"t_learner", "x_learner", "hazard_ratio", "reach_hazard"}
     curve = pd.read_csv(project / "evaluation/offers_plots/qini_discount_10.csv")
     assert {"share", "x_learner", "risk_ranking"} <= set(curve.columns)
 
