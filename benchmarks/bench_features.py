@@ -14,7 +14,13 @@ Targets (at the largest size): stage time <= 3 x reference x number of cutoffs, 
 GiB, and near-linear growth from the smallest to the largest size (time ratio / size ratio,
 reported with the growth exponent: 1.0 is linear).
 
+On a shared machine wall times swing with the load; the reference, measured in the same run, swings
+with them. CPU seconds (user + system of this process, which runs DuckDB's threads) are reported
+next to wall seconds, with the 1-minute load average before and after, so contention shows.
+
     python benchmarks/bench_features.py [--sizes 100000 1000000] [--cutoffs 12]
+        [--worlds-dir DIR]    # keep generated worlds in DIR/<size>/ and reuse them next time
+        [--memory-limit 6GB]  # DuckDB's memory limit instead of the default
         [--profile-dir DIR]   # also write DuckDB's JSON profile of the training query there
 """
 
@@ -25,8 +31,11 @@ import json
 import math
 import os
 import platform
+import resource
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +70,19 @@ COPY (
 """
 
 
-def stage_config(root: Path, n_cutoffs: int) -> Config:
-    """The defaults, with the world's folders under ``root`` and ``n_cutoffs`` cutoffs."""
+def stage_config(root: Path, n_cutoffs: int, memory_limit: str | None = None) -> Config:
+    """The defaults, with the world's folders under ``root`` and ``n_cutoffs`` cutoffs.
+
+    ``memory_limit`` overrides DuckDB's (``features.duckdb.memory_limit``) when given.
+    """
     defaults = Config()
+    duckdb_update: dict[str, Any] = {"temp_directory": root / "duckdb_tmp"}
+    if memory_limit is not None:
+        duckdb_update["memory_limit"] = memory_limit
     features = defaults.features.model_copy(
         update={
             "cutoffs": defaults.features.cutoffs.model_copy(update={"count": n_cutoffs}),
-            "duckdb": defaults.features.duckdb.model_copy(
-                update={"temp_directory": root / "duckdb_tmp"}
-            ),
+            "duckdb": defaults.features.duckdb.model_copy(update=duckdb_update),
         }
     )
     paths = PathsConfig(raw_dir=root / "raw", truth_dir=root / "truth", features_dir=root / "out")
@@ -81,8 +94,19 @@ def raw_rows(raw_dir: Path, table: str) -> int:
     return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
 
 
-def reference_seconds(raw_dir: Path, cutoff: Any, settings: DuckDBConfig, output: Path) -> float:
-    """One GROUP BY scan over orders + events for ``cutoff``, as DuckDB runs it for the stage."""
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (DuckDB runs in its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reference_seconds(
+    raw_dir: Path, cutoff: Any, settings: DuckDBConfig, output: Path
+) -> tuple[float, float]:
+    """One GROUP BY scan over orders + events for ``cutoff``: (wall, CPU) seconds.
+
+    Run with the stage's DuckDB settings (threads, memory limit, temp directory).
+    """
     con = duckdb.connect()
     con.execute(f"SET threads = {settings.threads}")
     con.execute(f"SET memory_limit = '{settings.memory_limit}'")
@@ -93,11 +117,11 @@ def reference_seconds(raw_dir: Path, cutoff: Any, settings: DuckDBConfig, output
         cutoff=f"{cutoff} 00:00:00",
         output=output,
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     con.execute(sql)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     con.close()
-    return seconds
+    return seconds, cpu
 
 
 def profile_training_query(config: Config, profile_path: Path, output: Path) -> dict[str, Any]:
@@ -148,15 +172,39 @@ def summarise_profile(profile: dict[str, Any], seconds: float) -> dict[str, Any]
     }
 
 
-def bench_one(n_customers: int, n_cutoffs: int, profile_dir: Path | None) -> dict[str, Any]:
-    """Generate ``n_customers`` into a temporary folder, then measure the stage and reference."""
-    with tempfile.TemporaryDirectory(prefix="bench-features-") as folder:
-        root = Path(folder)
-        config = stage_config(root, n_cutoffs)
-        generate = Config().generate.model_copy(update={"n_customers": n_customers})
-        started = time.perf_counter()
-        generate_world(generate, seed=42, raw_dir=config.paths.raw_dir, truth_dir=root / "truth")
-        generate_seconds = time.perf_counter() - started
+@contextmanager
+def world_root(n_customers: int, worlds_dir: Path | None) -> Iterator[tuple[Path, float | None]]:
+    """A folder holding a generated world of ``n_customers`` and the seconds generating took.
+
+    With ``worlds_dir``, the world lives in ``worlds_dir/<n_customers>/`` and is generated only
+    if absent (the seconds are then None); otherwise in a temporary folder removed afterwards.
+    """
+    if worlds_dir is None:
+        with tempfile.TemporaryDirectory(prefix="bench-features-") as folder:
+            yield Path(folder), generate(n_customers, Path(folder))
+        return
+    root = worlds_dir / str(n_customers)
+    generated = None if (root / "raw").is_dir() else generate(n_customers, root)
+    yield root, generated
+
+
+def generate(n_customers: int, root: Path) -> float:
+    config = Config().generate.model_copy(update={"n_customers": n_customers})
+    started = time.perf_counter()
+    generate_world(config, seed=42, raw_dir=root / "raw", truth_dir=root / "truth")
+    return time.perf_counter() - started
+
+
+def bench_one(
+    n_customers: int,
+    n_cutoffs: int,
+    profile_dir: Path | None,
+    worlds_dir: Path | None,
+    memory_limit: str | None,
+) -> dict[str, Any]:
+    """Measure the stage and the reference on a world of ``n_customers``."""
+    with world_root(n_customers, worlds_dir) as (root, generate_seconds):
+        config = stage_config(root, n_cutoffs, memory_limit)
         raw_dir = config.paths.raw_dir
         settings = config.features.duckdb
         settings.temp_directory.mkdir(parents=True, exist_ok=True)
@@ -165,13 +213,16 @@ def bench_one(n_customers: int, n_cutoffs: int, profile_dir: Path | None) -> dic
         )
         cutoffs = cutoff_grid(snapshot, config.features.cutoffs, config.churn.horizon_days)
         reference_output = root / "reference.parquet"
+        load_before = os.getloadavg()[0]
         references = [reference_seconds(raw_dir, cutoffs[-1], settings, reference_output)]
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         with PeakTreeMemory() as memory:
             manifest = run_features_stage(config)
         stage_seconds = time.perf_counter() - started
+        stage_cpu = cpu_seconds() - cpu_started
         references.append(reference_seconds(raw_dir, cutoffs[-1], settings, reference_output))
+        load_after = os.getloadavg()[0]
 
         output_bytes = sum(p.stat().st_size for p in config.paths.features_dir.glob("*"))
         profile = None
@@ -179,24 +230,30 @@ def bench_one(n_customers: int, n_cutoffs: int, profile_dir: Path | None) -> dic
             profile_dir.mkdir(parents=True, exist_ok=True)
             profile_path = profile_dir / f"training-{n_customers}.json"
             profile = profile_training_query(config, profile_path, root / "profiled.parquet")
-        reference = min(references)
+        reference, reference_cpu = min(references)
         budget = _TARGET_REFERENCE_FACTOR * reference * n_cutoffs
+        cpu_budget = _TARGET_REFERENCE_FACTOR * reference_cpu * n_cutoffs
         return {
             "n_customers": n_customers,
             "orders": raw_rows(raw_dir, "orders"),
             "events": raw_rows(raw_dir, "events"),
             "cutoffs": n_cutoffs,
-            "generate_seconds": round(generate_seconds, 1),
+            "duckdb_memory_limit": settings.memory_limit,
+            "generate_seconds": None if generate_seconds is None else round(generate_seconds, 1),
             "stage_seconds": round(stage_seconds, 2),
+            "stage_cpu_seconds": round(stage_cpu, 2),
             "stage_peak_memory_gib": round(memory.peak_bytes / _GIB, 3),
             "training_rows": manifest["rows"]["training"]["total"],
             "snapshot_rows": manifest["rows"]["snapshot"]["total"],
             "features": len(manifest["features"]),
             "output_mib": round(output_bytes / 1024**2, 1),
-            "reference_seconds_runs": [round(seconds, 3) for seconds in references],
+            "reference_seconds_runs": [round(wall, 3) for wall, _ in references],
+            "reference_cpu_seconds_runs": [round(cpu, 3) for _, cpu in references],
             "reference_seconds": round(reference, 3),
             "budget_seconds": round(budget, 2),
             "stage_over_budget": round(stage_seconds / budget, 3),
+            "stage_cpu_over_cpu_budget": round(stage_cpu / cpu_budget, 3),
+            "load_average_1m": [round(load_before, 2), round(load_after, 2)],
             "training_query_profile": profile,
         }
 
@@ -206,6 +263,7 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
     small, large = runs[0], runs[-1]
     size_ratio = (large["orders"] + large["events"]) / (small["orders"] + small["events"])
     time_ratio = large["stage_seconds"] / small["stage_seconds"]
+    cpu_ratio = large["stage_cpu_seconds"] / small["stage_cpu_seconds"]
     return {
         "from_customers": small["n_customers"],
         "to_customers": large["n_customers"],
@@ -213,6 +271,8 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "time_ratio": round(time_ratio, 2),
         "time_ratio_per_input_ratio": round(time_ratio / size_ratio, 3),
         "exponent": round(math.log(time_ratio) / math.log(size_ratio), 3),
+        "cpu_ratio": round(cpu_ratio, 2),
+        "cpu_exponent": round(math.log(cpu_ratio) / math.log(size_ratio), 3),
     }
 
 
@@ -221,8 +281,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--cutoffs", type=int, default=12)
     parser.add_argument("--profile-dir", type=Path, default=None)
+    parser.add_argument("--worlds-dir", type=Path, default=None)
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 6GB")
     args = parser.parse_args()
-    runs = [bench_one(size, args.cutoffs, args.profile_dir) for size in sorted(args.sizes)]
+    runs = [
+        bench_one(size, args.cutoffs, args.profile_dir, args.worlds_dir, args.memory_limit)
+        for size in sorted(args.sizes)
+    ]
     largest = runs[-1]
     report: dict[str, Any] = {
         "benchmark": "features",
@@ -239,6 +304,7 @@ def main() -> None:
             "max_stage_over_budget": 1.0,
             "max_peak_memory_gib": _TARGET_PEAK_GIB,
             "met_time": largest["stage_over_budget"] <= 1.0,
+            "met_time_in_cpu_seconds": largest["stage_cpu_over_cpu_budget"] <= 1.0,
             "met_memory": largest["stage_peak_memory_gib"] <= _TARGET_PEAK_GIB,
         },
     }

@@ -3,13 +3,15 @@
 The plan, for any number of cutoffs and on any backend:
 
 1. the population: customers × cutoffs, kept where the churn definition's rule holds
-   (``features.labels``);
+   (``features.labels``), each row numbered (``features.cutoffs.ROW_KEY``) so that every
+   group-by and join per (customer, cutoff) below is on one integer;
 2. each source (orders, events, NPS answers, support tickets, offers; ``features.rows``) is
    joined **once** to the population on ``customer_id``, keeping rows strictly before the cutoff
    and within ``features.history_days`` of it, and aggregated in **one** group-by per (customer,
    cutoff): every family reading it contributes conditional aggregates (``count(where=...)``,
    ``sum(where=...)``) to the same pass. Events, the largest table, are first reduced to a few
-   statistics per (customer, cutoff, event type) (``features.event_stats``);
+   statistics per (customer, cutoff, event type) (``features.event_stats``); this join and
+   group-by are most of the build's time (each event meets every later cutoff of its customer);
 3. the per-source aggregates are left-joined onto the population and turned into feature values
    in catalogue order (``features.definitions``); a family that does not produce exactly its
    catalogue entries fails the build;
@@ -25,18 +27,28 @@ within the history, rates are null when their denominator is 0, text attributes 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from core.config import ChurnConfig, FeatureFamiliesConfig, FeaturesConfig
 from core.logging import get_logger
 from features import labels
-from features.cutoffs import KEYS, ROW_ORDER, as_dates, cutoff_grid, cutoff_table, start_column
+from features.cutoffs import (
+    CUTOFF_NUMBER,
+    KEYS,
+    ROW_KEY,
+    ROW_ORDER,
+    as_dates,
+    cutoff_grid,
+    cutoff_table,
+    start_column,
+)
 from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FeatureDef, describe, feature_definitions, unique_slugs
-from features.event_stats import event_type_stats, stats_of
+from features.event_stats import count_stats, stats_of, value_stats
 from features.families import FAMILIES, Context, Family
 from features.families.base import Aggregates
 from features.rows import SOURCES
@@ -55,6 +67,7 @@ __all__ = [
 _log = get_logger(__name__)
 
 CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
+CUSTOMER_NUMBER = "_customer_number"
 FLOAT_DECIMALS = 6
 """Decimals kept in computed float features (a millionth of a day is under 0.1 s)."""
 
@@ -140,19 +153,17 @@ def build_features(
         dates, (features.history_days, churn.lookback_days), churn.horizon_days
     )
     source = tables[labels.POPULATION_SOURCE[churn.definition]]
-    # Every source join reads the population. Its rows are unique already; as an aggregate
-    # (distinct) DuckDB materialises it once instead of re-running the semi-join per reader.
-    population = labels.population(
-        _customers(tables["customers"], context), cutoff_rows, source, churn
-    ).distinct()
+    population = _numbered(
+        labels.population(_customers(tables["customers"], context), cutoff_rows, source, churn),
+        len(dates),
+    )
     frame = _with_aggregates(population, tables, active, context, features.history_days)
     values = _feature_values(frame, active, context)
-    result = frame.select(*KEYS, **values)
     if not labelled:
-        return result
+        return frame.select(*KEYS, **values)
     churned = labels.churn_labels(population, source, churn)
-    joined = result.left_join(churned, list(KEYS))
-    return joined.select(*(result[key] for key in KEYS), *values, churned=joined.churned)
+    joined = frame.select(ROW_KEY, *KEYS, **values).left_join(churned, ROW_KEY)
+    return joined.select(*KEYS, *values, churned=joined.churned)
 
 
 def compute_features(
@@ -200,14 +211,25 @@ def _event_types(events: ir.Table, latest_cutoff: dt.date) -> dict[str, str]:
 
 
 def _customers(customers: ir.Table, context: Context) -> ir.Table:
-    """Customers with static attributes renamed ``static_<slug>`` (no clash with our columns)."""
+    """Customers numbered from 0 in id order, static attributes renamed ``static_<slug>``."""
     return customers.select(
         *CONTRACT_CUSTOMER_COLUMNS,
+        **{CUSTOMER_NUMBER: ibis.row_number().over(order_by=customers.customer_id)},
         **{
             f"static_{slug}": customers[column]
             for slug, column in context.static_attributes.items()
         },
     )
+
+
+def _numbered(population: ir.Table, n_cutoffs: int) -> ir.Table:
+    """The population with :data:`~features.cutoffs.ROW_KEY`, unique per (customer, cutoff).
+
+    Computed from the customer's and the cutoff's numbers, so numbering needs no window over the
+    (large) population; see :func:`_customers`.
+    """
+    row = population[CUSTOMER_NUMBER] * n_cutoffs + population[CUTOFF_NUMBER]
+    return population.mutate(**{ROW_KEY: row})
 
 
 def _active_families(
@@ -248,7 +270,7 @@ def _with_aggregates(
     """The population with every active family's aggregates left-joined, one pass per source."""
     frame = population
     bounds = [column for column in population.columns if column.startswith("_start_")]
-    window_keys = population.select(*KEYS, "cutoff_ts", *bounds)
+    window_keys = population.select(ROW_KEY, "customer_id", "cutoff_ts", *bounds)
     families = [family for family, _ in active]
     for name, source in SOURCES.items():
         if source.table not in context.present:
@@ -260,8 +282,8 @@ def _with_aggregates(
         per_cutoff = [f.window_aggregates[name] for f in families if name in f.window_aggregates]
         if per_cutoff:
             joined = _join_history(rows, source.time_column, window_keys, history_days)
-            aggregated = joined.group_by(*KEYS).aggregate(**_merged(per_cutoff, joined, context))
-            frame = _attach(frame, aggregated, list(KEYS))
+            aggregated = joined.group_by(ROW_KEY).aggregate(**_merged(per_cutoff, joined, context))
+            frame = _attach(frame, aggregated, [ROW_KEY])
         per_customer = [
             f.customer_aggregates[name] for f in families if name in f.customer_aggregates
         ]
@@ -281,15 +303,31 @@ def _with_event_stats(
     context: Context,
     history_days: int,
 ) -> ir.Table:
-    """``frame`` with the statistics of every event type an active family reads, as columns."""
+    """``frame`` with the statistics of every event type an active family reads, as columns.
+
+    Two passes (``features.event_stats``): count statistics for every type read, over all events;
+    value statistics for the few types a family reads them for, over those types' rows only.
+    """
     read = _event_types_read(families, context)
     if not read:
         return frame
-    relevant = events.filter(events.event_type.isin(read))
-    joined = _join_history(relevant, SOURCES["events"].time_column, window_keys, history_days)
-    stats = event_type_stats(joined)
+    relevant = events
+    if not set(context.event_types.values()) <= set(read):
+        # Types absent before the latest cutoff have no rows to join anyway, so the filter is
+        # only needed when some present type is not read; without it, the join's size estimate
+        # stays right and DuckDB hashes the (smaller) population instead of the events.
+        relevant = events.filter(events.event_type.isin(read))
+    time_column = SOURCES["events"].time_column
+    stats = count_stats(_join_history(relevant, time_column, window_keys, history_days))
     for event_type in read:
-        frame = _attach(frame, stats_of(stats, event_type), list(KEYS))
+        frame = _attach(frame, stats_of(stats, event_type), [ROW_KEY])
+    valued = _unique(event_type for family in families for event_type in family.value_event_types)
+    if not valued:
+        return frame
+    rows = events.filter(events.event_type.isin(valued))
+    stats = value_stats(_join_history(rows, time_column, window_keys, history_days))
+    for event_type in valued:
+        frame = _attach(frame, stats_of(stats, event_type), [ROW_KEY])
     return frame
 
 
@@ -301,6 +339,11 @@ def _event_types_read(families: list[Family], context: Context) -> list[str]:
         if family.reads_event_types:
             read |= set(context.event_types.values())
     return list(unique_slugs(read, "event types").values())
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    """``values`` without repeats, in first-seen order (stable expressions, stable SQL)."""
+    return list(dict.fromkeys(values))
 
 
 def _merged(builders: list[Aggregates], rows: ir.Table, context: Context) -> dict[str, ir.Value]:

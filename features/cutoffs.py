@@ -30,6 +30,17 @@ KEYS: tuple[str, str] = ("customer_id", "cutoff_date")
 ROW_ORDER: tuple[str, str] = ("cutoff_date", "customer_id")
 """How feature tables are sorted when executed or written (stable, reproducible files)."""
 
+ROW_KEY = "_row"
+"""An integer standing for one population row (customer, cutoff) inside a build.
+
+Every per-(customer, cutoff) aggregate is grouped and joined on it instead of on
+:data:`KEYS`: one integer is cheaper to hash, compare and carry through the large joins and
+group-bys than a text id plus a date. It never leaves the build.
+"""
+
+CUTOFF_NUMBER = "_cutoff_number"
+"""Cutoff-table column: the cutoff's position in the table (0 for the oldest)."""
+
 STANDARD_BOUNDS: tuple[int, ...] = (30, 60, 90, 180, 365)
 """Window starts every feature family may use (windows and the periods trends compare with)."""
 
@@ -60,7 +71,8 @@ def cutoff_table(
 ) -> ir.Table:
     """One row per distinct cutoff, with its timestamp, window starts and horizon end.
 
-    Columns: ``cutoff_date`` (date), ``cutoff_ts`` (its 00:00), ``_start_{N}d`` for every ``N`` in
+    Columns: ``cutoff_date`` (date), ``cutoff_ts`` (its 00:00), :data:`CUTOFF_NUMBER` (its
+    position, from 0, oldest first), ``_start_{N}d`` for every ``N`` in
     ``bound_days`` plus :data:`STANDARD_BOUNDS`, ``_last_day`` (the day before the cutoff),
     ``_horizon_end_ts`` and ``_horizon_end_date`` (``cutoff + horizon_days``).
     """
@@ -71,6 +83,7 @@ def cutoff_table(
     columns: dict[str, pa.Array] = {
         "cutoff_date": pa.array(dates, pa.date32()),
         "cutoff_ts": pa.array(midnights, pa.timestamp("us")),
+        CUTOFF_NUMBER: pa.array(range(len(dates)), pa.int64()),
     }
     for days in sorted({*STANDARD_BOUNDS, *bound_days}):
         starts = [midnight - dt.timedelta(days=days) for midnight in midnights]

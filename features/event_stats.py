@@ -1,12 +1,17 @@
-"""Per-event-type statistics: the one pass over joined events the events families read.
+"""Per-event-type statistics: the passes over joined events the events families read.
 
 The events table is the largest source, and the families reading it (engagement, loyalty,
 events) need the same few statistics per event type: counts in windows, the latest timestamp and
-sums of ``value``. They are computed once per (customer, cutoff, event type) — a handful of
-aggregates over the joined rows — and each event type's rows are then joined onto the population
-as columns ``_event_<slug>_<statistic>``. Measured on a 200k-customer history, that is several
-times cheaper than one wide group-by with a conditional aggregate per (type, window, statistic):
-the wide group-by's state (a hundred aggregates per customer and cutoff) spills to disk.
+sums of ``value``. They are computed per (population row, event type) — a handful of aggregates
+over the joined rows — and each event type's rows are then joined onto the population as columns
+``_event_<slug>_<statistic>``. Measured on a 200k-customer history, that is several times cheaper
+than one wide group-by with a conditional aggregate per (type, window, statistic): the wide
+group-by's state (a hundred aggregates per customer and cutoff) spills to disk.
+
+Every event meets every later cutoff of its customer, so the pass over all events is the
+costliest step of the build; it computes only :data:`COUNT_STATISTICS`. The
+:data:`VALUE_STATISTICS` (whole-history counts and ``value`` sums) are computed in a second pass
+over the few types a family reads them for (``Family.value_event_types``: loyalty points).
 
 The statistics follow the shared time semantics: joined rows are strictly before the cutoff and
 within ``features.history_days``; ``N``-day windows are ``[cutoff - N days, cutoff)``.
@@ -16,38 +21,43 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from features.cutoffs import KEYS, within
+from features.cutoffs import ROW_KEY, within
 from features.definitions import feature_slug
 
 COUNT_WINDOWS = (30, 90, 365)
 VALUE_WINDOWS = (90, 365)
-STATISTICS = (
-    *(f"count_{days}d" for days in COUNT_WINDOWS),
-    "count",
-    "last_ts",
-    *(f"value_sum_{days}d" for days in VALUE_WINDOWS),
-)
-"""Per event type: counts in windows and over the whole history, latest time, value sums."""
+COUNT_STATISTICS = (*(f"count_{days}d" for days in COUNT_WINDOWS), "last_ts")
+"""For every event type read: counts in windows and the latest time within the history."""
+VALUE_STATISTICS = ("count", *(f"value_sum_{days}d" for days in VALUE_WINDOWS))
+"""For the types in ``Family.value_event_types``: count over the history, ``value`` sums."""
+STATISTICS = (*COUNT_STATISTICS, *VALUE_STATISTICS)
 
 
-def event_type_stats(joined: ir.Table) -> ir.Table:
-    """One row per (customer, cutoff, event type) present, with the :data:`STATISTICS`."""
+def count_stats(joined: ir.Table) -> ir.Table:
+    """:data:`COUNT_STATISTICS` per population row and event type, from joined event rows."""
     stats: dict[str, ir.Value] = {
         f"count_{days}d": joined.count(where=within(joined, joined.ts, days))
         for days in COUNT_WINDOWS
     }
-    stats |= {"count": joined.count(), "last_ts": joined.ts.max()}
+    stats["last_ts"] = joined.ts.max()
+    return joined.group_by(ROW_KEY, "event_type").aggregate(**stats)
+
+
+def value_stats(joined: ir.Table) -> ir.Table:
+    """:data:`VALUE_STATISTICS` per population row and event type, from joined event rows."""
+    stats: dict[str, ir.Value] = {"count": joined.count()}
     stats |= {
         f"value_sum_{days}d": joined.value.sum(where=within(joined, joined.ts, days))
         for days in VALUE_WINDOWS
     }
-    return joined.group_by(*KEYS, "event_type").aggregate(**stats)
+    return joined.group_by(ROW_KEY, "event_type").aggregate(**stats)
 
 
 def stats_of(stats: ir.Table, event_type: str) -> ir.Table:
-    """``event_type``'s statistics per (customer, cutoff) as ``_event_<slug>_<statistic>``."""
+    """``event_type``'s statistics per population row as ``_event_<slug>_<statistic>``."""
     rows = stats.filter(stats.event_type == event_type)
-    return rows.select(*KEYS, **{column_name(event_type, name): rows[name] for name in STATISTICS})
+    names = [name for name in stats.columns if name in STATISTICS]
+    return rows.select(ROW_KEY, **{column_name(event_type, name): rows[name] for name in names})
 
 
 def column_name(event_type: str, statistic: str) -> str:
@@ -55,5 +65,17 @@ def column_name(event_type: str, statistic: str) -> str:
 
 
 def stat(frame: ir.Table, event_type: str, statistic: str) -> ir.Value:
-    """Statistic of ``event_type`` in the population frame; null where the type had no rows."""
-    return frame[column_name(event_type, statistic)]
+    """Statistic of ``event_type`` in the population frame; null where the type had no rows.
+
+    Raises ``LookupError`` naming the fix when the build did not compute it: a family must list
+    the type in ``Family.event_types`` (and, for :data:`VALUE_STATISTICS`, in
+    ``Family.value_event_types``).
+    """
+    name = column_name(event_type, statistic)
+    if name not in frame.columns:
+        where = "value_event_types" if statistic in VALUE_STATISTICS else "event_types"
+        raise LookupError(
+            f"event statistic {statistic!r} of {event_type!r} was not computed; list "
+            f"{event_type!r} in the family's Family.{where} (features/families/base.py)"
+        )
+    return frame[name]

@@ -11,6 +11,9 @@ from __future__ import annotations
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+MONEY = dt.Decimal(precision=18, scale=6)
+"""Exact type amounts are summed in (a millionth of the currency unit; up to 10^12 per row)."""
+
 MICROSECONDS_PER_HOUR = 3_600_000_000
 MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
 
@@ -23,6 +26,17 @@ def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.Flo
 def hours_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
     """``later - earlier`` in (fractional) hours; null when either is null."""
     return later.delta(earlier, unit="microsecond") / MICROSECONDS_PER_HOUR
+
+
+def money(value: ir.NumericValue) -> ir.DecimalValue:
+    """``value`` as an exact decimal (:data:`MONEY`), for sums that must not depend on row order.
+
+    A float sum's last bits depend on the order rows are added in, which a join order or a
+    thread schedule changes; where the sum is then divided and rounded (an average basket of
+    366.325 / 16 = 22.8953125), that last bit decides the rounding. Decimal sums are exact on
+    every backend and in any order; amounts are kept to a millionth, far below a cent.
+    """
+    return value.cast(MONEY)
 
 
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:

@@ -27,7 +27,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from core.config import ChurnConfig
-from features.cutoffs import KEYS, start_column
+from features.cutoffs import ROW_KEY, start_column
 from features.rows import is_completed
 
 POPULATION_SOURCE = {"inactivity": "orders", "subscription": "subscriptions"}
@@ -77,12 +77,15 @@ def population(
 
 
 def churn_labels(population_rows: ir.Table, source: ir.Table, churn: ChurnConfig) -> ir.Table:
-    """``customer_id``, ``cutoff_date`` and ``churned`` (0/1) for every population row.
+    """The population's row key (``features.cutoffs.ROW_KEY``) and ``churned`` (0/1).
 
-    ``source`` is the definition's table, as for :func:`population`. Only rows in (or, for
-    subscriptions, covering the end of) the horizon after each cutoff are read.
+    ``population_rows`` is :func:`population` with the row key added; ``source`` is the
+    definition's table, as for :func:`population`. Only rows in (or, for subscriptions, covering
+    the end of) the horizon after each cutoff are read.
     """
-    keys = population_rows.select(*KEYS, "cutoff_ts", "_horizon_end_ts", "_horizon_end_date")
+    keys = population_rows.select(
+        ROW_KEY, "customer_id", "cutoff_ts", "_horizon_end_ts", "_horizon_end_date"
+    )
     if churn.definition == "inactivity":
         orders = source.filter(is_completed(source))
         staying = orders.join(
@@ -98,14 +101,9 @@ def churn_labels(population_rows: ir.Table, source: ir.Table, churn: ChurnConfig
             keys,
             [source.customer_id == keys.customer_id, *_covers(source, keys._horizon_end_date)],
         )
-    evidence = staying.group_by(
-        customer_id=staying.customer_id, cutoff_date=staying.cutoff_date
-    ).aggregate(_stays=staying.count())
-    labelled = keys.left_join(evidence, list(KEYS))
-    return labelled.select(
-        *(labelled[key] for key in KEYS),
-        churned=labelled._stays.isnull().cast(dt.int64),
-    )
+    evidence = staying.group_by(staying[ROW_KEY]).aggregate(_stays=staying.count())
+    labelled = keys.left_join(evidence, ROW_KEY)
+    return labelled.select(labelled[ROW_KEY], churned=labelled._stays.isnull().cast(dt.int64))
 
 
 def _covers(subscriptions: ir.Table, day: ir.DateValue) -> list[ir.BooleanValue]:

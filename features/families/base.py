@@ -17,7 +17,8 @@ A family computes in two steps, so each source table is read in one pass for all
 The ``events`` source is special: families do not aggregate it themselves. The build computes
 fixed statistics per (customer, cutoff, event type) once (``features.event_stats``) for the event
 types some active family reads (``Family.event_types``, or all found ones with
-``reads_event_types``) and joins them onto the frame, where ``event_stats.stat`` finds them.
+``reads_event_types``) and joins them onto the frame, where ``event_stats.stat`` finds them; the
+costlier value statistics only for the types in ``Family.value_event_types``.
 
 Aggregate names start with ``_<family>_`` so families sharing a source never collide.
 """
@@ -59,3 +60,5 @@ class Family:
     """Event types whose statistics the family reads by name (``features.event_stats``)."""
     reads_event_types: bool = False
     """Whether it reads the statistics of every event type in ``Context.event_types``."""
+    value_event_types: tuple[str, ...] = ()
+    """Event types whose ``features.event_stats.VALUE_STATISTICS`` it reads as well."""

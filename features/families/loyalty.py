@@ -28,4 +28,9 @@ def _values(frame: ir.Table, context: Context) -> dict[str, ir.Value]:
     }
 
 
-FAMILY = Family(name="loyalty", values=_values, event_types=(EARN, REDEEM, REFERRAL))
+FAMILY = Family(
+    name="loyalty",
+    values=_values,
+    event_types=(EARN, REDEEM, REFERRAL),
+    value_event_types=(EARN, REDEEM),
+)

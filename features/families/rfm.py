@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 
 from features.cutoffs import between, within
 from features.definitions import FEATURE_WINDOWS
-from features.expr import count, days_between, ratio, relative_change, total
+from features.expr import count, days_between, money, ratio, relative_change, total
 from features.families.base import Context, Family
 
 TREND_WINDOWS = (30, 90)
@@ -21,24 +21,24 @@ TREND_WINDOWS = (30, 90)
 def _aggregates(rows: ir.Table, context: Context) -> dict[str, ir.Value]:
     purchase = rows.completed
     ts = rows.order_ts
+    # exact sums: averages and trends of cent amounts often land on a rounding tie
+    amount, discount = money(rows.amount), money(rows.discount_amount)
     aggregates: dict[str, ir.Value] = {"_rfm_last_order_ts": ts.max(where=purchase)}
     for days in FEATURE_WINDOWS:
         in_window = purchase & within(rows, ts, days)
         aggregates[f"_rfm_orders_{days}d"] = rows.count(where=in_window)
-        aggregates[f"_rfm_spend_{days}d"] = rows.amount.sum(where=in_window)
+        aggregates[f"_rfm_spend_{days}d"] = amount.sum(where=in_window)
     for days in TREND_WINDOWS:
         in_previous = purchase & between(rows, ts, 2 * days, days)
         aggregates[f"_rfm_orders_prev_{days}d"] = rows.count(where=in_previous)
-        aggregates[f"_rfm_spend_prev_{days}d"] = rows.amount.sum(where=in_previous)
+        aggregates[f"_rfm_spend_prev_{days}d"] = amount.sum(where=in_previous)
     in_year = within(rows, ts, 365)
     aggregates |= {
         "_rfm_gap_mean_365d": rows.gap_days.mean(where=purchase & in_year),
         "_rfm_gap_std_365d": rows.gap_days.std(where=purchase & in_year, how="sample"),
         "_rfm_returned_365d": rows.count(where=rows.returned & in_year),
-        "_rfm_discount_365d": rows.discount_amount.sum(where=purchase & in_year),
-        "_rfm_gross_365d": (rows.amount + rows.discount_amount.fill_null(0.0)).sum(
-            where=purchase & in_year
-        ),
+        "_rfm_discount_365d": discount.sum(where=purchase & in_year),
+        "_rfm_gross_365d": (amount + discount.fill_null(0)).sum(where=purchase & in_year),
     }
     return aggregates
 

@@ -131,3 +131,31 @@ def test_a_gap_counts_when_its_later_order_is_in_the_window() -> None:
     assert a["rfm_orders_365d"] == 1
     assert a["rfm_gap_mean_days_365d"] == 721.0  # the gap itself is a fact of the later order
     assert math.isnan(a["rfm_gap_std_days_365d"])
+
+
+# 32 purchases totalling 732.65, whose average basket 22.8953125 is a rounding tie: added up one by
+# one in this order, floats give 732.6500000000001 (the average rounds up); shuffled, 732.65 (down).
+AMOUNTS = [21.26, 41.81, 10.0, 15.12, 11.51, 13.09, 10.97, 29.46, 24.49, 10.42, 37.66, 17.12, 27.25]
+AMOUNTS += [30.38, 13.51, 12.16, 9.01, 35.3, 12.08, 12.83, 18.09, 16.01, 12.05, 48.06, 26.1, 13.09]
+AMOUNTS += [11.68, 101.46, 28.94, 10.73, 37.26, 13.75]
+SHUFFLED = [13.75, 15.12, 18.09, 17.12, 21.26, 11.51, 13.09, 35.3, 12.83, 12.05, 13.51, 24.49]
+SHUFFLED += [13.09, 10.0, 37.66, 30.38, 28.94, 29.46, 48.06, 41.81, 26.1, 27.25, 37.26, 12.16]
+SHUFFLED += [12.08, 10.73, 10.42, 10.97, 16.01, 11.68, 9.01, 101.46]
+
+
+@pytest.mark.parametrize("amounts", [AMOUNTS, SHUFFLED], ids=["in-order", "shuffled"])
+def test_spend_is_summed_exactly_so_a_rounding_tie_does_not_depend_on_row_order(
+    amounts: list[float],
+) -> None:
+    assert sorted(amounts) == sorted(AMOUNTS)
+    first = dt.datetime(2024, 6, 1)
+    rows = [("A", str(first + dt.timedelta(hours=hour)), a) for hour, a in enumerate(amounts)]
+    tables = {"customers": customers("A"), "orders": orders(*rows)}
+
+    a = by_customer(compute_features(tables, [CUTOFF], only("rfm"), CHURN))["A"]
+
+    assert a["rfm_orders_365d"] == 32
+    assert a["rfm_spend_365d"] == 732.65
+    # 732.65 / 32 = 22.8953125 exactly; the sum is exact and the nearest double of 732.65 lies
+    # just below it, so the average rounds down whatever order the orders are added in
+    assert a["rfm_avg_basket_365d"] == 22.895312
