@@ -3,13 +3,14 @@ held-out spend, then the policy itself from the winners. Functions of DataFrames
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.config import OffersConfig
+from core.logging import get_logger
 from models.candidates import FeatureColumns
 from offers.campaigns import CampaignSplit
 from offers.policy import OfferPolicy
@@ -17,6 +18,8 @@ from offers.qini import qini_curve
 from offers.reach import ReachDataError, ReachHazardUplift
 from offers.uplift import UpliftLearner, make_learner
 from offers.value import BgNbdValue, GradientBoostingValue, value_metrics
+
+_log = get_logger(__name__)
 
 RISK_BASELINE = "risk_ranking"
 BOOTSTRAP_ROUNDS = 200
@@ -30,6 +33,8 @@ class UpliftEvaluation:
     metrics: dict[str, dict[str, dict[str, float]]]
     curves: dict[str, pd.DataFrame]
     best_learner: str
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Learners the campaign data cannot support (e.g. too few redemptions), with the reason."""
 
 
 def fit_uplift(
@@ -70,9 +75,22 @@ def evaluate_uplift(
     paired-bootstrap interval of the Qini difference (is the learner really better?)."""
     holdout = split.holdout
     scores: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
     for kind in config.learners:
-        model = fit_uplift(kind, split.fit, columns, config, seed)
+        try:
+            model = fit_uplift(kind, split.fit, columns, config, seed)
+        except ReachDataError as error:
+            # A small or young offers log may not support every learner; the others still can
+            # be compared. Asked for by name (offers.learner), it fails later in fit_policy.
+            _log.warning("uplift learner skipped", learner=kind, reason=str(error))
+            skipped[kind] = str(error)
+            continue
         scores[kind] = model.predict(holdout, holdout_churn_probability)
+    if not scores:
+        raise ReachDataError(
+            f"no uplift learner of {config.learners} could be fitted on "
+            f"{len(split.fit)} campaign rows: {skipped}"
+        )
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, pd.DataFrame] = {}
     control = holdout["treatment_offer"].isna().to_numpy()
@@ -109,7 +127,7 @@ def evaluate_uplift(
             "control": int((~treated).sum()),
         }
         curves[offer.id] = curve
-    return UpliftEvaluation(metrics, curves, _best_learner(metrics, config.learners))
+    return UpliftEvaluation(metrics, curves, _best_learner(metrics, list(scores)), skipped)
 
 
 def _bootstrap_qini(

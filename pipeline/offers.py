@@ -102,6 +102,7 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
         "snapshot_date": snapshot_date.isoformat(),
         "allocation": _allocation_summary(targets, offers_config.budget),
         "uplift": uplift_eval.metrics,
+        "uplift_skipped": uplift_eval.skipped,
         "uplift_learner": learner,
         "value": {"chosen": value_kind, "models": value_eval},
         "truth": truth,

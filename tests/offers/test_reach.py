@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from offers.campaigns import CampaignSplit
+from offers.fitting import evaluate_uplift
 from offers.hazard import HazardRatioUplift
 from offers.reach import ReachDataError, ReachModel
 from offers.uplift import make_learner
-from tests.offers.frames import TOY_COLUMNS, rule_rows
+from tests.offers.frames import TOY_COLUMNS, offers_config, rule_rows
 
 OFFERS = ["cheap", "members", "de_only"]
 SMALL_TREES = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1}
@@ -125,3 +127,25 @@ def test_no_offer_baseline_matches_the_control_arm() -> None:
     assert fitted["control"] == pytest.approx(observed, abs=0.015)
     uplift = model.predict(rows, score, gate=gate)
     assert np.abs(uplift[gate[:, 0] == 0.0]).max() == 0.0  # no reach, no effect
+
+
+def test_a_log_too_small_for_the_reach_model_skips_that_learner_only() -> None:
+    """A young offers log (a handful of redemptions) still gets a policy from the learners it
+    supports; the skipped one is named with the reason, and naming only it fails."""
+    rows, score, _ = gone_campaign(600, seed=7)
+    rows["redeemed"] = False
+    rows.loc[rows.index[:5], "redeemed"] = rows["treatment_offer"].notna()[:5]
+    rows["churn_probability"] = score
+    split = CampaignSplit(rows.iloc[:400], rows.iloc[400:], ["A"], ["B"])
+    config = offers_config(learners=["t_learner", "reach_hazard"], xgboost=SMALL_TREES)
+
+    evaluation = evaluate_uplift(split, score[400:], TOY_COLUMNS, config, seed=0)
+
+    assert evaluation.best_learner == "t_learner"
+    assert set(evaluation.skipped) == {"reach_hazard"}
+    assert "redemptions" in evaluation.skipped["reach_hazard"]
+    assert all("reach_hazard" not in per_offer for per_offer in evaluation.metrics.values())
+    with pytest.raises(ReachDataError, match="no uplift learner"):
+        evaluate_uplift(
+            split, score[400:], TOY_COLUMNS, offers_config(learners=["reach_hazard"]), seed=0
+        )
