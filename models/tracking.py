@@ -62,9 +62,22 @@ class LoggedCandidate:
     model_uri: str
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
 def tracking_uri(config: MlflowConfig) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or config.tracking_uri
+    """``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params.
+
+    A relative SQLite path is made absolute against the working directory now: MLflow caches
+    one database engine per URI string, so the same relative URI used from another folder in
+    the same process (tests, notebooks) would otherwise keep writing to the first folder's file.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking_uri
+    if uri.startswith(SQLITE_PREFIX):
+        path = Path(uri.removeprefix(SQLITE_PREFIX))
+        if not path.is_absolute() and str(path) != ":memory:":
+            return f"{SQLITE_PREFIX}{path.resolve()}"
+    return uri
 
 
 def configure(config: MlflowConfig) -> str:

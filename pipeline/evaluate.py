@@ -41,7 +41,7 @@ from models.evaluation import (
 )
 from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
 from models.training import predict_churn
-from pipeline.train import load_training, metric_settings
+from pipeline.train import load_training, metric_settings, read_registered
 
 _log = get_logger(__name__)
 
@@ -50,7 +50,7 @@ CHAMPION = "champion"
 
 def run(config: Config) -> dict[str, Any]:
     """Write the evaluation folder; return the content of ``metrics.json``."""
-    registered = _read_registered(config.paths.models_dir)
+    registered = read_registered(config.paths.models_dir)
     frame = load_training(config.paths.features_dir)
     split = _split_from(registered["split"])
     test = split_frame(frame, split).test
@@ -114,14 +114,6 @@ def run(config: Config) -> dict[str, Any]:
                 table.round(6).to_csv(path, index=False)
     _echo_summary(metrics)
     return metrics
-
-
-def _read_registered(models_dir: Path) -> dict[str, Any]:
-    path = models_dir / "registered.json"
-    if not path.exists():
-        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
-        raise typer.Exit(code=1)
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _split_from(recorded: dict[str, Any]) -> CutoffSplit:

@@ -14,7 +14,6 @@ writes, as DVC outputs:
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL, CutoffSplit, split_frame
-from pipeline.train import load_training
+from pipeline.train import load_training, read_registered
 
 _log = get_logger(__name__)
 
@@ -43,7 +42,7 @@ def run(config: Config) -> dict[str, Any]:
     """Explain, report, write reason codes, log the report; return ``summary.json``'s content."""
     started = time.perf_counter()
     settings = config.explain
-    registered = _read_registered(config.paths.models_dir)
+    registered = read_registered(config.paths.models_dir)
     model = tracking.load_saved_model(config.paths.models_dir / "champion")
     explainer = ChurnExplainer.from_model(model, n_jobs=settings.n_jobs)
     test = _test_rows(config, registered)
@@ -100,14 +99,6 @@ def run(config: Config) -> dict[str, Any]:
         f"{time.perf_counter() - started:.1f} s; report: {config.paths.reports_dir / REPORT_PAGE}"
     )
     return summary
-
-
-def _read_registered(models_dir: Path) -> dict[str, Any]:
-    path = models_dir / "registered.json"
-    if not path.exists():
-        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
-        raise typer.Exit(code=1)
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _test_rows(config: Config, registered: dict[str, Any]) -> pd.DataFrame:

@@ -44,6 +44,15 @@ TRAINING_FILE = "training.parquet"
 CHALLENGER, CHAMPION = "challenger", "champion"
 
 
+def read_registered(models_dir: Path) -> dict[str, Any]:
+    """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
+    path = models_dir / "registered.json"
+    if not path.exists():
+        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
+        raise typer.Exit(code=1)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def run(config: Config) -> dict[str, Any]:
     """Train, track, register and gate; return what ``registered.json`` holds."""
     frame = load_training(config.paths.features_dir)

@@ -75,6 +75,23 @@ def test_env_overrides_the_params_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tracking.tracking_uri(MlflowConfig()) == "http://mlflow.team:5000"
 
 
+def test_a_relative_sqlite_store_is_pinned_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two projects in one process must not share MLflow's engine cached for "sqlite:///x.db"."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uris = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        uris.append(tracking.tracking_uri(MlflowConfig()))
+
+    assert uris == [f"sqlite:///{tmp_path / name / 'mlflow.db'}" for name in ("one", "two")]
+    assert tracking.tracking_uri(MlflowConfig(tracking_uri="sqlite:///:memory:")).endswith(
+        ":memory:"
+    )
+
+
 def test_flat_params_nest_with_dots() -> None:
     assert tracking.flat_params({"a": {"b": 1, "c": {"d": "x"}}, "e": 2.5}) == {
         "a.b": "1",
