@@ -63,20 +63,29 @@ class LoggedCandidate:
 
 
 SQLITE_PREFIX = "sqlite:///"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+_uris_from_params: set[str] = set()
+"""Params URIs this module handed to ``mlflow.set_tracking_uri``, which also writes each into
+``MLFLOW_TRACKING_URI`` (and a test's monkeypatch may later restore an older one): finding one
+of those in the environment is MLflow's echo, not the user's override."""
 
 
 def tracking_uri(config: MlflowConfig) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params.
+    """``MLFLOW_TRACKING_URI`` if the user set it, else ``mlflow.tracking_uri`` from params.
 
     A relative SQLite path is made absolute against the working directory now: MLflow caches
     one database engine per URI string, so the same relative URI used from another folder in
     the same process (tests, notebooks) would otherwise keep writing to the first folder's file.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking_uri
+    from_env = os.environ.get(TRACKING_URI_ENV)
+    if from_env and from_env not in _uris_from_params:
+        return from_env
+    uri = config.tracking_uri
     if uri.startswith(SQLITE_PREFIX):
         path = Path(uri.removeprefix(SQLITE_PREFIX))
         if not path.is_absolute() and str(path) != ":memory:":
-            return f"{SQLITE_PREFIX}{path.resolve()}"
+            uri = f"{SQLITE_PREFIX}{path.resolve()}"
+    _uris_from_params.add(uri)
     return uri
 
 

@@ -30,7 +30,10 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # Not MLFLOW_TRACKING_URI: MLflow writes it into this process's environment whenever an
+    # in-process test picks a store, and the scratch project must use its own mlflow.db.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 

@@ -92,6 +92,21 @@ def test_a_relative_sqlite_store_is_pinned_to_the_working_directory(
     )
 
 
+def test_the_uri_mlflow_writes_into_the_environment_is_not_taken_for_an_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI; a second project in the same
+    process must still get its own store from params."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = MlflowConfig(tracking_uri=f"sqlite:///{tmp_path / 'one.db'}")
+    second = MlflowConfig(tracking_uri=f"sqlite:///{tmp_path / 'two.db'}")
+
+    tracking.connect(first)
+    assert tracking.tracking_uri(second) == second.tracking_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
+    assert tracking.tracking_uri(second) == "http://mlflow.team:5000"
+
+
 def test_flat_params_nest_with_dots() -> None:
     assert tracking.flat_params({"a": {"b": 1, "c": {"d": "x"}}, "e": 2.5}) == {
         "a.b": "1",

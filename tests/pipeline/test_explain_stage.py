@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from core.config import Config
+from core.config import Config, MlflowConfig
 from models import tracking
 from models.explain.report import SECTIONS
 from pipeline import explain, train
@@ -87,7 +87,7 @@ def test_report_and_pngs_are_written_and_logged_to_the_champion_run(project: Pat
     page = (project / "reports/shap_report.html").read_text()
     pngs = sorted(p.name for p in (project / "reports/shap").glob("*.png"))
 
-    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    tracking.connect(MlflowConfig(tracking_uri=f"sqlite:///{project / 'mlflow.db'}"))
     run_id = tracking.version_run_id("churn-classifier", registered["champion_version"])
     client = tracking.MlflowClient()
     logged = {a.path for a in client.list_artifacts(run_id, "shap_report")}

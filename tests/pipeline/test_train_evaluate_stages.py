@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from core.config import Config
+from core.config import Config, MlflowConfig
 from models import tracking
 from models.candidates import feature_columns, model_inputs
 from pipeline import evaluate, train
@@ -84,7 +84,7 @@ def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
     project: Path, runs: tuple[dict, dict]
 ) -> None:
     first, _ = runs
-    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    tracking.connect(MlflowConfig(tracking_uri=f"sqlite:///{project / 'mlflow.db'}"))
     parent = tracking.mlflow.get_run(first["parent_run_id"])
     children = {
         name: tracking.mlflow.get_run(run_id) for name, run_id in first["candidate_runs"].items()
@@ -100,7 +100,7 @@ def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
 def test_champion_from_the_registry_predicts_like_the_saved_copy(
     project: Path, runs: tuple[dict, dict]
 ) -> None:
-    tracking.mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    tracking.connect(MlflowConfig(tracking_uri=f"sqlite:///{project / 'mlflow.db'}"))
     table = pd.read_parquet(project / "data/features/training.parquet")
     inputs = model_inputs(table[table["cutoff_date"] == CUTOFFS[-1]], feature_columns(table))
 
