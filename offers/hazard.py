@@ -35,7 +35,12 @@ import pandas as pd
 from scipy import optimize
 from sklearn.compose import ColumnTransformer
 
-from models.candidates import FeatureColumns, build_preprocessor, model_inputs
+from models.candidates import (
+    FeatureColumns,
+    build_preprocessor,
+    model_inputs,
+    preprocess_rows,
+)
 
 _EPS = 1e-6
 
@@ -82,7 +87,7 @@ class HazardRatioUplift:
             self.preprocessor_ = build_preprocessor("logistic_regression", self.columns)
             return np.asarray(self.preprocessor_.fit_transform(inputs), dtype=float)
         assert self.preprocessor_ is not None, "fit the uplift model first"
-        return np.asarray(self.preprocessor_.transform(inputs), dtype=float)
+        return preprocess_rows(self.preprocessor_, inputs)
 
     def fit(
         self,

@@ -26,7 +26,12 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from xgboost import XGBClassifier
 
-from models.candidates import FeatureColumns, build_preprocessor, model_inputs
+from models.candidates import (
+    FeatureColumns,
+    build_preprocessor,
+    model_inputs,
+    preprocess_rows,
+)
 from offers.hazard import HazardRatioUplift
 
 _MIN_REDEMPTIONS = 20
@@ -88,7 +93,7 @@ class ReachModel:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """rows × offers: the chance each row would redeem each offer if sent it."""
         assert self.preprocessor_ is not None and self.classifier_ is not None, "fit first"
-        matrix = np.asarray(self.preprocessor_.transform(model_inputs(features, self.columns)))
+        matrix = preprocess_rows(self.preprocessor_, model_inputs(features, self.columns))
         columns = []
         for k in range(len(self.offers)):
             with_offer = self._with_offer(matrix, np.full(len(matrix), k))

@@ -27,7 +27,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
-from xgboost import XGBClassifier
+from xgboost import Booster, XGBClassifier
 
 from models.candidates import MISSING_CATEGORY, FeatureColumns
 
@@ -41,6 +41,8 @@ class FastScorer:
     categories: tuple[np.ndarray, ...]
     classifier: XGBClassifier
     calibrators: tuple[Any, ...]
+    booster: Booster
+    iteration_range: tuple[int, int]
 
     def probabilities(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Churn probability per row of ``{feature: value}`` (validated request values)."""
@@ -50,7 +52,14 @@ class FastScorer:
             values = np.array([_category(row[name]) for row in rows], dtype=object)
             blocks.append((values[:, None] == known[None, :]).astype("float64"))
         matrix = np.hstack(blocks)
-        scores = self.classifier.predict_proba(matrix)[:, 1]
+        # what XGBClassifier.predict_proba does for binary:logistic (its second column), minus
+        # the wrapper's per-call config and column stacking
+        scores = self.booster.inplace_predict(
+            matrix,
+            iteration_range=self.iteration_range,
+            predict_type="value",
+            missing=self.classifier.missing,
+        )
         if not self.calibrators:
             return scores
         mean = np.zeros(len(rows))
@@ -81,6 +90,8 @@ def compile_fast_scorer(model: Any, columns: FeatureColumns) -> FastScorer | Non
     preprocess, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
     if not isinstance(preprocess, ColumnTransformer) or not isinstance(classifier, XGBClassifier):
         return None
+    if classifier.objective != "binary:logistic" or classifier.booster == "gblinear":
+        return None
     parts = {
         name: (transformer, list(cols)) for name, transformer, cols in preprocess.transformers_
     }
@@ -107,6 +118,8 @@ def compile_fast_scorer(model: Any, columns: FeatureColumns) -> FastScorer | Non
         categories=categories,
         classifier=classifier,
         calibrators=calibrators,
+        booster=classifier.get_booster(),
+        iteration_range=_iteration_range(classifier),
     )
 
 
@@ -115,6 +128,14 @@ def snapshot_rows(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, A
     subset = frame[list(names)].astype(object)
     subset = subset.where(subset.notna(), None)
     return subset.to_dict(orient="records")
+
+
+def _iteration_range(classifier: XGBClassifier) -> tuple[int, int]:
+    """The trees ``predict_proba`` uses: up to the early-stopping best iteration, else all."""
+    try:
+        return (0, int(classifier.best_iteration) + 1)
+    except AttributeError:
+        return (0, 0)
 
 
 def _identity(step: Any) -> bool:

@@ -8,10 +8,12 @@ from sklearn.metrics import roc_auc_score
 from models.candidates import (
     KINDS,
     CandidateError,
+    build_preprocessor,
     feature_columns,
     fit_candidate,
     fitted_settings,
     model_inputs,
+    preprocess_rows,
 )
 from models.split import plan_split, split_frame
 from tests.models.frames import CUTOFFS, feature_table
@@ -51,6 +53,38 @@ def test_model_inputs_name_nulls_and_stringify_categories() -> None:
     assert inputs["static_plan"].tolist() == ["plus", "missing"]
     assert inputs["static_loyalty_member"].tolist() == ["True", "False"]
     assert inputs["rfm_orders_30d"].dtype == np.float64
+
+
+def test_model_inputs_equal_the_column_by_column_casts_for_every_dtype() -> None:
+    """The block-wise build gives exactly what casting each column on a copy gives."""
+    table = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "static_plan": pd.array(["plus", None, "basic"], dtype="str"),
+            "static_channel": pd.Categorical(["web", None, "web"]),
+            "static_member": pd.array([True, None, False], dtype="boolean"),
+            "static_flag": [True, False, True],
+            "static_country": pd.Series(["DE", None, 3], dtype=object),
+            "rfm_orders_30d": [1, 2, 3],
+            "rfm_nullable": pd.array([1, None, 3], dtype="Int64"),
+            "rfm_spend": [1.5, np.nan, -0.0],
+            "rfm_small": np.array([1, 2, 3], dtype="int8"),
+        },
+        index=[7, 3, 9],
+    )
+    columns = feature_columns(table)
+    expected = table[columns.all].copy()
+    for name in columns.categorical:
+        values = expected[name].astype(object)
+        expected[name] = values.where(values.notna(), "missing").astype(str).astype(object)
+    for name in columns.numeric:
+        expected[name] = expected[name].astype("float64")
+
+    inputs = model_inputs(table, columns)
+
+    pd.testing.assert_frame_equal(inputs, expected, check_exact=True)
+    assert inputs["static_member"].tolist() == ["True", "missing", "False"]
+    assert np.signbit(inputs["rfm_spend"].to_numpy()[2])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -93,3 +127,27 @@ def test_unknown_params_name_the_candidate() -> None:
             frames.validation,
             1,
         )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_preprocess_rows_equals_the_fitted_transformer(kind: str) -> None:
+    """numpy path (xgboost, logistic) and fallback (ordinal encoders) give transform's numbers,
+    with nulls where training had none, unknown categories and null categories."""
+    table = feature_table(customers=60)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+    columns = feature_columns(table)
+    preprocessor = build_preprocessor(kind, columns).fit(model_inputs(frames.train, columns))
+    rows = frames.test.copy()
+    rows.loc[rows.index[:3], "static_plan"] = None
+    rows.loc[rows.index[3:6], "static_acquisition_channel"] = "carrier_pigeon"  # never seen
+    rows.loc[rows.index[6:9], columns.numeric[:4]] = np.nan
+    inputs = model_inputs(rows, columns)
+
+    matrix = preprocess_rows(preprocessor, inputs)
+
+    expected = np.asarray(preprocessor.transform(inputs), dtype=float)
+    assert matrix.dtype == np.float64
+    assert np.array_equal(matrix, expected, equal_nan=True)
+    if kind == "logistic_regression":
+        indicator = preprocessor.named_transformers_["numeric"].steps[0][1].indicator_
+        assert len(indicator.features_) < len(columns.numeric)  # new nulls outside the mask
