@@ -165,9 +165,7 @@ class HazardRatioUplift:
     ) -> np.ndarray:
         """rows × offers: the estimated log hazard ratio of each offer (negative keeps)."""
         assert self.coefficients_ is not None, "fit the uplift model first"
-        design = self._design(features)
-        effect = self.coefficients_[1:, 0][None, :] + design @ self.coefficients_[1:, 1:].T
-        return effect if gate is None else effect * np.asarray(gate, dtype=float)
+        return self._log_hazard_ratio(self._design(features), gate)
 
     def predict(
         self,
@@ -177,22 +175,37 @@ class HazardRatioUplift:
     ) -> np.ndarray:
         """rows × offers: reduction of the churn probability by each offer (``gate`` as in
         :meth:`fit`)."""
-        base = cloglog(self.no_offer_probability(features, churn_probability))
-        effect = self.log_hazard_ratio(features, gate)
+        _check_churn_probability(churn_probability)
+        assert self.coefficients_ is not None, "fit the uplift model first"
+        design = self._design(features)  # once: it is most of a per-request call's cost
+        base = cloglog(self._no_offer_probability(design, churn_probability))
+        effect = self._log_hazard_ratio(design, gate)
         return inverse_cloglog(base)[:, None] - inverse_cloglog(base[:, None] + effect)
 
     def no_offer_probability(self, features: pd.DataFrame, churn_probability: Any) -> np.ndarray:
         """Per row the churn probability without an offer: the churn model's, re-calibrated to
         the campaigns (to their control arm with ``baseline="control"``)."""
-        if churn_probability is None:
-            raise ValueError("the hazard-ratio uplift model needs the churn probability per row")
+        _check_churn_probability(churn_probability)
         assert self.coefficients_ is not None, "fit the uplift model first"
-        design = self._design(features)
+        return self._no_offer_probability(self._design(features), churn_probability)
+
+    def _log_hazard_ratio(self, design: np.ndarray, gate: np.ndarray | None) -> np.ndarray:
+        assert self.coefficients_ is not None
+        effect = self.coefficients_[1:, 0][None, :] + design @ self.coefficients_[1:, 1:].T
+        return effect if gate is None else effect * np.asarray(gate, dtype=float)
+
+    def _no_offer_probability(self, design: np.ndarray, churn_probability: Any) -> np.ndarray:
+        assert self.coefficients_ is not None
         return inverse_cloglog(
             cloglog(np.asarray(churn_probability, dtype=float))
             + self.coefficients_[0, 0]
             + design @ self.coefficients_[0, 1:]
         )
+
+
+def _check_churn_probability(churn_probability: Any) -> None:
+    if churn_probability is None:
+        raise ValueError("the hazard-ratio uplift model needs the churn probability per row")
 
 
 def _fit_cloglog(
