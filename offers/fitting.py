@@ -22,6 +22,7 @@ from offers.value import BgNbdValue, GradientBoostingValue, value_metrics
 _log = get_logger(__name__)
 
 RISK_BASELINE = "risk_ranking"
+VALUE_MODELS = ("gradient_boosting", "bg_nbd")
 BOOTSTRAP_ROUNDS = 200
 """Paired bootstrap resamples of the held-out rows for the interval of Qini(model) - Qini(risk)."""
 
@@ -172,10 +173,10 @@ def compare_value_models(
     fit_rows = stayed & ~latest
     test_rows = stayed & latest
     models = {
-        "gradient_boosting": GradientBoostingValue(columns, seed).fit(
-            training[fit_rows], margin[fit_rows]
-        ),
-        "bg_nbd": BgNbdValue(horizon_days, config.gross_margin).fit(training[fit_rows]),
+        kind: _fit_value_model(
+            kind, training[fit_rows], margin[fit_rows], columns, config, horizon_days, seed
+        )
+        for kind in VALUE_MODELS
     }
     metrics = {
         name: value_metrics(margin[test_rows], model.predict(training[test_rows]))
@@ -200,9 +201,23 @@ def fit_value(
 ) -> Any:
     """The chosen value model refitted on every cutoff's stayers."""
     stayed = ~training["churned"].astype(bool)
+    return _fit_value_model(
+        kind, training[stayed], margin[stayed], columns, config, horizon_days, seed
+    )
+
+
+def _fit_value_model(
+    kind: str,
+    rows: pd.DataFrame,
+    margin: pd.Series,
+    columns: FeatureColumns,
+    config: OffersConfig,
+    horizon_days: int,
+    seed: int,
+) -> Any:
     if kind == "gradient_boosting":
-        return GradientBoostingValue(columns, seed).fit(training[stayed], margin[stayed])
-    return BgNbdValue(horizon_days, config.gross_margin).fit(training[stayed])
+        return GradientBoostingValue(columns, seed).fit(rows, margin)
+    return BgNbdValue(horizon_days, config.gross_margin).fit(rows)
 
 
 def fit_policy(
