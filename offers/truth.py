@@ -10,7 +10,14 @@ gets which offer*:
 * ``risk_cheapest``: the riskiest customers by churn probability, each given the cheapest offer
   they may receive, until budget or capacity runs out;
 * ``random``: customers in a seeded random order, each given a random allowed offer;
-* ``oracle``: the same integer programme as the policy, on the true gains.
+* ``oracle``: the same integer programme as the policy, on the true gains;
+* ``feature_ceiling``: the same integer programme on the true uplift *as far as the features
+  can tell it*: an XGBoost regression of the true uplift on the snapshot's features, predicted
+  out of fold (k-fold cross-fitting, so no customer is scored by a model that saw their own true
+  uplift). It is a yardstick, not a policy (it is trained on the truth): the gap between it and
+  the oracle is what no learner on these features could close, because the world draws part
+  of each offer's effect from traits the CRM never records (price sensitivity, "sleeping dog"
+  reactance).
 
 A customer of the snapshot who had already churned (not in the truth) gains nothing from an
 offer: their true uplift is 0.
@@ -18,9 +25,12 @@ offer: their true uplift is 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold
+from xgboost import XGBRegressor
 
 from offers.allocation import NO_OFFER, allocate, check_allocation
 
@@ -106,3 +116,30 @@ def oracle(
     """The allocation that knows the true uplift (same value, costs, rules and budget)."""
     gain = true_uplift * value[:, None] - np.asarray(costs, dtype=float)[None, :]
     return allocate(gain, allowed, costs, capacities, budget, time_limit_s)
+
+
+def feature_ceiling(
+    design: np.ndarray,
+    true_uplift: np.ndarray,
+    value: np.ndarray,
+    allowed: np.ndarray,
+    costs: Sequence[float],
+    capacities: Sequence[int | None],
+    budget: float,
+    xgboost_params: Mapping[str, Any],
+    seed: int,
+    folds: int = 5,
+    time_limit_s: float = 60.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The allocation on the true uplift predicted out of fold from the features ``design``
+    (rows × model inputs), and that prediction (rows × offers)."""
+    predicted = np.zeros_like(true_uplift, dtype=float)
+    splits = list(KFold(folds, shuffle=True, random_state=seed).split(design))
+    settings = {"n_jobs": 1, "random_state": seed, "tree_method": "hist"} | dict(xgboost_params)
+    for k in range(true_uplift.shape[1]):
+        for fit_rows, predict_rows in splits:
+            model = XGBRegressor(objective="reg:squarederror", **settings)
+            model.fit(design[fit_rows], true_uplift[fit_rows, k])
+            predicted[predict_rows, k] = model.predict(design[predict_rows])
+    gain = predicted * value[:, None] - np.asarray(costs, dtype=float)[None, :]
+    return allocate(gain, allowed, costs, capacities, budget, time_limit_s), predicted

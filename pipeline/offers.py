@@ -32,7 +32,7 @@ from features.build import build_features
 from features.engine import connect
 from features.sources import load_raw_tables
 from models import tracking
-from models.candidates import feature_columns
+from models.candidates import build_preprocessor, feature_columns, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import campaign_rows, send_dates, split_campaigns
@@ -175,15 +175,34 @@ def _truth_comparison(
             config.offers.solver_time_limit_s,
         ),
     }
+    columns = feature_columns(snapshot)
+    design = build_preprocessor("xgboost", columns).fit_transform(model_inputs(snapshot, columns))
+    allocations["feature_ceiling"], _ = strategies.feature_ceiling(
+        np.asarray(design, dtype=float),
+        true_uplift,
+        table.value,
+        table.allowed,
+        costs,
+        capacities,
+        budget,
+        config.offers.xgboost,
+        config.seed,
+        time_limit_s=config.offers.solver_time_limit_s,
+    )
     results = {
         name: strategies.true_net_gain(picked, true_uplift, table.value, costs)
         for name, picked in allocations.items()
     }
     oracle_gain = results["oracle"]["net_gain"]
+    ceiling_gain = results["feature_ceiling"]["net_gain"]
     return {
         "strategies": results,
         "policy_share_of_oracle": results["policy"]["net_gain"] / oracle_gain
         if oracle_gain > 0
+        else None,
+        "feature_ceiling_share_of_oracle": ceiling_gain / oracle_gain if oracle_gain > 0 else None,
+        "policy_share_of_feature_ceiling": results["policy"]["net_gain"] / ceiling_gain
+        if ceiling_gain > 0
         else None,
         "truth_rows_matched": float(joined["p_churn_no_offer"].notna().mean()),
         "uplift_rank_correlation": _uplift_correlation(table.uplift, true_uplift, catalog),

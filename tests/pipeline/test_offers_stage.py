@@ -82,13 +82,17 @@ def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> N
     metrics = json.loads((project / "evaluation/offers.json").read_text())
 
     strategies = metrics["truth"]["strategies"]
-    assert set(strategies) == {"policy", "risk_cheapest", "random", "oracle"}
+    assert set(strategies) == {"policy", "risk_cheapest", "random", "oracle", "feature_ceiling"}
     for result in strategies.values():
         assert result["cost"] <= 150.0 + 1e-6
     # the oracle maximises the true gain under the same limits: nobody beats it
     assert all(
         r["net_gain"] <= strategies["oracle"]["net_gain"] + 1e-6 for r in strategies.values()
     )
+    truth = metrics["truth"]
+    ceiling = strategies["feature_ceiling"]["net_gain"]
+    share = ceiling / strategies["oracle"]["net_gain"]
+    assert truth["feature_ceiling_share_of_oracle"] == pytest.approx(share, abs=1e-6)
     assert metrics["value"]["chosen"] in {"gradient_boosting", "bg_nbd"}
     uplift = metrics["uplift"]["discount_10"]
     assert set(uplift) >= {"t_learner", "x_learner", "hazard_ratio", "reach_hazard", "risk_ranking"}
