@@ -24,6 +24,18 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # pydantic pickles the set of explicitly given fields as a set, whose order follows
+        # the per-process string hash: the same config would pickle to different bytes in each
+        # run, and a pickled artefact holding it (the offer policy) would change under
+        # `dvc repro -f` with nothing changed. Sorted, it pickles the same every time.
+        state = super().__getstate__()
+        return state | {"__pydantic_fields_set__": sorted(state["__pydantic_fields_set__"])}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        fields_set = set(state["__pydantic_fields_set__"])
+        super().__setstate__(state | {"__pydantic_fields_set__": fields_set})
+
 
 class PathsConfig(Section):
     """Where stages read and write, relative to the folder holding ``params.yaml``.

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +110,36 @@ def test_history_shorter_than_the_longest_window_is_refused(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=r"features\.history_days"):
         Config.load(params)
+
+
+_PICKLE_DIGEST = """
+import hashlib, pickle, sys
+from core.config import Config
+config = Config.load(sys.argv[1])
+print(hashlib.sha256(pickle.dumps(config)).hexdigest())
+"""
+
+
+def test_config_pickles_to_the_same_bytes_in_every_process() -> None:
+    """The offer policy artefact pickles its config: string hashing differs per process, and
+    the bytes must not (else `dvc repro -f` changes an output with nothing changed)."""
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _PICKLE_DIGEST, str(PROJECT_ROOT / "params.yaml")],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1
+
+
+def test_config_survives_a_pickle_round_trip() -> None:
+    config = Config.load(PROJECT_ROOT / "params.yaml")
+    restored = pickle.loads(pickle.dumps(config))
+    assert restored == config
+    assert restored.offers.model_fields_set == config.offers.model_fields_set
+    assert isinstance(restored.offers.model_fields_set, set)
