@@ -177,7 +177,16 @@ class HazardRatioUplift:
         :meth:`fit`)."""
         _check_churn_probability(churn_probability)
         assert self.coefficients_ is not None, "fit the uplift model first"
-        design = self._design(features)  # once: it is most of a per-request call's cost
+        # the design once: it is most of a per-request call's cost
+        return self.predict_design(self._design(features), churn_probability, gate)
+
+    def predict_design(
+        self, design: np.ndarray, churn_probability: Any, gate: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`predict` from the preprocessed design matrix (``preprocess_rows`` of the
+        fitted preprocessor on ``model_inputs``), for callers that built it already."""
+        _check_churn_probability(churn_probability)
+        assert self.coefficients_ is not None, "fit the uplift model first"
         base = cloglog(self._no_offer_probability(design, churn_probability))
         effect = self._log_hazard_ratio(design, gate)
         return inverse_cloglog(base)[:, None] - inverse_cloglog(base[:, None] + effect)

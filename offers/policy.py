@@ -65,6 +65,10 @@ class OfferPolicy:
     def feature_names(self) -> list[str]:
         return self.columns.all
 
+    @property
+    def unit_costs(self) -> np.ndarray:
+        return np.array([offer.unit_cost for offer in self.config.catalog])
+
     def gains(self, features: pd.DataFrame, churn_probability: Any) -> GainTable:
         """Every offer's predicted uplift and net gain per row, and the rules' verdict."""
         require_rule_columns(features, "offer policy input")
@@ -74,48 +78,63 @@ class OfferPolicy:
                 f"offer policy: {len(features)} feature rows but churn probabilities of shape "
                 f"{probability.shape}"
             )
-        uplift = np.clip(
+        return self.table(
+            probability,
             self.uplift_model.predict(features, probability),
-            (probability - 1.0)[:, None],
-            probability[:, None],
+            self.value_model.predict(features),
+            eligibility_matrix(features, self.config.catalog, self.config),
+            contact_block(features, self.config),
         )
-        value = self.value_model.predict(features) * self.config.value_periods
-        costs = np.array([offer.unit_cost for offer in self.config.catalog])
-        gain = uplift * value[:, None] - costs[None, :]
-        allowed = eligibility_matrix(features, self.config.catalog, self.config)
-        return GainTable(uplift, value, gain, allowed, contact_block(features, self.config))
+
+    def table(
+        self,
+        probability: np.ndarray,
+        uplift: np.ndarray,
+        value: np.ndarray,
+        allowed: np.ndarray,
+        blocked: pd.Series,
+    ) -> GainTable:
+        """The :class:`GainTable` from the models' raw predictions (uplift clipped to what the
+        churn probability allows, value over ``value_periods``) and the rules' verdicts; shared
+        by :meth:`gains` and the scoring service's per-request path."""
+        uplift = np.clip(uplift, (probability - 1.0)[:, None], probability[:, None])
+        value = value * self.config.value_periods
+        gain = uplift * value[:, None] - self.unit_costs[None, :]
+        return GainTable(uplift, value, gain, allowed, blocked)
 
     def recommend(self, features: pd.DataFrame, churn_probability: Any) -> pd.DataFrame:
         """Per row the best allowed offer with positive expected gain (no budget), or none."""
-        table = self.gains(features, churn_probability)
+        best = self.best_offers(self.gains(features, churn_probability))
+        return pd.DataFrame(best, index=features.index)
+
+    def best_offers(self, table: GainTable) -> dict[str, np.ndarray]:
+        """:meth:`recommend`'s columns, as arrays, from a :class:`GainTable`."""
+        rows = np.arange(len(table.value))
         masked = np.where(table.allowed, table.gain, -np.inf)
         has_allowed = table.allowed.any(axis=1)
-        best = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(features), dtype=int)
-        rows = np.arange(len(features))
-        best_gain = masked[rows, best] if masked.shape[1] else np.full(len(features), -np.inf)
+        best = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(rows), dtype=int)
+        best_gain = masked[rows, best] if masked.shape[1] else np.full(len(rows), -np.inf)
         chosen = has_allowed & (best_gain > 0)
         catalog = np.array(self.catalog, dtype=object)
-        costs = np.array([offer.unit_cost for offer in self.config.catalog])
+        costs = self.unit_costs
+        blocked = np.asarray(table.blocked)
         reason = np.where(
             chosen,
             "best_offer",
             np.where(
-                table.blocked.to_numpy() != "",
-                table.blocked.to_numpy(),
+                blocked != "",
+                blocked,
                 np.where(has_allowed, "no_positive_gain", "no_eligible_offer"),
             ),
         )
-        return pd.DataFrame(
-            {
-                "offer_id": np.where(chosen, catalog[best] if len(catalog) else None, None),
-                "expected_gain": np.where(chosen, best_gain, 0.0),
-                "uplift": np.where(chosen, table.uplift[rows, best], 0.0),
-                "value": table.value,
-                "cost": np.where(chosen, costs[best] if len(costs) else 0.0, 0.0),
-                "reason": reason,
-            },
-            index=features.index,
-        )
+        return {
+            "offer_id": np.where(chosen, catalog[best] if len(catalog) else None, None),
+            "expected_gain": np.where(chosen, best_gain, 0.0),
+            "uplift": np.where(chosen, table.uplift[rows, best], 0.0),
+            "value": table.value,
+            "cost": np.where(chosen, costs[best] if len(costs) else 0.0, 0.0),
+            "reason": reason,
+        }
 
 
 def save_policy(policy: OfferPolicy, path: Path) -> None:

@@ -18,7 +18,7 @@ keep the scale of the plain learner and its L2 penalty means the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -93,12 +93,28 @@ class ReachModel:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """rows × offers: the chance each row would redeem each offer if sent it."""
         assert self.preprocessor_ is not None and self.classifier_ is not None, "fit first"
-        matrix = preprocess_rows(self.preprocessor_, model_inputs(features, self.columns))
-        columns = []
-        for k in range(len(self.offers)):
-            with_offer = self._with_offer(matrix, np.full(len(matrix), k))
-            columns.append(self.classifier_.predict_proba(with_offer)[:, 1])
-        return np.column_stack(columns)
+        return self.predict_inputs(
+            preprocess_rows(self.preprocessor_, model_inputs(features, self.columns))
+        )
+
+    def predict_inputs(
+        self, matrix: np.ndarray, scorer: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """:meth:`predict` from the preprocessed rows: every offer in one XGBoost call (the
+        rows stacked offer after offer), which costs one call's fixed overhead instead of one
+        per offer; trees score each row on its own, so the numbers are those of per-offer
+        calls. ``scorer``: what gives the classifier's redemption probability for stacked rows
+        (default its ``predict_proba``; the scoring service passes a checked equivalent)."""
+        assert self.classifier_ is not None, "fit first"
+        rows, offers = len(matrix), len(self.offers)
+        if not rows or not offers:
+            return np.zeros((rows, offers))
+        stacked = np.vstack([self._with_offer(matrix, np.full(rows, k)) for k in range(offers)])
+        if scorer is None:
+            probability = self.classifier_.predict_proba(stacked)[:, 1]
+        else:
+            probability = scorer(stacked)
+        return np.ascontiguousarray(probability.reshape(offers, rows).T)
 
 
 class ReachHazardUplift:
@@ -153,3 +169,17 @@ class ReachHazardUplift:
     def predict(self, features: pd.DataFrame, churn_probability: Any = None) -> np.ndarray:
         """rows × offers: reduction of the churn probability by each offer."""
         return self.hazard.predict(features, churn_probability, gate=self.gate(features))
+
+    def predict_inputs(
+        self,
+        reach_rows: np.ndarray,
+        design: np.ndarray,
+        churn_probability: Any,
+        reach_scorer: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """:meth:`predict` from the preprocessed rows of the reach model (``reach_rows``) and
+        of the hazard model (``design``), for callers that built them already
+        (``reach_scorer`` as ``scorer`` in :meth:`ReachModel.predict_inputs`)."""
+        assert self.reach_scale_ is not None, "fit the uplift model first"
+        gate = self.reach.predict_inputs(reach_rows, reach_scorer) / self.reach_scale_
+        return self.hazard.predict_design(design, churn_probability, gate=gate)

@@ -45,16 +45,31 @@ def contact_block(features: pd.DataFrame, config: OffersConfig) -> pd.Series:
     order, so the reason names the strongest rule.
     """
     require_rule_columns(features)
-    unsubscribed = features[UNSUBSCRIBED].notna().to_numpy()
-    days_since = features[DAYS_SINCE_OFFER].astype("float64").to_numpy()
-    cooling = ~np.isnan(days_since) & (days_since < config.cooldown_days)
-    capped = features[OFFERS_365D].fillna(0).to_numpy() >= config.max_offers_365d
-    reason = np.select(
+    reason = contact_block_values(
+        features[UNSUBSCRIBED].notna().to_numpy(),
+        features[DAYS_SINCE_OFFER].astype("float64").to_numpy(),
+        features[OFFERS_365D].fillna(0).to_numpy(),
+        config,
+    )
+    return pd.Series(reason, index=features.index, dtype=object)
+
+
+def contact_block_values(
+    unsubscribed: np.ndarray,
+    days_since_offer: np.ndarray,
+    offers_365d: np.ndarray,
+    config: OffersConfig,
+) -> np.ndarray:
+    """:func:`contact_block` on arrays (the scoring service's per-request path): whether an
+    unsubscribe is known, days since the last offer (NaN: none) and offers in 365 days (nulls
+    as 0)."""
+    cooling = ~np.isnan(days_since_offer) & (days_since_offer < config.cooldown_days)
+    capped = offers_365d >= config.max_offers_365d
+    return np.select(
         [unsubscribed, cooling, capped],
         ["contact_rule:unsubscribed", "contact_rule:cooldown", "contact_rule:cap"],
         default="",
     )
-    return pd.Series(reason, index=features.index, dtype=object)
 
 
 def offer_eligible(features: pd.DataFrame, offer: CatalogOffer) -> np.ndarray:
@@ -63,12 +78,30 @@ def offer_eligible(features: pd.DataFrame, offer: CatalogOffer) -> np.ndarray:
     A null tenure or country fails the rule that needs it (unknown is not eligible).
     """
     require_rule_columns(features)
-    tenure = features[TENURE].astype("float64").to_numpy()
+    return offer_eligible_values(
+        features[TENURE].astype("float64").to_numpy(),
+        features[MEMBER].fillna(0).astype("float64").to_numpy() if offer.members_only else None,
+        features[COUNTRY].isin(offer.countries).to_numpy() if offer.countries else None,
+        offer,
+    )
+
+
+def offer_eligible_values(
+    tenure: np.ndarray,
+    member: np.ndarray | None,
+    in_countries: np.ndarray | None,
+    offer: CatalogOffer,
+) -> np.ndarray:
+    """:func:`offer_eligible` on arrays: tenure in days (NaN: unknown), membership as a number
+    (nulls as 0; needed when ``offer.members_only``) and whether the country is one of
+    ``offer.countries`` (needed when it lists any)."""
     ok = ~np.isnan(tenure) & (tenure >= offer.min_tenure_days)
     if offer.members_only:
-        ok &= features[MEMBER].fillna(0).astype("float64").to_numpy() > 0
+        assert member is not None
+        ok &= member > 0
     if offer.countries:
-        ok &= features[COUNTRY].isin(offer.countries).to_numpy()
+        assert in_countries is not None
+        ok &= in_countries
     return ok
 
 

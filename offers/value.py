@@ -67,20 +67,25 @@ def rfm_summary(features: pd.DataFrame) -> pd.DataFrame:
     since_first = features["lifecycle_days_since_first_order"].to_numpy(dtype=float)
     since_last = features["rfm_days_since_last_order"].to_numpy(dtype=float)
     basket = features["rfm_avg_basket_365d"].to_numpy(dtype=float)
+    return pd.DataFrame(rfm_arrays(orders, since_first, since_last, basket), index=features.index)
+
+
+def rfm_arrays(
+    orders: np.ndarray, since_first: np.ndarray, since_last: np.ndarray, basket: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`rfm_summary`'s columns from the four features as float arrays (``orders`` with
+    nulls as 0, the others NaN where null): the scoring service's per-request path."""
     first_inside = ~np.isnan(since_first) & (since_first <= WINDOW_DAYS)
     span = np.where(first_inside, since_first, WINDOW_DAYS)
     repeat = np.where(first_inside, np.maximum(orders - 1, 0), orders)
     recency = np.where((repeat > 0) & ~np.isnan(since_last), span - since_last, 0.0)
-    return pd.DataFrame(
-        {
-            "x": repeat,
-            "t_x": np.clip(recency, 0.0, None) / WEEK,
-            "T": np.maximum(span, 1.0) / WEEK,
-            "orders": orders,
-            "m": np.nan_to_num(basket, nan=0.0),
-        },
-        index=features.index,
-    )
+    return {
+        "x": repeat,
+        "t_x": np.clip(recency, 0.0, None) / WEEK,
+        "T": np.maximum(span, 1.0) / WEEK,
+        "orders": orders,
+        "m": np.nan_to_num(basket, nan=0.0),
+    }
 
 
 def _bg_nbd_neg_ll(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
@@ -146,11 +151,18 @@ class BgNbdValue:
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         s = rfm_summary(features)
+        return self.predict_summary(
+            s["x"].to_numpy(), s["T"].to_numpy(), s["orders"].to_numpy(), s["m"].to_numpy()
+        )
+
+    def predict_summary(
+        self, x: np.ndarray, T: np.ndarray, orders: np.ndarray, m: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`predict` from :func:`rfm_arrays`' ``x``, ``T``, ``orders`` and ``m``."""
         k = self.params_
         weeks = self.horizon_days / WEEK
-        purchases = weeks * (k["r"] + s["x"].to_numpy()) / (k["alpha"] + s["T"].to_numpy())
-        n = s["orders"].to_numpy()
-        m = s["m"].to_numpy()
+        purchases = weeks * (k["r"] + x) / (k["alpha"] + T)
+        n = orders
         population_mean = k["p"] * k["v"] / max(k["q"] - 1.0, 1e-6)
         order_value = np.where(
             (n > 0) & (m > 0),

@@ -31,7 +31,13 @@ from serving.schemas import (
     ScoreResponse,
     error_responses,
 )
-from serving.scoring import check_request, request_frame, score_frame, score_rows_fast
+from serving.scoring import (
+    check_request,
+    request_frame,
+    score_frame,
+    score_rows_explained,
+    score_rows_fast,
+)
 from serving.settings import ServiceSettings, config_from_environment
 from serving.state import Serving, ServingHolder
 
@@ -163,8 +169,15 @@ def _v1(settings: ServiceSettings) -> APIRouter:
             # about a millisecond per row: inline beats a thread hop, which waits for the GIL
             # (up to the 5 ms switch interval) while the loop keeps it busy
             answers = score_rows_fast(serving, body.customers)
+        elif body.explain and serving.fast_explain is not None:
+            # the checked pandas-free path, in the scoring thread: XGBoost's SHAP call releases
+            # the GIL, so the loop parses the next requests meanwhile (measured: 1.6 x the
+            # requests/s of inline at concurrency 16, the same at concurrency 1)
+            answers = await loop.run_in_executor(
+                compute, score_rows_explained, serving, body.customers
+            )
         else:
-            frame = request_frame(serving, body.customers)
+            frame = request_frame(serving, [customer.features for customer in body.customers])
             customer_ids = [customer.customer_id for customer in body.customers]
             answers = await loop.run_in_executor(
                 compute, score_frame, serving, frame, customer_ids, body.explain

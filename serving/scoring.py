@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from math import isfinite
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,8 @@ FEATURES_SOURCE = "features"
 
 def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> None:
     """422 naming every bad feature (unknown, missing, wrong type) with its customer index."""
+    if all(_valid(serving, customer.features) for customer in customers):
+        return
     required = serving.required_features
     kinds = serving.feature_kinds
     details: list[dict[str, Any]] = []
@@ -65,11 +68,11 @@ def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> No
         )
 
 
-def request_frame(serving: Serving, customers: Sequence[CustomerFeatures]) -> pd.DataFrame:
-    """Checked request values as rows with the snapshot's columns."""
+def request_frame(serving: Serving, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Checked request values (``customer.features`` per customer) as rows with the snapshot's
+    columns."""
     required, kinds = serving.required_features, serving.feature_kinds
     numeric = [name for name in required if kinds[name] == "number"]
-    rows = [customer.features for customer in customers]
     matrix = np.array([[row[name] for name in numeric] for row in rows], dtype="float64")
     blocks = [pd.DataFrame(matrix.reshape(len(rows), len(numeric)), columns=numeric)]
     for name in required:
@@ -83,7 +86,10 @@ def request_frame(serving: Serving, customers: Sequence[CustomerFeatures]) -> pd
 def score_frame(
     serving: Serving, frame: pd.DataFrame, customer_ids: Sequence[str | None], explain: bool
 ) -> list[dict[str, Any]]:
-    """One answer per row: probability and tier; with ``explain`` also reasons and best offer."""
+    """One answer per row: probability and tier; with ``explain`` also reasons and best offer.
+
+    The reference path (pandas, the batch pipeline's own functions); ``score_rows_explained``
+    is the checked fast path for the same answers."""
     if not explain:
         probabilities = serving.model.probabilities(frame)
         return _score_only(serving, probabilities, customer_ids)
@@ -96,27 +102,54 @@ def score_frame(
         explanation, top_k=serving.top_reasons, min_contribution=serving.reason_min_log_odds
     )
     offers = serving.policy.recommend(frame, probabilities)
-    answers = []
-    for position, probability in enumerate(probabilities):
+    offer_answers = []
+    for position in range(len(probabilities)):
         offer = offers.iloc[position]
-        answers.append(
-            _answer(
-                customer_ids[position],
-                float(probability),
-                json.loads(reasons_json(reasons[position])),  # the batch file's own encoding
-                {
-                    "offer_id": offer["offer_id"] if isinstance(offer["offer_id"], str) else None,
-                    "expected_gain": _number(offer["expected_gain"]),
-                    "uplift": _number(offer["uplift"]),
-                    "value": _number(offer["value"]),
-                    "cost": _number(offer["cost"]),
-                    "group": None,
-                    "decision": str(offer["reason"]),
-                },
-                serving,
-            )
+        offer_answers.append(
+            {
+                "offer_id": offer["offer_id"] if isinstance(offer["offer_id"], str) else None,
+                "expected_gain": _number(offer["expected_gain"]),
+                "uplift": _number(offer["uplift"]),
+                "value": _number(offer["value"]),
+                "cost": _number(offer["cost"]),
+                "group": None,
+                "decision": str(offer["reason"]),
+            }
         )
-    return answers
+    # the batch file's own encoding of the reasons
+    reason_answers = [json.loads(reasons_json(codes)) for codes in reasons]
+    return explained_answers(serving, customer_ids, probabilities, reason_answers, offer_answers)
+
+
+def explained_answers(
+    serving: Serving,
+    customer_ids: Sequence[str | None],
+    probabilities: Any,
+    reasons: Sequence[list[dict[str, Any]]],
+    offers: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    return [
+        _answer(customer_id, float(probability), row_reasons, offer, serving)
+        for customer_id, probability, row_reasons, offer in zip(
+            customer_ids, probabilities, reasons, offers, strict=True
+        )
+    ]
+
+
+def score_rows_explained(
+    serving: Serving, customers: Sequence[CustomerFeatures]
+) -> list[dict[str, Any]]:
+    """Probability, reasons and best offer through the checked pandas-free path
+    (``serving.fast_explain`` must be set)."""
+    from serving.state import fast_answers
+
+    assert serving.fast_explain is not None
+    return fast_answers(
+        serving,
+        serving.fast_explain,
+        [customer.features for customer in customers],
+        [customer.customer_id for customer in customers],
+    )
 
 
 def score_rows_fast(
@@ -152,6 +185,32 @@ def _answer(
         "offer": offer,
         "source": FEATURES_SOURCE,
     }
+
+
+def _valid(serving: Serving, given: dict[str, Any]) -> bool:
+    """Whether one customer's values pass every check below, in one pass: exactly the required
+    names, numbers finite ``int``/``float`` (never ``bool``), booleans ``bool``, strings ``str``,
+    any of them null. JSON only produces those exact types, so ``type(...) is`` suffices; the
+    detailed loop then only runs for a request it will reject."""
+    if given.keys() != serving.required_set:
+        return False
+    for name in serving.numeric_features:
+        value = given[name]
+        kind = type(value)
+        if kind is float:
+            if not isfinite(value):
+                return False
+        elif kind is not int and value is not None:
+            return False
+    for name in serving.bool_features:
+        value = given[name]
+        if value is not None and type(value) is not bool:
+            return False
+    for name in serving.string_features:
+        value = given[name]
+        if value is not None and type(value) is not str:
+            return False
+    return True
 
 
 def _fits(value: Any, kind: str) -> bool:

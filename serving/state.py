@@ -12,20 +12,30 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from core.logging import get_logger
 from serving import metrics
-from serving.fastpath import FastScorer, compile_fast_scorer, snapshot_rows
+from serving.fastexplain import FastExplainer, compile_fast_explainer
+from serving.fastpath import (
+    TREES_MAX_ROWS,
+    FastScorer,
+    compile_fast_scorer,
+    snapshot_rows,
+    without_trees,
+)
 from serving.model import ModelLoadError, ServedModel, load_version, resolve_alias
 from serving.settings import ServiceSettings
 from serving.store import SnapshotStore, StoreLoadError, build_store, fingerprint, snapshot_frame
 
 _log = get_logger(__name__)
 PARITY_TOLERANCE = 1e-9
+EXPLAIN_CHECK_ROWS = 1000
+EXPLAIN_CHECK_CHUNK = 250
 
 
 class PolicyError(RuntimeError):
@@ -48,6 +58,26 @@ class Serving:
     reason_min_log_odds: float
     risk_tiers: tuple[float, ...]
     fast: FastScorer | None = None
+    fast_explain: FastExplainer | None = None
+
+    @cached_property
+    def required_set(self) -> frozenset[str]:
+        return frozenset(self.required_features)
+
+    @cached_property
+    def numeric_features(self) -> tuple[str, ...]:
+        return self._of_kind("number")
+
+    @cached_property
+    def bool_features(self) -> tuple[str, ...]:
+        return self._of_kind("bool")
+
+    @cached_property
+    def string_features(self) -> tuple[str, ...]:
+        return self._of_kind("string")
+
+    def _of_kind(self, kind: str) -> tuple[str, ...]:
+        return tuple(name for name in self.required_features if self.feature_kinds[name] == kind)
 
     def provenance(self, decided_by: str | None) -> dict[str, Any]:
         return {
@@ -184,7 +214,8 @@ def assemble(
     )
     header = json.dumps(serving.provenance(decided_by), separators=(",", ":"))
     prefix = (header[:-1] + ',"scores":[').encode()
-    return Serving(**{**serving.__dict__, "by_id_prefix": prefix})
+    serving = replace(serving, by_id_prefix=prefix)
+    return replace(serving, fast_explain=_checked_fast_explainer(serving, snapshot))
 
 
 def _kind(dtype: Any, categorical: bool) -> str:
@@ -202,11 +233,71 @@ def _checked_fast_scorer(model: ServedModel, snapshot: Any, served: np.ndarray) 
     fast = compile_fast_scorer(model.model, model.columns)
     if fast is None:
         return None
-    fast_probabilities = fast.probabilities(snapshot_rows(snapshot, model.columns.all))
-    if np.array_equal(fast_probabilities, served):
+    rows = snapshot_rows(snapshot, model.columns.all)
+    if not np.array_equal(without_trees(fast).probabilities(rows), served):
+        _log.warning(
+            "fast score-only path differs from predict_churn; not used", version=model.version
+        )
+        return None
+    if fast.trees is None:
         return fast
-    _log.warning("fast score-only path differs from predict_churn; not used", version=model.version)
-    return None
+    # the numpy tree walk serves requests of up to TREES_MAX_ROWS rows: checked in such chunks
+    walked = np.concatenate(
+        [
+            fast.probabilities(rows[start : start + TREES_MAX_ROWS])
+            for start in range(0, len(rows), TREES_MAX_ROWS)
+        ]
+    )
+    if np.array_equal(walked, served):
+        return fast
+    _log.warning("numpy tree walk differs from XGBoost; not used", version=model.version)
+    return without_trees(fast)
+
+
+def _checked_fast_explainer(serving: Serving, snapshot: Any) -> FastExplainer | None:
+    """The pandas-free explain path, only if its answers (probability, reasons, offer: every
+    field) equal the reference ``score_frame`` path's on about :data:`EXPLAIN_CHECK_ROWS` snapshot
+    rows spread over the snapshot (the reference costs milliseconds per row: the whole snapshot
+    would hold a reload for half a minute; ``tests/serving/test_fastexplain.py`` compares every
+    row of its worlds), in chunks of :data:`EXPLAIN_CHECK_CHUNK` (else None: the reference path
+    serves)."""
+    from serving.scoring import request_frame, score_frame
+
+    model = serving.model
+    fast = compile_fast_explainer(
+        model.model,
+        model.columns,
+        serving.policy,
+        serving.feature_kinds,
+        serving.top_reasons,
+        serving.reason_min_log_odds,
+    )
+    if fast is None:
+        return None
+    step = max(1, len(snapshot) // EXPLAIN_CHECK_ROWS)
+    rows = snapshot_rows(snapshot.iloc[::step], serving.required_features)
+    for start in range(0, len(rows), EXPLAIN_CHECK_CHUNK):
+        chunk = rows[start : start + EXPLAIN_CHECK_CHUNK]
+        ids: list[str | None] = [None] * len(chunk)
+        expected = score_frame(serving, request_frame(serving, chunk), ids, True)
+        if fast_answers(serving, fast, chunk, ids) != expected:
+            _log.warning(
+                "fast explain path differs from the reference path; not used",
+                version=model.version,
+                rows=f"{start}-{start + len(chunk)}",
+            )
+            return None
+    return fast
+
+
+def fast_answers(
+    serving: Serving, fast: FastExplainer, rows: Any, customer_ids: Any
+) -> list[dict[str, Any]]:
+    """The fast explain path's answers in ``score_frame``'s shape."""
+    from serving.scoring import explained_answers
+
+    probabilities, reasons, offers = fast.answers(rows)
+    return explained_answers(serving, customer_ids, probabilities, reasons, offers)
 
 
 def _batch_model_version(

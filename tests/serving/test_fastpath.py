@@ -1,15 +1,17 @@
-"""The pandas-free score-only path equals the pipeline's ``predict_churn`` bit for bit."""
+"""The pandas-free score-only path (XGBoost or the numpy tree walk) equals the pipeline's
+``predict_churn`` bit for bit."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.calibration import calibrate
 from models.candidates import feature_columns, fit_candidate, model_inputs
 from models.split import LABEL, SplitFrames, plan_split, split_frame
 from models.training import predict_churn
-from serving.fastpath import compile_fast_scorer, snapshot_rows
+from serving.fastpath import TREES_MAX_ROWS, compile_fast_scorer, snapshot_rows, without_trees
 from tests.models.frames import CUTOFFS, feature_table
 
 
@@ -44,3 +46,35 @@ def test_other_model_shapes_keep_the_standard_path(frames: SplitFrames) -> None:
     logistic = fit_candidate("logistic_regression", {}, columns, frames.train, frames.validation, 3)
 
     assert compile_fast_scorer(logistic, columns) is None
+
+
+@pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])
+def test_the_numpy_tree_walk_scores_single_rows_identically(
+    frames: SplitFrames, calibration: str
+) -> None:
+    """Requests of up to TREES_MAX_ROWS rows go through the tree walk, not XGBoost."""
+    columns = feature_columns(frames.train)
+    params = {"n_estimators": 40, "max_depth": 4}
+    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=5)
+    valid = frames.validation
+    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
+    rows = pd.concat([frames.test, frames.validation])
+    rows.loc[rows.index[:5], "static_plan"] = None
+    rows.loc[rows.index[5:10], "static_acquisition_channel"] = "carrier_pigeon"
+    rows.loc[rows.index[10:20], "rfm_spend_365d"] = np.nan
+
+    fast = compile_fast_scorer(model, columns)
+
+    assert fast is not None and fast.trees is not None
+    expected = predict_churn(model, rows, columns)
+    values = snapshot_rows(rows, columns.all)
+    walked = np.concatenate(
+        [
+            fast.probabilities(values[start : start + TREES_MAX_ROWS])
+            for start in range(0, len(values), TREES_MAX_ROWS)
+        ]
+    )
+    assert np.array_equal(walked, expected)
+    single = np.concatenate([fast.probabilities([value]) for value in values[:40]])
+    assert np.array_equal(single, expected[:40])
+    assert np.array_equal(without_trees(fast).probabilities(values), expected)
