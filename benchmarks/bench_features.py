@@ -4,7 +4,8 @@ Prints one JSON object. For each size a synthetic world is generated into a temp
 time is reported but not part of the figures), then, on the same files:
 
 * the stage itself (``pipeline.features.run``: ``features.cutoffs.count`` labelled cutoffs plus
-  the scoring snapshot, streamed to Parquet), timed, with the peak summed RSS of the process tree
+  the scoring snapshot, built over ``customer_slices`` customer ranges sized from the DuckDB
+  memory limit and streamed to Parquet), timed, with the peak summed RSS of the process tree
   (``peak_memory.PeakTreeMemory``);
 * a reference: one DuckDB ``GROUP BY customer_id`` scan of orders and events computing count, sum
   and max for one cutoff, written to Parquet, with the same DuckDB settings (threads, memory
@@ -47,6 +48,7 @@ from peak_memory import PeakTreeMemory
 from core.config import Config, DuckDBConfig, FeaturesConfig, PathsConfig
 from features.build import build_features, cutoff_grid, resolve_snapshot_date
 from features.engine import connect
+from features.partitions import plan_slices
 from features.sources import load_raw_tables
 from pipeline.features import run as run_features_stage
 from synthetic.world import generate_world
@@ -208,9 +210,9 @@ def bench_one(
         raw_dir = config.paths.raw_dir
         settings = config.features.duckdb
         settings.temp_directory.mkdir(parents=True, exist_ok=True)
-        snapshot = resolve_snapshot_date(
-            load_raw_tables(connect(FeaturesConfig(duckdb=settings)), raw_dir), config.features
-        )
+        tables = load_raw_tables(connect(FeaturesConfig(duckdb=settings)), raw_dir)
+        snapshot = resolve_snapshot_date(tables, config.features)
+        customer_slices = len(plan_slices(tables, config.features))
         cutoffs = cutoff_grid(snapshot, config.features.cutoffs, config.churn.horizon_days)
         reference_output = root / "reference.parquet"
         load_before = os.getloadavg()[0]
@@ -239,6 +241,7 @@ def bench_one(
             "events": raw_rows(raw_dir, "events"),
             "cutoffs": n_cutoffs,
             "duckdb_memory_limit": settings.memory_limit,
+            "customer_slices": customer_slices,
             "generate_seconds": None if generate_seconds is None else round(generate_seconds, 1),
             "stage_seconds": round(stage_seconds, 2),
             "stage_cpu_seconds": round(stage_cpu, 2),

@@ -333,6 +333,9 @@ class FeaturesConfig(Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
     snapshot_date: dt.date | None = None
     history_days: int = Field(default=730, ge=365)
+    partition_rows: int | None = Field(default=None, ge=1)
+    """Orders + events rows per customer slice the build runs on (``features.partitions``);
+    ``None``: derived from ``duckdb.memory_limit`` on DuckDB, one slice on Spark."""
     cutoffs: CutoffConfig = CutoffConfig()
     families: FeatureFamiliesConfig = FeatureFamiliesConfig()
     duckdb: DuckDBConfig = DuckDBConfig()

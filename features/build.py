@@ -56,6 +56,7 @@ from features.rows import SOURCES
 __all__ = [
     "FeatureDefinitionError",
     "SnapshotDateError",
+    "build_context",
     "build_features",
     "compute_features",
     "cutoff_grid",
@@ -135,6 +136,7 @@ def build_features(
     churn: ChurnConfig,
     *,
     labelled: bool = True,
+    context: Context | None = None,
 ) -> ir.Table:
     """One row per (customer, cutoff) in the population: keys, features and, if labelled, churn.
 
@@ -142,12 +144,14 @@ def build_features(
     ``ibis.memtable`` s passed through ``features.sources.conform``), all on one backend.
     Columns: ``customer_id``, ``cutoff_date`` (date), the features in catalogue order, and
     ``churned`` (0/1) when ``labelled``. Label horizons after the last data are not checked here:
-    pick cutoffs with :func:`cutoff_grid`. Looks up the event types present before the latest
-    cutoff (one small query) when the events family is on.
+    pick cutoffs with :func:`cutoff_grid`. ``context`` defaults to :func:`build_context` of
+    ``tables`` (one small query for the event types); a build over a slice of the customers
+    (``features.partitions``) passes the whole export's, so every slice has the same columns.
     """
     dates = as_dates(cutoffs)
     labels.require_source(tables, churn)
-    context = _context(tables, dates, features.families)
+    if context is None:
+        context = build_context(tables, dates, features.families)
     active = _active_families(features.families, context)
     cutoff_rows = cutoff_table(
         dates, (features.history_days, churn.lookback_days), churn.horizon_days
@@ -189,9 +193,15 @@ def output_definitions(columns: Sequence[str]) -> list[FeatureDef]:
     return [describe(name) for name in columns if name not in (*KEYS, "churned")]
 
 
-def _context(
-    tables: Mapping[str, ir.Table], dates: list[dt.date], families: FeatureFamiliesConfig
+def build_context(
+    tables: Mapping[str, ir.Table], cutoffs: Sequence[dt.date], families: FeatureFamiliesConfig
 ) -> Context:
+    """What the build knows beyond the rows: present tables, event types, static attributes.
+
+    Event types are those seen before the latest cutoff (one small query when the events family
+    is on), so a type that first appears later cannot leak in as a column.
+    """
+    dates = as_dates(cutoffs)
     present = frozenset(tables)
     event_types: dict[str, str] = {}
     if families.events and "events" in tables:

@@ -4,19 +4,42 @@ Feature definitions are Ibis expressions and never name a backend; this module i
 that does. DuckDB reads the raw Parquet/CSV files in place, uses ``features.duckdb.threads``
 cores, and spills joins, aggregations and sorts to ``temp_directory`` once it reaches
 ``memory_limit`` instead of dying on a large history.
+
+Results leave the engine as Arrow batches and are written to Parquet by pyarrow, the same way for
+every engine: one expression streams straight into the file; a build split into customer
+slices (``features.partitions``) is merged into one file in (cutoff, customer) order
+(:func:`write_slices`).
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from core.config import FeaturesConfig
 
 BATCH_ROWS = 100_000
+ROW_GROUP_ROWS = 131_072
+"""Rows per Parquet row group: fixed, so the file's layout depends on its rows only (not on how
+many slices or batches produced them) and the same data gives the same bytes."""
+COMPRESSION = "zstd"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class SliceOrderError(RuntimeError):
+    """A slice's rows reached the writer out of order (a bug in the caller's ``order_by``)."""
 
 
 def connect(config: FeaturesConfig) -> ibis.BaseBackend:
@@ -38,17 +61,151 @@ def connect(config: FeaturesConfig) -> ibis.BaseBackend:
     )
 
 
-def write_parquet(expression: ir.Table, path: Path) -> None:
-    """Stream ``expression``'s rows, in their order, into one Parquet file at ``path``.
+def memory_limit_bytes(limit: str) -> int:
+    """``features.duckdb.memory_limit`` (``"4GB"``, ``"512MiB"``, as DuckDB reads it) in bytes."""
+    found = _SIZE.match(limit)
+    if found is None:
+        raise ValueError(
+            f"features.duckdb.memory_limit is {limit!r}; expected a size such as 4GB or 512MiB"
+        )
+    number, unit = found.groups()
+    return int(float(number) * _UNITS[(unit or "").lower()])
 
-    DuckDB writes the file itself (``COPY``: no rows pass through Python); other backends stream
-    Arrow batches to a single file (Spark's own writer would make a folder of parts).
-    """
-    backend = expression._find_backend(use_default=True)
-    if backend.name == "duckdb":
-        backend.to_parquet(expression, path, compression="zstd")
-        return
-    reader = backend.to_pyarrow_batches(expression, chunk_size=BATCH_ROWS)
-    with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
+
+def write_parquet(expression: ir.Table, path: Path) -> None:
+    """Stream ``expression``'s rows, in their order, into one Parquet file at ``path``."""
+    reader = _batches(expression)
+    with _RowGroupWriter(path, reader.schema) as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            writer.write(batch)
+
+
+def write_slices(slices: Sequence[ir.Table], path: Path, key: str) -> None:
+    """Write the rows of ``slices`` into one Parquet file at ``path``, ordered by ``key`` first.
+
+    Each slice must be sorted by ``key`` (then by whatever else it orders by); rows with equal
+    ``key`` are written slice after slice. Consecutive customer ranges, each sorted by (cutoff,
+    customer), thus give exactly the (cutoff, customer) order of the unsliced build.
+    Each slice runs once: its batches go to an Arrow file next to ``path`` (no encoding cost), cut
+    where ``key`` changes; the merge then reads them back one batch at a time, so memory holds a
+    row group, not a slice. The temporary files are removed however the write ends.
+    """
+    if len(slices) == 1:
+        write_parquet(slices[0], path)
+        return
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.slices-", dir=path.parent) as folder:
+        runs: list[list[tuple[object, int]]] = []
+        schema: pa.Schema | None = None
+        files = [Path(folder) / f"slice-{number:05d}.arrow" for number in range(len(slices))]
+        for expression, file in zip(slices, files, strict=True):
+            reader = _batches(expression)
+            if schema is None:
+                schema = reader.schema
+            elif not reader.schema.equals(schema):
+                raise SliceOrderError(
+                    f"slice {file.stem} has columns {reader.schema} but the first slice has "
+                    f"{schema}; every slice must come from the same expression"
+                )
+            runs.append(_spill_runs(reader, file, key))
+        assert schema is not None
+        values = sorted({value for slice_runs in runs for value, _ in slice_runs})  # type: ignore[type-var]
+        with _RowGroupWriter(path, schema) as writer:
+            for value in values:
+                for file, slice_runs in zip(files, runs, strict=True):
+                    wanted = [index for run_value, index in slice_runs if run_value == value]
+                    if not wanted:
+                        continue
+                    with pa.OSFile(str(file)) as handle:
+                        stored = ipc.open_file(handle)
+                        for index in wanted:
+                            writer.write(stored.get_batch(index))
+
+
+def _batches(expression: ir.Table) -> pa.RecordBatchReader:
+    """``expression``'s rows as Arrow batches, in its order, typed as its Ibis schema says."""
+    backend = expression._find_backend(use_default=True)
+    if backend.name != "duckdb":
+        return backend.to_pyarrow_batches(expression, chunk_size=BATCH_ROWS)
+    # Ibis 12's DuckDB batch reader calls a cursor method DuckDB 2 removed; a relation streams.
+    schema = expression.schema().to_pyarrow()
+    reader = backend._to_duckdb_relation(expression).to_arrow_reader(BATCH_ROWS)
+    if reader.schema.equals(schema):
+        return reader
+    return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
+
+
+def _spill_runs(reader: pa.RecordBatchReader, file: Path, key: str) -> list[tuple[object, int]]:
+    """Write ``reader``'s batches to an Arrow file, one batch per run of equal ``key``.
+
+    Returns ``(key value, batch index)`` per stored batch, in order; raises
+    :class:`SliceOrderError` if ``key`` ever decreases.
+    """
+    runs: list[tuple[object, int]] = []
+    last: object = None
+    with pa.OSFile(str(file), "wb") as sink, ipc.new_file(sink, reader.schema) as stored:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            column = batch.column(key)
+            codes = np.asarray(column.to_numpy(zero_copy_only=False))
+            starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()]
+            ends = [*starts[1:], batch.num_rows]
+            for start, end in zip(starts, ends, strict=True):
+                value = column[start].as_py()
+                if last is not None and value < last:  # type: ignore[operator]
+                    raise SliceOrderError(
+                        f"{key} {value} came after {last} in {file.stem}; each slice must be "
+                        f"ordered by {key} first"
+                    )
+                stored.write_batch(batch.slice(start, end - start))
+                runs.append((value, len(runs)))
+                last = value
+    return runs
+
+
+class _RowGroupWriter:
+    """A Parquet writer that cuts row groups of exactly :data:`ROW_GROUP_ROWS` (the last fewer),
+    whatever the sizes of the batches it is given."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        # Dictionary pages only for keys and text: on the float features they rarely pay and
+        # cost a third of the write (measured on the 100k-customer output).
+        dictionary = [field.name for field in schema if _is_text_or_date(field.type)]
+        self._writer = pq.ParquetWriter(
+            path, schema, compression=COMPRESSION, use_dictionary=dictionary or False
+        )
+        self._schema = schema
+        self._pending: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def __enter__(self) -> _RowGroupWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is None:
+            self._flush(final=True)
+        self._writer.close()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._rows += batch.num_rows
+        if self._rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        if not self._pending:
+            if final and self._rows == 0:
+                self._writer.write_table(self._schema.empty_table())
+            return
+        table = pa.Table.from_batches(self._pending, self._schema)
+        whole = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP_ROWS
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            length = min(ROW_GROUP_ROWS, whole - start)
+            self._writer.write_table(table.slice(start, length), row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(whole)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        self._rows = rest.num_rows
+
+
+def _is_text_or_date(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_date(kind)

@@ -8,8 +8,10 @@ Writes ``paths.features_dir`` atomically (a half-built folder never replaces a f
 * ``manifest.json``: cutoffs, snapshot date, churn definition, feature names, row counts and
   churn rate per cutoff, the hash of the feature definitions, families switched off.
 
-The engine writes the Parquet files itself (DuckDB) or streams them in batches (other engines),
-so a large history never sits in Python's memory.
+The build runs over slices of the customers (``features.partitions``), sized so that each
+slice's joins fit in the engine's memory; the slices' rows are merged into one file per table in
+(cutoff, customer) order (``features.engine.write_slices``), so the files do not depend on how
+many slices there were, and a large history never sits in Python's memory.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.logging import get_logger
 from crm.tables import TableReadError
 from features.build import (
     SnapshotDateError,
+    build_context,
     build_features,
     cutoff_grid,
     missing_sources,
@@ -37,8 +40,9 @@ from features.build import (
 )
 from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FeatureNameError, definitions_hash
-from features.engine import connect, write_parquet
+from features.engine import connect, write_slices
 from features.labels import MissingSourceError
+from features.partitions import CustomerRange, plan_slices
 from features.sources import load_raw_tables
 
 _log = get_logger(__name__)
@@ -59,17 +63,16 @@ def run(config: Config) -> dict[str, Any]:
             _log.warning("feature family off", family=family, absent_tables=absent)
         snapshot_date = resolve_snapshot_date(tables, config.features)
         cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
-        training = build_features(tables, cutoffs, config.features, config.churn)
-        snapshot = build_features(
-            tables, [snapshot_date], config.features, config.churn, labelled=False
-        )
+        slices = plan_slices(tables, config.features)
+        training = _sliced(tables, slices, cutoffs, config, labelled=True)
+        snapshot = _sliced(tables, slices, [snapshot_date], config, labelled=False)
     except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
     with atomic_dir(config.paths.features_dir) as folder:
         training_counts = _write(training, folder / TRAINING_FILE, cutoffs)
         snapshot_counts = _write(snapshot, folder / SNAPSHOT_FILE, [snapshot_date])
-        feature_names = [c for c in training.columns if c not in (*KEYS, "churned")]
+        feature_names = [c for c in training[0].columns if c not in (*KEYS, "churned")]
         manifest = {
             "snapshot_date": snapshot_date.isoformat(),
             "cutoffs": [cutoff.isoformat() for cutoff in cutoffs],
@@ -86,6 +89,7 @@ def run(config: Config) -> dict[str, Any]:
         folder=str(config.paths.features_dir),
         training_rows=training_counts["total"],
         snapshot_rows=snapshot_counts["total"],
+        customer_slices=len(slices),
         seconds=round(time.perf_counter() - started, 1),
     )
     return manifest
@@ -98,14 +102,41 @@ def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, st
     return off | {name: f"table(s) {', '.join(tables)} absent" for name, tables in missing.items()}
 
 
-def _write(expression: ir.Table, path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
-    """Write ``expression`` sorted by (cutoff, customer) to ``path``; return its row counts.
+def _sliced(
+    tables: dict[str, ir.Table],
+    slices: list[CustomerRange],
+    cutoffs: list[dt.date],
+    config: Config,
+    *,
+    labelled: bool,
+) -> list[ir.Table]:
+    """The build for each customer slice, sorted by (cutoff, customer).
+
+    The context (event types, static attributes) comes from the whole export, so every slice has
+    the same columns as the unsliced build.
+    """
+    context = build_context(tables, cutoffs, config.features.families)
+    return [
+        build_features(
+            piece.slice(tables),
+            cutoffs,
+            config.features,
+            config.churn,
+            labelled=labelled,
+            context=context,
+        ).order_by(list(ROW_ORDER))
+        for piece in slices
+    ]
+
+
+def _write(slices: list[ir.Table], path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
+    """Write the slices' rows in (cutoff, customer) order to ``path``; return its row counts.
 
     Counts: total rows, rows per cutoff and, for labelled tables, the churn rate per cutoff (read
     back from the file: two columns, cheap). A cutoff without a population is logged.
     """
-    write_parquet(expression.order_by(list(ROW_ORDER)), path)
-    labelled = "churned" in expression.columns
+    write_slices(slices, path, ROW_ORDER[0])
+    labelled = "churned" in slices[0].columns
     written = pq.read_table(path, columns=["cutoff_date", *(["churned"] if labelled else [])])
     aggregations = [("cutoff_date", "count"), *([("churned", "mean")] if labelled else [])]
     grouped = {

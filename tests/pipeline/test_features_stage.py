@@ -8,7 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from core.config import GenerateConfig
+from core.config import Config, GenerateConfig
+from features.engine import connect
+from features.partitions import plan_slices
+from features.sources import load_raw_tables
 from pipeline.cli import app
 from synthetic.world import generate_world
 
@@ -89,3 +92,25 @@ def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project
     assert exit_code == 1
     assert "needs the subscriptions table" in output
     assert (project / "out" / "features" / "manifest.json").read_bytes() == manifest
+
+
+def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
+    assert features(project)[0] == 0
+    (project / "sliced.yaml").write_text(
+        (project / "params.yaml")
+        .read_text(encoding="utf-8")
+        .replace("features_dir: out/features", "features_dir: out/sliced")
+        .replace("features:\n", "features:\n  partition_rows: 2000\n"),
+        encoding="utf-8",
+    )
+
+    sliced = Config.load(project / "sliced.yaml")
+    tables = load_raw_tables(connect(sliced.features), sliced.paths.raw_dir)
+    assert len(plan_slices(tables, sliced.features)) > 3
+
+    assert features(project, "sliced.yaml")[0] == 0
+
+    for name in ("training.parquet", "snapshot.parquet", "manifest.json"):
+        whole = (project / "out" / "features" / name).read_bytes()
+        assert (project / "out" / "sliced" / name).read_bytes() == whole, name
+    assert not list((project / "out" / "sliced").glob(".*")), "temporary slice files left"

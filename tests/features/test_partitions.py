@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from pandas.testing import assert_frame_equal
+
+from core.config import DuckDBConfig, FeaturesConfig, GenerateConfig
+from features.build import build_context, build_features, cutoff_grid, resolve_snapshot_date
+from features.cutoffs import ROW_ORDER
+from features.engine import SliceOrderError, connect, memory_limit_bytes, write_slices
+from features.partitions import (
+    CustomerRange,
+    customer_ranges,
+    partition_count,
+    plan_slices,
+)
+from features.sources import load_raw_tables
+from synthetic.world import generate_world
+from tests.features.raw_tables import CHURN, customers, events, orders
+
+CUTOFFS = FeaturesConfig().cutoffs.model_copy(update={"count": 4})
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ir.Table]:
+    """A small generated world's raw tables, read by DuckDB from their Parquet parts."""
+    root = tmp_path_factory.mktemp("world")
+    config = GenerateConfig(n_customers=240, chunk_customers=80, n_jobs=1)
+    generate_world(config, seed=11, raw_dir=root / "raw", truth_dir=root / "truth")
+    return load_raw_tables(connect(FeaturesConfig()), root / "raw")
+
+
+def _written(slices: list[ir.Table], path: Path) -> pd.DataFrame:
+    write_slices([piece.order_by(list(ROW_ORDER)) for piece in slices], path, ROW_ORDER[0])
+    return pq.read_table(path).to_pandas()
+
+
+def _sliced(
+    tables: dict[str, ir.Table], ranges: list[CustomerRange], cutoffs: list[dt.date], **kwargs
+) -> list[ir.Table]:
+    context = build_context(tables, cutoffs, FeaturesConfig().families)
+    return [
+        build_features(
+            piece.slice(tables), cutoffs, FeaturesConfig(), CHURN, context=context, **kwargs
+        )
+        for piece in ranges
+    ]
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_build_over_customer_slices_equals_the_whole_build_exactly(
+    generated: dict[str, ir.Table], tmp_path: Path, labelled: bool
+) -> None:
+    snapshot = resolve_snapshot_date(generated, FeaturesConfig())
+    cutoffs = cutoff_grid(snapshot, CUTOFFS, CHURN.horizon_days) if labelled else [snapshot]
+    ranges = customer_ranges(generated["customers"], 5)
+    assert len(ranges) == 5
+
+    whole = _written(
+        _sliced(generated, [CustomerRange()], cutoffs, labelled=labelled), tmp_path / "a"
+    )
+    sliced = _written(_sliced(generated, ranges, cutoffs, labelled=labelled), tmp_path / "b")
+
+    assert len(whole) > 100
+    assert whole.cutoff_date.nunique() == len(cutoffs)
+    assert_frame_equal(sliced, whole, check_exact=True)
+    # same rows in the same row groups: the file does not show how it was sliced
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_every_slice_has_the_whole_exports_event_type_columns(tmp_path: Path) -> None:
+    """Customer B alone has a `referral` event: A's slice still gets its (zero) columns."""
+    tables = {
+        "customers": customers("A", "B"),
+        "orders": orders(("A", "2024-06-01 00:00", 10.0), ("B", "2024-06-02 00:00", 20.0)),
+        "events": events(
+            ("A", "2024-06-10 00:00", "web_session"), ("B", "2024-06-11 00:00", "referral")
+        ),
+    }
+    cutoffs = [dt.date(2024, 7, 1)]
+    ranges = [CustomerRange(upper="B"), CustomerRange(lower="B")]
+
+    whole = _written(_sliced(tables, [CustomerRange()], cutoffs), tmp_path / "a.parquet")
+    sliced = _written(_sliced(tables, ranges, cutoffs), tmp_path / "b.parquet")
+
+    assert "events_count_30d_referral" in whole.columns
+    assert whole.customer_id.tolist() == ["A", "B"]
+    assert_frame_equal(sliced, whole, check_exact=True)
+
+
+def test_customer_ranges_hold_every_customer_once_in_equal_shares(
+    generated: dict[str, ir.Table],
+) -> None:
+    ids = generated["customers"].customer_id.to_pyarrow().to_pylist()
+    ranges = customer_ranges(generated["customers"], 3)
+
+    members = [
+        set(
+            generated["customers"]
+            .filter(piece.keeps(generated["customers"].customer_id))
+            .customer_id.to_pyarrow()
+            .to_pylist()
+        )
+        for piece in ranges
+    ]
+
+    assert [len(m) for m in members] == [80, 80, 80]
+    assert set().union(*members) == set(ids)
+    assert ranges[0].lower is None and ranges[-1].upper is None
+    assert all(a.upper == b.lower for a, b in itertools.pairwise(ranges))
+    assert customer_ranges(generated["customers"], 1) == [CustomerRange()]
+
+
+def test_slices_are_sized_from_the_memory_limit_or_partition_rows(
+    generated: dict[str, ir.Table],
+) -> None:
+    assert memory_limit_bytes("4GB") == 4 * 10**9
+    assert memory_limit_bytes("512 MiB") == 512 * 2**20
+    assert memory_limit_bytes("1.5GB") == 1_500_000_000
+    with pytest.raises(ValueError, match="memory_limit is '80%'"):
+        memory_limit_bytes("80%")
+    assert partition_count(10, 4 * 10**9, partition_rows=3) == 4
+    assert partition_count(50_000_000, 4 * 10**9, partition_rows=None) == 8
+    assert partition_count(5_000_000, 4 * 10**9, partition_rows=None) == 1
+
+    small_memory = FeaturesConfig(duckdb=DuckDBConfig(memory_limit="2MB"))
+    assert len(plan_slices(generated, small_memory)) > 1
+    assert len(plan_slices(generated, FeaturesConfig())) == 1
+    assert len(plan_slices(generated, FeaturesConfig(partition_rows=2_000))) > 1
+    assert plan_slices(generated, FeaturesConfig(engine="spark")) == [CustomerRange()]
+
+
+def test_a_slice_out_of_order_is_refused(tmp_path: Path) -> None:
+    first = ibis.memtable({"k": [1, 2], "v": [1, 2]})
+    unsorted = ibis.memtable({"k": [2, 1], "v": [3, 4]})
+
+    with pytest.raises(SliceOrderError, match="k 1 came after 2"):
+        write_slices([first, unsorted], tmp_path / "out.parquet", "k")
+
+
+def test_slices_merge_by_key_then_slice_order(tmp_path: Path) -> None:
+    first = ibis.memtable({"k": [1, 1, 2], "v": ["a1", "a2", "a3"]}).order_by("k")
+    second = ibis.memtable({"k": [1, 3], "v": ["b1", "b3"]}).order_by("k")
+    empty = ibis.memtable({"k": [1], "v": ["x"]}).filter(ibis._.k > 5)
+
+    write_slices([first, empty, second], tmp_path / "out.parquet", "k")
+
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.column("v").to_pylist() == ["a1", "a2", "b1", "a3", "b3"]
