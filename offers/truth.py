@@ -141,5 +141,5 @@ def feature_ceiling(
             model = XGBRegressor(objective="reg:squarederror", **settings)
             model.fit(design[fit_rows], true_uplift[fit_rows, k])
             predicted[predict_rows, k] = model.predict(design[predict_rows])
-    gain = predicted * value[:, None] - np.asarray(costs, dtype=float)[None, :]
-    return allocate(gain, allowed, costs, capacities, budget, time_limit_s), predicted
+    # the oracle's integer programme, on what the features tell of the true uplift
+    return oracle(predicted, value, allowed, costs, capacities, budget, time_limit_s), predicted
