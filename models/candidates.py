@@ -290,7 +290,7 @@ def preprocess_rows(preprocessor: ColumnTransformer, inputs: pd.DataFrame) -> np
     """
     plan = _dense_plans.get(preprocessor) if _weakrefable(preprocessor) else None
     if plan is None or plan.fitted is not preprocessor.transformers_:  # new, or refitted since
-        plan = _DensePlan.of(preprocessor)
+        plan = DensePlan.of(preprocessor)
         if _weakrefable(preprocessor):
             _dense_plans[preprocessor] = plan
     if not plan.usable or list(inputs.columns) != plan.columns:
@@ -304,7 +304,7 @@ def preprocess_rows(preprocessor: ColumnTransformer, inputs: pd.DataFrame) -> np
 
 
 @dataclass(frozen=True)
-class _DensePlan:
+class DensePlan:
     """What :func:`preprocess_rows` needs from one fitted ColumnTransformer (``usable`` False:
     a shape it does not reproduce)."""
 
@@ -333,7 +333,7 @@ class _DensePlan:
         return imputed
 
     @classmethod
-    def of(cls, preprocessor: ColumnTransformer) -> _DensePlan:
+    def of(cls, preprocessor: ColumnTransformer) -> DensePlan:
         fitted = preprocessor.transformers_
         unusable = cls(usable=False, fitted=fitted, columns=[], n_numeric=0, categories=())
         parts = {name: (step, list(cols)) for name, step, cols in fitted}
@@ -396,4 +396,4 @@ def _weakrefable(item: Any) -> bool:
     return True
 
 
-_dense_plans: weakref.WeakKeyDictionary[Any, _DensePlan] = weakref.WeakKeyDictionary()
+_dense_plans: weakref.WeakKeyDictionary[Any, DensePlan] = weakref.WeakKeyDictionary()

@@ -72,13 +72,18 @@ def reason_codes(
     raising = sorted(
         (g for g, total in totals.items() if total > min_contribution), key=lambda g: -totals[g]
     )
-    codes = [_code(g, members[g], row, values, "raises", totals[g]) for g in raising[:top_k]]
+    codes = [
+        code_for_group(g, members[g], row, values, "raises", totals[g]) for g in raising[:top_k]
+    ]
     if include_lowering:
         lowering = sorted(
             (g for g, total in totals.items() if total < -min_contribution),
             key=lambda g: totals[g],
         )
-        codes += [_code(g, members[g], row, values, "lowers", totals[g]) for g in lowering[:top_k]]
+        codes += [
+            code_for_group(g, members[g], row, values, "lowers", totals[g])
+            for g in lowering[:top_k]
+        ]
     return codes
 
 
@@ -118,7 +123,9 @@ def reasons_for_rows(
             for g, direction in chosen:
                 group_features = [features[i] for i in members[names[g]]]
                 codes.append(
-                    _code(names[g], group_features, row, row_values, direction, row_totals[g])
+                    code_for_group(
+                        names[g], group_features, row, row_values, direction, row_totals[g]
+                    )
                 )
         result.append(codes)
     return result
@@ -129,7 +136,7 @@ def reasons_json(codes: list[ReasonCode]) -> str:
     return json.dumps([_jsonable(code.as_dict()) for code in codes], sort_keys=True)
 
 
-def _code(
+def code_for_group(
     group: str,
     features: list[str],
     row: Mapping[str, float],
@@ -137,6 +144,7 @@ def _code(
     direction: Direction,
     total: float,
 ) -> ReasonCode:
+    """One group's reason code; public because the service's fast path words its codes with it."""
     sign = 1.0 if direction == "raises" else -1.0
     lead = max(features, key=lambda feature: sign * row[feature])
     resolved = template_for(lead)

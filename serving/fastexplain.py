@@ -35,14 +35,14 @@ import numpy as np
 from xgboost import Booster, DMatrix, XGBClassifier
 
 from features.reason_templates import template_for
-from models.candidates import MISSING_CATEGORY, FeatureColumns, _DensePlan
+from models.candidates import MISSING_CATEGORY, DensePlan, FeatureColumns
 from models.explain.contributions import (
     ADDITIVITY_TOLERANCE,
     ChurnExplainer,
     ExplainError,
 )
 from models.explain.dense import CLIP_ABOVE_ONE
-from models.reasons import ReasonCode, _code
+from models.reasons import ReasonCode, code_for_group
 from offers.hazard import HazardRatioUplift
 from offers.reach import ReachHazardUplift
 from offers.rules import (
@@ -90,11 +90,11 @@ class Encoder:
 
     numeric: np.ndarray  # positions in RowValues.numbers, in the transformer's column order
     categorical: tuple[str, ...]
-    plan: Any  # models.candidates._DensePlan
+    plan: DensePlan
 
     @classmethod
     def of(cls, preprocessor: Any, columns: FeatureColumns, position: Mapping[str, int]) -> Any:
-        plan = _DensePlan.of(preprocessor)
+        plan = DensePlan.of(preprocessor)
         if not plan.usable or plan.columns != list(columns.all):
             return None
         if any(name not in position for name in columns.numeric):
@@ -142,7 +142,7 @@ class ReasonPlan:
             if chosen:
                 row = dict(zip(self.features, contributions[position], strict=True))
                 for g in chosen:
-                    code = _code(
+                    code = code_for_group(
                         self.names[g],
                         list(self.members[g]),
                         row,
