@@ -2,9 +2,10 @@
 
 Reads params once, applies the ``--host/--port/--workers`` flags, checks that an API key is
 configured (refusing to start an open service), and hands the config to uvicorn's workers as
-JSON in the environment. Each worker loads the model by alias in its lifespan and is ready when
-``/ready`` says so. Inference runs one thread per worker (``OMP_NUM_THREADS=1``), so workers,
-not threads, scale the service.
+JSON in the environment. Several workers each listen on their own ``SO_REUSEPORT`` socket
+(``serving.workers``), so the kernel spreads connections over them. Each worker loads the model
+by alias in its lifespan and is ready when ``/ready`` says so. Inference runs one thread per
+worker (``OMP_NUM_THREADS=1``), so workers, not threads, scale the service.
 """
 
 from __future__ import annotations
@@ -56,15 +57,19 @@ def run(
     _log.info(
         "starting the scoring service", host=serve.host, port=serve.port, workers=serve.workers
     )
-    uvicorn.run(
-        "serving.app:app_from_environment",
-        factory=True,
-        host=serve.host,
-        port=serve.port,
-        workers=serve.workers,
-        log_level="warning",
-        access_log=False,  # access lines would carry nothing useful; the key is never logged
-    )
+    options = {
+        "app": "serving.app:app_from_environment",
+        "factory": True,
+        "log_level": "warning",
+        "access_log": False,  # access lines would carry nothing useful; the key is never logged
+    }
+    if serve.workers > 1:
+        # one SO_REUSEPORT socket per worker, so connections spread over them (serving.workers)
+        from serving.workers import run_workers
+
+        run_workers(serve.workers, serve.host, serve.port, options)
+        return
+    uvicorn.run(host=serve.host, port=serve.port, workers=1, **options)
 
 
 def _anchored(path: Path | None, params_dir: Path) -> Path | None:

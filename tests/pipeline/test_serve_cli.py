@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_flags_override_params_and_reach_uvicorn(
     params = tmp_path / "params.yaml"
     params.write_text("serve:\n  api_key_file: keys.txt\n  port: 9000\n")
     calls: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(uvicorn, "run", lambda **kwargs: calls.append(kwargs))
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
 
     result = runner.invoke(app, ["serve", "--params", str(params), "--port", "9100"])
@@ -48,6 +49,26 @@ def test_flags_override_params_and_reach_uvicorn(
     assert result.exit_code == 0, result.output
     assert (calls[0]["host"], calls[0]["port"], calls[0]["workers"]) == ("127.0.0.1", 9100, 1)
     assert calls[0]["factory"] is True
+    assert calls[0]["app"] == "serving.app:app_from_environment"
     served = config_from_environment().serve
     assert (served.port, served.api_key_file) == (9100, tmp_path / "keys.txt")
     assert "secret-one" not in result.output
+
+
+def test_several_workers_get_a_socket_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.workers
+
+    params = tmp_path / "params.yaml"
+    params.write_text("serve:\n  port: 9000\n")
+    monkeypatch.setenv("CHURN_API_KEYS", "secret")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    calls: list[tuple] = []
+    monkeypatch.setattr(serving.workers, "run_workers", lambda *args: calls.append(args))
+
+    result = runner.invoke(app, ["serve", "--params", str(params), "--workers", "2"])
+
+    assert result.exit_code == 0, result.output
+    workers, host, port, options = calls[0]
+    assert (workers, host, port) == (2, "127.0.0.1", 9000)
+    assert options["app"] == "serving.app:app_from_environment" and options["factory"] is True
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"]  # metrics shared across the workers
