@@ -61,7 +61,9 @@ def test_several_workers_get_a_socket_each(tmp_path: Path, monkeypatch: pytest.M
     params = tmp_path / "params.yaml"
     params.write_text("serve:\n  port: 9000\n")
     monkeypatch.setenv("CHURN_API_KEYS", "secret")
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # empty counts as unset for `churn serve`, and monkeypatch removes what it sets afterwards:
+    # a leaked multiprocess metrics dir would empty /metrics in later in-process tests
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
     calls: list[tuple] = []
     monkeypatch.setattr(serving.workers, "run_workers", lambda *args: calls.append(args))
 
