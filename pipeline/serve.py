@@ -11,6 +11,7 @@ worker (``OMP_NUM_THREADS=1``), so workers, not threads, scale the service.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,13 +64,14 @@ def run(
         "log_level": "warning",
         "access_log": False,  # access lines would carry nothing useful; the key is never logged
     }
-    if serve.workers > 1:
-        # one SO_REUSEPORT socket per worker, so connections spread over them (serving.workers)
+    if serve.workers > 1 and sys.platform == "linux":
+        # one SO_REUSEPORT socket per worker, so connections spread over them (serving.workers);
+        # elsewhere SO_REUSEPORT does not balance (macOS) or does not exist (Windows)
         from serving.workers import run_workers
 
         run_workers(serve.workers, serve.host, serve.port, options)
         return
-    uvicorn.run(host=serve.host, port=serve.port, workers=1, **options)
+    uvicorn.run(host=serve.host, port=serve.port, workers=serve.workers, **options)
 
 
 def _anchored(path: Path | None, params_dir: Path) -> Path | None:
@@ -80,8 +82,6 @@ def _anchored(path: Path | None, params_dir: Path) -> Path | None:
 
 
 if __name__ == "__main__":
-    import sys
-
     from pipeline.cli import app
 
     app(["serve", *sys.argv[1:]])
