@@ -69,7 +69,10 @@ def run(
         # elsewhere SO_REUSEPORT does not balance (macOS) or does not exist (Windows)
         from serving.workers import run_workers
 
-        run_workers(serve.workers, serve.host, serve.port, options)
+        status = run_workers(serve.workers, serve.host, serve.port, options)
+        if status:
+            typer.echo("error: a worker could not start; see the log above", err=True)
+            raise typer.Exit(code=status)
         return
     uvicorn.run(host=serve.host, port=serve.port, workers=serve.workers, **options)
 

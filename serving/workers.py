@@ -64,8 +64,11 @@ def run_workers(
     port: int,
     uvicorn_options: dict[str, Any],
     poll_seconds: float = 0.5,
-) -> None:
-    """Start ``workers`` processes of :func:`serve_worker` and keep them running until a signal."""
+) -> int:
+    """Start ``workers`` processes of :func:`serve_worker` and keep them running until a signal.
+
+    Returns 0 after a signal, :data:`STARTUP_FAILURE` when a worker could not start serving (a
+    model that does not load would fail the same way on every restart)."""
     context = multiprocessing.get_context("spawn")
 
     def start() -> BaseProcess:
@@ -74,6 +77,7 @@ def run_workers(
         return process
 
     stopping = False
+    status = 0
 
     def stop(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -91,7 +95,7 @@ def run_workers(
                     continue
                 if process.exitcode == STARTUP_FAILURE:
                     _log.error("a worker failed to start; stopping", pid=process.pid)
-                    stopping = True
+                    stopping, status = True, STARTUP_FAILURE
                     break
                 _log.warning("a worker died; starting another", pid=process.pid)
                 processes[index] = start()
@@ -103,3 +107,4 @@ def run_workers(
             process.join(timeout=30)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return status

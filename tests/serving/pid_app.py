@@ -18,3 +18,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def failing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app whose start-up fails (as the service's does when its model cannot load)."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no model"})

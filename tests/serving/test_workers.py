@@ -98,3 +98,21 @@ def test_a_connection_burst_reaches_every_worker_and_dead_workers_are_replaced()
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_service_with_exit_code_3() -> None:
+    port = _free_port()
+    supervisor = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from serving.workers import run_workers; sys.exit(run_workers(2, "
+            f"'127.0.0.1', {port}, {{'app': 'tests.serving.pid_app:failing_app', "
+            "'lifespan': 'on'}, 0.1))",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert supervisor.returncode == 3
