@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from models.calibration import calibrate
+from models.candidates import FeatureColumns, feature_columns, fit_candidate, model_inputs
+from models.split import LABEL, SplitFrames
 
 CUTOFFS = [dt.date(2024, 1, 1) + dt.timedelta(days=30 * i) for i in range(8)]
 
@@ -39,3 +44,24 @@ def feature_table(customers: int = 120, seed: int = 0) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def calibrated_xgboost(
+    frames: SplitFrames, calibration: str, params: dict[str, Any], seed: int
+) -> tuple[Any, FeatureColumns]:
+    """An XGBoost candidate fitted on ``frames.train`` and calibrated on the validation cutoff,
+    with its feature columns: the shape the service's fast paths are built for."""
+    columns = feature_columns(frames.train)
+    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=seed)
+    valid = frames.validation
+    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
+    return model, columns
+
+
+def awkward_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``rows`` with a null and an unseen category, and nulls in a numeric feature."""
+    rows = rows.copy()
+    rows.loc[rows.index[:3], "static_plan"] = None
+    rows.loc[rows.index[3:6], "static_acquisition_channel"] = "carrier_pigeon"  # never seen
+    rows.loc[rows.index[6:9], "rfm_spend_365d"] = np.nan
+    return rows

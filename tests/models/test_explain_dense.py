@@ -4,16 +4,14 @@ bit for bit, including nulls and categories the encoder never saw."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from models.calibration import calibrate
 from models.candidates import feature_columns, fit_candidate, model_inputs, preprocess_rows
 from models.explain import explain_rows
 from models.explain.dense import dense_model
 from models.explain.model_parts import model_parts
-from models.split import LABEL, SplitFrames, plan_split, split_frame
-from tests.models.frames import CUTOFFS, feature_table
+from models.split import SplitFrames, plan_split, split_frame
+from tests.models.frames import CUTOFFS, awkward_rows, calibrated_xgboost, feature_table
 
 
 @pytest.fixture(scope="module")
@@ -21,24 +19,13 @@ def frames() -> SplitFrames:
     return split_frame(feature_table(customers=80), plan_split(CUTOFFS, horizon_days=60))
 
 
-def _awkward_rows(frames: SplitFrames) -> pd.DataFrame:
-    rows = frames.test.copy()
-    rows.loc[rows.index[:3], "static_plan"] = None
-    rows.loc[rows.index[3:6], "static_acquisition_channel"] = "carrier_pigeon"  # never seen
-    rows.loc[rows.index[6:9], "rfm_spend_365d"] = np.nan
-    return rows
-
-
 @pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])
 def test_dense_inputs_and_probability_equal_scikit_learns(
     frames: SplitFrames, calibration: str
 ) -> None:
-    columns = feature_columns(frames.train)
     params = {"n_estimators": 30, "early_stopping_rounds": 5}
-    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=3)
-    valid = frames.validation
-    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
-    rows = _awkward_rows(frames)
+    model, columns = calibrated_xgboost(frames, calibration, params, seed=3)
+    rows = awkward_rows(frames.test)
     values = model_inputs(rows, columns)
     parts = model_parts(model)
 

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.calibration import calibrate
-from models.candidates import feature_columns, fit_candidate, model_inputs
-from models.split import LABEL, SplitFrames, plan_split, split_frame
+from models.candidates import feature_columns, fit_candidate
+from models.split import SplitFrames, plan_split, split_frame
 from models.training import predict_churn
 from serving.fastpath import TREES_MAX_ROWS, compile_fast_scorer, snapshot_rows, without_trees
-from tests.models.frames import CUTOFFS, feature_table
+from tests.models.frames import CUTOFFS, awkward_rows, calibrated_xgboost, feature_table
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +23,9 @@ def frames() -> SplitFrames:
 def test_xgboost_pipelines_score_identically_including_nulls_and_unknown_categories(
     frames: SplitFrames, calibration: str
 ) -> None:
-    columns = feature_columns(frames.train)
     params = {"n_estimators": 30, "early_stopping_rounds": 5}
-    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=3)
-    valid = frames.validation
-    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
-    rows = frames.test.copy()
-    rows.loc[rows.index[:3], "static_plan"] = None
-    rows.loc[rows.index[3:6], "static_acquisition_channel"] = "carrier_pigeon"  # never seen
-    rows.loc[rows.index[6:9], "rfm_spend_365d"] = np.nan
+    model, columns = calibrated_xgboost(frames, calibration, params, seed=3)
+    rows = awkward_rows(frames.test)
 
     fast = compile_fast_scorer(model, columns)
 
@@ -53,11 +46,8 @@ def test_the_numpy_tree_walk_scores_single_rows_identically(
     frames: SplitFrames, calibration: str
 ) -> None:
     """Requests of up to TREES_MAX_ROWS rows go through the tree walk, not XGBoost."""
-    columns = feature_columns(frames.train)
     params = {"n_estimators": 40, "max_depth": 4}
-    fitted = fit_candidate("xgboost", params, columns, frames.train, frames.validation, seed=5)
-    valid = frames.validation
-    model = calibrate(fitted, model_inputs(valid, columns), valid[LABEL], calibration)  # type: ignore[arg-type]
+    model, columns = calibrated_xgboost(frames, calibration, params, seed=5)
     rows = pd.concat([frames.test, frames.validation])
     rows.loc[rows.index[:5], "static_plan"] = None
     rows.loc[rows.index[5:10], "static_acquisition_channel"] = "carrier_pigeon"
