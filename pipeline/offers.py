@@ -32,7 +32,7 @@ from features.build import build_features
 from features.engine import connect
 from features.sources import load_raw_tables
 from models import tracking
-from models.candidates import build_preprocessor, feature_columns, model_inputs
+from models.candidates import FeatureColumns, build_preprocessor, feature_columns, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import campaign_rows, send_dates, split_campaigns
@@ -97,7 +97,9 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
     targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
 
-    truth = _truth_comparison(config, snapshot, snapshot_date, churn_probability, table, choice)
+    truth = _truth_comparison(
+        config, snapshot, columns, snapshot_date, churn_probability, table, choice
+    )
     metrics = {
         "snapshot_date": snapshot_date.isoformat(),
         "allocation": _allocation_summary(targets, offers_config.budget),
@@ -132,6 +134,7 @@ def _campaign_inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
 def _truth_comparison(
     config: Config,
     snapshot: pd.DataFrame,
+    columns: FeatureColumns,
     snapshot_date: dt.date,
     churn_probability: np.ndarray,
     table: Any,
@@ -175,7 +178,6 @@ def _truth_comparison(
             config.offers.solver_time_limit_s,
         ),
     }
-    columns = feature_columns(snapshot)
     design = build_preprocessor("xgboost", columns).fit_transform(model_inputs(snapshot, columns))
     allocations["feature_ceiling"], _ = strategies.feature_ceiling(
         np.asarray(design, dtype=float),
