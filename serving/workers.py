@@ -39,7 +39,6 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
     listener.listen(BACKLOG)
-    listener.set_inheritable(True)
     return listener
 
 
