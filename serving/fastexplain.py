@@ -65,7 +65,7 @@ VALUE_COLUMNS = (
     "rfm_avg_basket_365d",
 )
 NUMERIC_RULE_COLUMNS = (TENURE, MEMBER, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
-REACH_TREES_MAX_ROWS = 24  # stacked rows (request rows × offers) walked with numpy
+REACH_TREES_MAX_ROWS = 24  # stacked rows (request rows × offers) walked by TreeEnsemble
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,8 @@ class FastExplainer:
     trees: TreeEnsemble | None = None  # the churn booster's, for margin and score
 
     def reach_scorer(self, stacked: np.ndarray) -> np.ndarray:
-        """The reach classifier's ``predict_proba(stacked)[:, 1]``: its trees walked with numpy
-        for a few rows, else the classifier itself."""
+        """The reach classifier's ``predict_proba(stacked)[:, 1]``: its trees walked by
+        :class:`TreeEnsemble` for a few rows, else the classifier itself."""
         if self.reach_trees is not None and len(stacked) <= REACH_TREES_MAX_ROWS:
             return self.reach_trees.probability(stacked)
         return self.policy.uplift_model.reach.classifier_.predict_proba(stacked)[:, 1]

@@ -22,6 +22,7 @@ import ctypes.util
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -52,12 +53,14 @@ class FastScorer:
 
     def probabilities(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Churn probability per row of ``{feature: value}`` (validated request values)."""
-        blocks = [np.array([[row[name] for name in self.numeric] for row in rows], dtype="float64")]
-        blocks[0] = blocks[0].reshape(len(rows), len(self.numeric))
-        for name, known in zip(self.categorical, self.categories, strict=True):
-            values = np.array([_category(row[name]) for row in rows], dtype=object)
-            blocks.append((values[:, None] == known[None, :]).astype("float64"))
-        matrix = np.hstack(blocks)
+        numbers = np.array([[row[name] for name in self.numeric] for row in rows], dtype="float64")
+        matrix = np.zeros((len(rows), self.width))
+        matrix[:, : len(self.numeric)] = numbers.reshape(len(rows), len(self.numeric))
+        for name, positions in zip(self.categorical, self.one_hot, strict=True):
+            for index, row in enumerate(rows):
+                position = positions.get(_category(row[name]))
+                if position is not None:  # an unknown category is all zeros
+                    matrix[index, position] = 1.0
         if self.trees is not None and len(rows) <= TREES_MAX_ROWS:
             scores = self.trees.probability(matrix)
         else:
@@ -76,21 +79,39 @@ class FastScorer:
             mean += calibrated(calibrator, scores)
         return mean / len(self.calibrators)
 
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(known) for known in self.categories)
+
+    @cached_property
+    def one_hot(self) -> tuple[dict[str, int], ...]:
+        """Per categorical feature, each known category's column in the model's input matrix
+        (after the numbers, in the encoder's order). Only text categories can equal a request's
+        value, which is compared as text, as ``OneHotEncoder`` compares it."""
+        positions, start = [], len(self.numeric)
+        for known in self.categories:
+            positions.append(
+                {value: start + i for i, value in enumerate(known) if isinstance(value, str)}
+            )
+            start += len(known)
+        return tuple(positions)
+
 
 TREES_MAX_ROWS = 8  # beyond this, XGBoost's own batch prediction is cheaper per row
 
 
 @dataclass(frozen=True)
 class TreeEnsemble:
-    """A binary:logistic booster's trees as arrays, walked with numpy for a few rows.
+    """A binary:logistic booster's trees as arrays, walked by compiled code for a few rows.
 
     ``inplace_predict`` has a fixed cost of about 0.25 ms per call (a proxy DMatrix, JSON
-    config, ctypes) against microseconds of tree walking for one row. The same walk here:
-    features as float32, ``value < split`` goes left, a missing value takes the default branch,
-    leaf values added in tree order in float32 from the base margin, then ``1 / (1 + expf(-m))``
-    with the C library's ``expf`` (numpy's float32 ``exp`` differs from it in the last bit for
-    some inputs). Only used once :func:`checked_trees` found it bit-identical to the booster on
-    the rows given (the whole snapshot, in the service).
+    config, ctypes) against microseconds of tree walking for one row. The same walk here, in a
+    loop numba compiles (numba comes with shap; a numpy walk level by level cost 50 us a row in
+    numpy call overhead, the compiled loop a few): features as float32, ``value < split`` goes
+    left, a missing value takes the default branch, leaf values added in tree order in float32
+    from the base margin, then ``1 / (1 + expf(-m))`` with the C library's ``expf`` (numpy's
+    float32 ``exp`` differs from it in the last bit for some inputs). Only used once the
+    service found it bit-identical to the booster on the rows given (the whole snapshot).
     """
 
     left: np.ndarray  # flat node index of the left child; a leaf points at itself
@@ -99,22 +120,19 @@ class TreeEnsemble:
     value: np.ndarray  # split condition, or the leaf value at a leaf (float32)
     default_left: np.ndarray
     roots: np.ndarray  # flat index of each tree's root
-    depth: int
     base_margin: np.float32
 
     def margin(self, matrix: np.ndarray) -> np.ndarray:
-        values = np.ascontiguousarray(matrix, dtype=np.float32)
-        n_rows, n_features = values.shape
-        flat = values.ravel()
-        node = np.tile(self.roots, n_rows)
-        offset = np.repeat(np.arange(n_rows) * n_features, len(self.roots))
-        for _ in range(self.depth):
-            x = flat[offset + self.feature[node]]
-            go_left = (x < self.value[node]) | (np.isnan(x) & self.default_left[node])
-            node = np.where(go_left, self.left[node], self.right[node])
-        leaves = self.value[node].reshape(n_rows, len(self.roots))
-        start = np.full((n_rows, 1), self.base_margin, dtype=np.float32)
-        return np.cumsum(np.hstack([start, leaves]), axis=1, dtype=np.float32)[:, -1]
+        return _compiled_walk()(
+            np.ascontiguousarray(matrix, dtype=np.float32),
+            self.left,
+            self.right,
+            self.feature,
+            self.value,
+            self.default_left,
+            self.roots,
+            self.base_margin,
+        )
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         return self.logistic(self.margin(matrix))
@@ -125,6 +143,45 @@ class TreeEnsemble:
         return np.array(
             [one / (one + np.float32(_expf(-float(m)))) for m in margin], dtype=np.float32
         )
+
+
+def _walk(
+    values: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    feature: np.ndarray,
+    value: np.ndarray,
+    default_left: np.ndarray,
+    roots: np.ndarray,
+    base_margin: np.float32,
+) -> np.ndarray:
+    """Margin per row: the source numba compiles (plain Python, IEEE float32 arithmetic)."""
+    margins = np.empty(values.shape[0], dtype=np.float32)
+    for row in range(values.shape[0]):
+        margin = base_margin
+        for root in roots:
+            node = root
+            while left[node] != node:
+                x = values[row, feature[node]]
+                if np.isnan(x):
+                    node = left[node] if default_left[node] else right[node]
+                elif x < value[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            margin += value[node]
+        margins[row] = margin
+    return margins
+
+
+@cache
+def _compiled_walk() -> Any:
+    """:func:`_walk` compiled on first use (importing numba takes a second or two; compiling,
+    cached on disk after the first time, about as long), so the service pays it while loading,
+    never in a request."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_walk)
 
 
 def _load_expf() -> Any:
@@ -159,7 +216,6 @@ def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEns
     base_score = np.float32(json.loads(base)[0] if base.startswith("[") else float(base))
     one = np.float32(1.0)
     left, right, feature, value, default_left, roots = [], [], [], [], [], []
-    depth = 0
     for tree in trees:
         offset = len(left)
         roots.append(offset)
@@ -171,7 +227,6 @@ def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEns
         feature += tree["split_indices"]
         value += tree["split_conditions"]
         default_left += [bool(flag) for flag in tree["default_left"]]
-        depth = max(depth, _depth(children))
     return TreeEnsemble(
         left=np.array(left, dtype=np.int64),
         right=np.array(right, dtype=np.int64),
@@ -179,19 +234,8 @@ def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEns
         value=np.asarray(value, dtype=np.float64).astype(np.float32),
         default_left=np.array(default_left, dtype=bool),
         roots=np.array(roots, dtype=np.int64),
-        depth=depth,
         base_margin=-np.log(one / base_score - one),
     )
-
-
-def _depth(children: list[tuple[int, int]]) -> int:
-    """Edges on the longest root-to-leaf path."""
-    depth, level = 0, [0]
-    while True:
-        level = [child for node in level for child in children[node] if children[node][0] >= 0]
-        if not level:
-            return depth
-        depth += 1
 
 
 def calibrated(calibrator: Any, scores: np.ndarray) -> np.ndarray:

@@ -241,7 +241,7 @@ def _checked_fast_scorer(model: ServedModel, snapshot: Any, served: np.ndarray) 
         return None
     if fast.trees is None:
         return fast
-    # the numpy tree walk serves requests of up to TREES_MAX_ROWS rows: checked in such chunks
+    # the compiled tree walk serves requests of up to TREES_MAX_ROWS rows: checked in such chunks
     walked = np.concatenate(
         [
             fast.probabilities(rows[start : start + TREES_MAX_ROWS])
@@ -250,7 +250,7 @@ def _checked_fast_scorer(model: ServedModel, snapshot: Any, served: np.ndarray) 
     )
     if np.array_equal(walked, served):
         return fast
-    _log.warning("numpy tree walk differs from XGBoost; not used", version=model.version)
+    _log.warning("compiled tree walk differs from XGBoost; not used", version=model.version)
     return without_trees(fast)
 
 

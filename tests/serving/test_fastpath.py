@@ -1,4 +1,4 @@
-"""The pandas-free score-only path (XGBoost or the numpy tree walk) equals the pipeline's
+"""The pandas-free score-only path (XGBoost or the compiled tree walk) equals the pipeline's
 ``predict_churn`` bit for bit."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_other_model_shapes_keep_the_standard_path(frames: SplitFrames) -> None:
 
 
 @pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])
-def test_the_numpy_tree_walk_scores_single_rows_identically(
+def test_the_compiled_tree_walk_scores_single_rows_identically(
     frames: SplitFrames, calibration: str
 ) -> None:
     """Requests of up to TREES_MAX_ROWS rows go through the tree walk, not XGBoost."""
