@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -40,6 +42,16 @@ _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 class SliceOrderError(RuntimeError):
     """A slice's rows reached the writer out of order (a bug in the caller's ``order_by``)."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One run of an expression: the expression and the values of its Ibis parameters
+    (``ibis.param``). Slices that differ only in parameter values share one expression, so it is
+    built once, not once per slice."""
+
+    expression: ir.Table
+    params: Mapping[ir.Scalar, Any] = field(default_factory=dict)
 
 
 def connect(config: FeaturesConfig) -> ibis.BaseBackend:
@@ -72,15 +84,15 @@ def memory_limit_bytes(limit: str) -> int:
     return int(float(number) * _UNITS[(unit or "").lower()])
 
 
-def write_parquet(expression: ir.Table, path: Path) -> None:
+def write_parquet(expression: ir.Table | Slice, path: Path) -> None:
     """Stream ``expression``'s rows, in their order, into one Parquet file at ``path``."""
-    reader = _batches(expression)
+    reader = _batches(_as_slice(expression))
     with _RowGroupWriter(path, reader.schema) as writer:
         for batch in reader:
             writer.write(batch)
 
 
-def write_slices(slices: Sequence[ir.Table], path: Path, key: str) -> None:
+def write_slices(slices: Sequence[ir.Table | Slice], path: Path, key: str) -> None:
     """Write the rows of ``slices`` into one Parquet file at ``path``, ordered by ``key`` first.
 
     Each slice must be sorted by ``key`` (then by whatever else it orders by); rows with equal
@@ -97,8 +109,8 @@ def write_slices(slices: Sequence[ir.Table], path: Path, key: str) -> None:
         runs: list[list[tuple[object, int]]] = []
         schema: pa.Schema | None = None
         files = [Path(folder) / f"slice-{number:05d}.arrow" for number in range(len(slices))]
-        for expression, file in zip(slices, files, strict=True):
-            reader = _batches(expression)
+        for piece, file in zip(slices, files, strict=True):
+            reader = _batches(_as_slice(piece))
             if schema is None:
                 schema = reader.schema
             elif not reader.schema.equals(schema):
@@ -121,14 +133,20 @@ def write_slices(slices: Sequence[ir.Table], path: Path, key: str) -> None:
                             writer.write(stored.get_batch(index))
 
 
-def _batches(expression: ir.Table) -> pa.RecordBatchReader:
-    """``expression``'s rows as Arrow batches, in its order, typed as its Ibis schema says."""
+def _as_slice(piece: ir.Table | Slice) -> Slice:
+    return piece if isinstance(piece, Slice) else Slice(piece)
+
+
+def _batches(piece: Slice) -> pa.RecordBatchReader:
+    """``piece``'s rows as Arrow batches, in its order, typed as its Ibis schema says."""
+    expression, params = piece.expression, dict(piece.params)
     backend = expression._find_backend(use_default=True)
     if backend.name != "duckdb":
-        return backend.to_pyarrow_batches(expression, chunk_size=BATCH_ROWS)
+        return backend.to_pyarrow_batches(expression, params=params, chunk_size=BATCH_ROWS)
     # Ibis 12's DuckDB batch reader calls a cursor method DuckDB 2 removed; a relation streams.
     schema = expression.schema().to_pyarrow()
-    reader = backend._to_duckdb_relation(expression).to_arrow_reader(BATCH_ROWS)
+    relation = backend._to_duckdb_relation(expression, params=params)
+    reader = relation.to_arrow_reader(BATCH_ROWS)
     if reader.schema.equals(schema):
         return reader
     return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))

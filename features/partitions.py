@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from core.config import FeaturesConfig
@@ -68,6 +69,34 @@ class CustomerRange:
         if self.lower is None and self.upper is None:
             return dict(tables)
         return {name: table.filter(self.keeps(table.customer_id)) for name, table in tables.items()}
+
+
+@dataclass(frozen=True)
+class RangeParameters:
+    """A customer range's bounds as Ibis parameters: the build's expression is made once over
+    tables narrowed by these, then run per slice with the slice's bounds as values
+    (:meth:`values`). Building and compiling the expression is Python work that took about
+    0.4 s per slice at 1M customers; the engine sees the bounds as constants either way, so row
+    groups outside the range are still skipped."""
+
+    lower: ir.StringScalar
+    upper: ir.StringScalar
+
+    @classmethod
+    def create(cls) -> RangeParameters:
+        return cls(ibis.param(dt.string), ibis.param(dt.string))
+
+    def slice(self, tables: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        """Every table narrowed to the range the parameters will hold (a null bound is open)."""
+        return {name: table.filter(self.keeps(table.customer_id)) for name, table in tables.items()}
+
+    def keeps(self, customer_id: ir.StringValue) -> ir.BooleanValue:
+        return (self.lower.isnull() | (customer_id >= self.lower)) & (
+            self.upper.isnull() | (customer_id < self.upper)
+        )
+
+    def values(self, piece: CustomerRange) -> dict[ir.Scalar, str | None]:
+        return {self.lower: piece.lower, self.upper: piece.upper}
 
 
 def customer_ranges(customers: ir.Table, count: int) -> list[CustomerRange]:

@@ -40,9 +40,9 @@ from features.build import (
 )
 from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FeatureNameError, definitions_hash
-from features.engine import connect, write_slices
+from features.engine import Slice, connect, write_slices
 from features.labels import MissingSourceError
-from features.partitions import CustomerRange, plan_slices
+from features.partitions import CustomerRange, RangeParameters, plan_slices
 from features.sources import load_raw_tables
 
 _log = get_logger(__name__)
@@ -72,7 +72,7 @@ def run(config: Config) -> dict[str, Any]:
     with atomic_dir(config.paths.features_dir) as folder:
         training_counts = _write(training, folder / TRAINING_FILE, cutoffs)
         snapshot_counts = _write(snapshot, folder / SNAPSHOT_FILE, [snapshot_date])
-        feature_names = [c for c in training[0].columns if c not in (*KEYS, "churned")]
+        feature_names = [c for c in training[0].expression.columns if c not in (*KEYS, "churned")]
         manifest = {
             "snapshot_date": snapshot_date.isoformat(),
             "cutoffs": [cutoff.isoformat() for cutoff in cutoffs],
@@ -109,34 +109,33 @@ def _sliced(
     config: Config,
     *,
     labelled: bool,
-) -> list[ir.Table]:
-    """The build for each customer slice, sorted by (cutoff, customer).
+) -> list[Slice]:
+    """The build for each customer slice, sorted by (cutoff, customer): one expression, run
+    with each slice's bounds (``features.partitions.RangeParameters``).
 
     The context (event types, static attributes) comes from the whole export, so every slice has
     the same columns as the unsliced build.
     """
     context = build_context(tables, cutoffs, config.features.families)
-    return [
-        build_features(
-            piece.slice(tables),
-            cutoffs,
-            config.features,
-            config.churn,
-            labelled=labelled,
-            context=context,
-        ).order_by(list(ROW_ORDER))
-        for piece in slices
-    ]
+    if len(slices) == 1 and slices[0] == CustomerRange():
+        narrowed, runs = tables, [{}]
+    else:
+        bounds = RangeParameters.create()
+        narrowed, runs = bounds.slice(tables), [bounds.values(piece) for piece in slices]
+    expression = build_features(
+        narrowed, cutoffs, config.features, config.churn, labelled=labelled, context=context
+    ).order_by(list(ROW_ORDER))
+    return [Slice(expression, params) for params in runs]
 
 
-def _write(slices: list[ir.Table], path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
+def _write(slices: list[Slice], path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
     """Write the slices' rows in (cutoff, customer) order to ``path``; return its row counts.
 
     Counts: total rows, rows per cutoff and, for labelled tables, the churn rate per cutoff (read
     back from the file: two columns, cheap). A cutoff without a population is logged.
     """
     write_slices(slices, path, ROW_ORDER[0])
-    labelled = "churned" in slices[0].columns
+    labelled = "churned" in slices[0].expression.columns
     written = pq.read_table(path, columns=["cutoff_date", *(["churned"] if labelled else [])])
     aggregations = [("cutoff_date", "count"), *([("churned", "mean")] if labelled else [])]
     grouped = {

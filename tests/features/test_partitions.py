@@ -14,9 +14,10 @@ from pandas.testing import assert_frame_equal
 from core.config import DuckDBConfig, FeaturesConfig, GenerateConfig
 from features.build import build_context, build_features, cutoff_grid, resolve_snapshot_date
 from features.cutoffs import ROW_ORDER
-from features.engine import SliceOrderError, connect, memory_limit_bytes, write_slices
+from features.engine import Slice, SliceOrderError, connect, memory_limit_bytes, write_slices
 from features.partitions import (
     CustomerRange,
+    RangeParameters,
     customer_ranges,
     partition_count,
     plan_slices,
@@ -73,6 +74,31 @@ def test_a_build_over_customer_slices_equals_the_whole_build_exactly(
     assert_frame_equal(sliced, whole, check_exact=True)
     # same rows in the same row groups: the file does not show how it was sliced
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_one_expression_run_with_each_ranges_bounds_equals_the_whole_build(
+    generated: dict[str, ir.Table], tmp_path: Path
+) -> None:
+    """The stage's way: the expression is built once over parameterised bounds."""
+    snapshot = resolve_snapshot_date(generated, FeaturesConfig())
+    cutoffs = cutoff_grid(snapshot, CUTOFFS, CHURN.horizon_days)
+    ranges = customer_ranges(generated["customers"], 4)
+    context = build_context(generated, cutoffs, FeaturesConfig().families)
+    bounds = RangeParameters.create()
+    expression = build_features(
+        bounds.slice(generated), cutoffs, FeaturesConfig(), CHURN, context=context
+    ).order_by(list(ROW_ORDER))
+    runs = [Slice(expression, bounds.values(piece)) for piece in ranges]
+
+    write_slices(runs, tmp_path / "b", ROW_ORDER[0])
+    whole = _written(_sliced(generated, [CustomerRange()], cutoffs), tmp_path / "a")
+
+    assert len(whole) > 100
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+    middle = ranges[1]
+    write_slices([runs[1]], tmp_path / "middle", ROW_ORDER[0])
+    ids = pq.read_table(tmp_path / "middle").column("customer_id").to_pylist()
+    assert ids and all(middle.lower <= value < middle.upper for value in ids)
 
 
 def test_every_slice_has_the_whole_exports_event_type_columns(tmp_path: Path) -> None:
