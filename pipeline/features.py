@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FeatureNameError, definitions_hash
 from features.engine import Slice, connect, write_slices
 from features.labels import MissingSourceError
-from features.partitions import CustomerRange, RangeParameters, plan_slices
+from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.sources import load_raw_tables
 
 _log = get_logger(__name__)
@@ -111,21 +112,19 @@ def _sliced(
     labelled: bool,
 ) -> list[Slice]:
     """The build for each customer slice, sorted by (cutoff, customer): one expression, run
-    with each slice's bounds (``features.partitions.RangeParameters``).
+    with each slice's bounds (``features.partitions.slice_runs``).
 
     The context (event types, static attributes) comes from the whole export, so every slice has
     the same columns as the unsliced build.
     """
     context = build_context(tables, cutoffs, config.features.families)
-    if len(slices) == 1 and slices[0] == CustomerRange():
-        narrowed, runs = tables, [{}]
-    else:
-        bounds = RangeParameters.create()
-        narrowed, runs = bounds.slice(tables), [bounds.values(piece) for piece in slices]
-    expression = build_features(
-        narrowed, cutoffs, config.features, config.churn, labelled=labelled, context=context
-    ).order_by(list(ROW_ORDER))
-    return [Slice(expression, params) for params in runs]
+
+    def build(narrowed: Mapping[str, ir.Table]) -> ir.Table:
+        return build_features(
+            narrowed, cutoffs, config.features, config.churn, labelled=labelled, context=context
+        ).order_by(list(ROW_ORDER))
+
+    return slice_runs(tables, slices, build)
 
 
 def _write(slices: list[Slice], path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Mapping
 from pathlib import Path
 
 import ibis
@@ -17,10 +18,10 @@ from features.cutoffs import ROW_ORDER
 from features.engine import Slice, SliceOrderError, connect, memory_limit_bytes, write_slices
 from features.partitions import (
     CustomerRange,
-    RangeParameters,
     customer_ranges,
     partition_count,
     plan_slices,
+    slice_runs,
 )
 from features.sources import load_raw_tables
 from synthetic.world import generate_world
@@ -38,21 +39,23 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ir.Table]:
     return load_raw_tables(connect(FeaturesConfig()), root / "raw")
 
 
-def _written(slices: list[ir.Table], path: Path) -> pd.DataFrame:
-    write_slices([piece.order_by(list(ROW_ORDER)) for piece in slices], path, ROW_ORDER[0])
+def _written(slices: list[Slice], path: Path) -> pd.DataFrame:
+    write_slices(slices, path, ROW_ORDER[0])
     return pq.read_table(path).to_pandas()
 
 
 def _sliced(
     tables: dict[str, ir.Table], ranges: list[CustomerRange], cutoffs: list[dt.date], **kwargs
-) -> list[ir.Table]:
+) -> list[Slice]:
+    """The stage's way: one expression, run with each range's bounds."""
     context = build_context(tables, cutoffs, FeaturesConfig().families)
-    return [
-        build_features(
-            piece.slice(tables), cutoffs, FeaturesConfig(), CHURN, context=context, **kwargs
-        )
-        for piece in ranges
-    ]
+
+    def build(narrowed: Mapping[str, ir.Table]) -> ir.Table:
+        config = FeaturesConfig()
+        features = build_features(narrowed, cutoffs, config, CHURN, context=context, **kwargs)
+        return features.order_by(list(ROW_ORDER))
+
+    return slice_runs(tables, ranges, build)
 
 
 @pytest.mark.parametrize("labelled", [True, False])
@@ -74,31 +77,6 @@ def test_a_build_over_customer_slices_equals_the_whole_build_exactly(
     assert_frame_equal(sliced, whole, check_exact=True)
     # same rows in the same row groups: the file does not show how it was sliced
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
-
-
-def test_one_expression_run_with_each_ranges_bounds_equals_the_whole_build(
-    generated: dict[str, ir.Table], tmp_path: Path
-) -> None:
-    """The stage's way: the expression is built once over parameterised bounds."""
-    snapshot = resolve_snapshot_date(generated, FeaturesConfig())
-    cutoffs = cutoff_grid(snapshot, CUTOFFS, CHURN.horizon_days)
-    ranges = customer_ranges(generated["customers"], 4)
-    context = build_context(generated, cutoffs, FeaturesConfig().families)
-    bounds = RangeParameters.create()
-    expression = build_features(
-        bounds.slice(generated), cutoffs, FeaturesConfig(), CHURN, context=context
-    ).order_by(list(ROW_ORDER))
-    runs = [Slice(expression, bounds.values(piece)) for piece in ranges]
-
-    write_slices(runs, tmp_path / "b", ROW_ORDER[0])
-    whole = _written(_sliced(generated, [CustomerRange()], cutoffs), tmp_path / "a")
-
-    assert len(whole) > 100
-    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
-    middle = ranges[1]
-    write_slices([runs[1]], tmp_path / "middle", ROW_ORDER[0])
-    ids = pq.read_table(tmp_path / "middle").column("customer_id").to_pylist()
-    assert ids and all(middle.lower <= value < middle.upper for value in ids)
 
 
 def test_every_slice_has_the_whole_exports_event_type_columns(tmp_path: Path) -> None:
@@ -127,14 +105,10 @@ def test_customer_ranges_hold_every_customer_once_in_equal_shares(
     ids = generated["customers"].customer_id.to_pyarrow().to_pylist()
     ranges = customer_ranges(generated["customers"], 3)
 
+    runs = slice_runs(generated, ranges, lambda tables: tables["customers"].select("customer_id"))
     members = [
-        set(
-            generated["customers"]
-            .filter(piece.keeps(generated["customers"].customer_id))
-            .customer_id.to_pyarrow()
-            .to_pylist()
-        )
-        for piece in ranges
+        set(run.expression.to_pyarrow(params=run.params).column("customer_id").to_pylist())
+        for run in runs
     ]
 
     assert [len(m) for m in members] == [80, 80, 80]
