@@ -176,12 +176,12 @@ def _walk(
 
 @cache
 def _compiled_walk() -> Any:
-    """:func:`_walk` compiled on first use (importing numba takes a second or two; compiling,
-    cached on disk after the first time, about as long), so the service pays it while loading,
-    never in a request."""
+    """:func:`_walk` compiled on first use: importing numba and compiling take a second or two,
+    which the service pays while it loads (its checks walk the snapshot), never in a request.
+    Not cached on disk: a read-only install or home folder would make numba's cache fail."""
     import numba
 
-    return numba.njit(cache=True, nogil=True)(_walk)
+    return numba.njit(nogil=True)(_walk)
 
 
 def _load_expf() -> Any:
