@@ -65,7 +65,7 @@ VALUE_COLUMNS = (
     "rfm_avg_basket_365d",
 )
 NUMERIC_RULE_COLUMNS = (TENURE, MEMBER, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
-REACH_TREES_MAX_ROWS = 24  # stacked rows (request rows × offers) walked by TreeEnsemble
+REACH_TREES_MAX_ROWS = TREES_MAX_ROWS  # stacked rows (request rows × offers) walked
 
 
 @dataclass(frozen=True)

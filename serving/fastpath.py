@@ -97,7 +97,10 @@ class FastScorer:
         return tuple(positions)
 
 
-TREES_MAX_ROWS = 8  # beyond this, XGBoost's own batch prediction is cheaper per row
+TREES_MAX_ROWS = 256
+"""Rows up to which the compiled walk scores a request instead of XGBoost's ``inplace_predict``:
+measured on the default model (102 trees), 0.03 against 0.27 ms for 1-8 rows and 0.36 against
+0.75 ms for 128; XGBoost's batch prediction only wins from about 300-500 rows."""
 
 
 @dataclass(frozen=True)
