@@ -191,7 +191,8 @@ class FastExplainer:
 
     def reach_scorer(self, stacked: np.ndarray) -> np.ndarray:
         """The reach classifier's ``predict_proba(stacked)[:, 1]``: its trees walked by
-        :class:`TreeEnsemble` for a few rows, else the classifier itself."""
+        :class:`TreeEnsemble` up to :data:`REACH_TREES_MAX_ROWS` rows, else the classifier
+        itself."""
         if self.reach_trees is not None and len(stacked) <= REACH_TREES_MAX_ROWS:
             return self.reach_trees.probability(stacked)
         return self.policy.uplift_model.reach.classifier_.predict_proba(stacked)[:, 1]

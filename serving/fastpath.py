@@ -105,7 +105,7 @@ measured on the default model (102 trees), 0.03 against 0.27 ms for 1-8 rows and
 
 @dataclass(frozen=True)
 class TreeEnsemble:
-    """A binary:logistic booster's trees as arrays, walked by compiled code for a few rows.
+    """A binary:logistic booster's trees as arrays, walked by compiled code for small requests.
 
     ``inplace_predict`` has a fixed cost of about 0.25 ms per call (a proxy DMatrix, JSON
     config, ctypes) against microseconds of tree walking for one row. The same walk here, in a
