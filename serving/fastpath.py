@@ -35,6 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from xgboost import Booster, XGBClassifier
 
+from core.logging import get_logger
 from models.candidates import MISSING_CATEGORY, FeatureColumns
 
 
@@ -197,6 +198,7 @@ def _load_expf() -> Any:
 
 
 _expf = _load_expf()
+_log = get_logger(__name__)
 
 
 def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEnsemble | None:
@@ -230,7 +232,7 @@ def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEns
         feature += tree["split_indices"]
         value += tree["split_conditions"]
         default_left += [bool(flag) for flag in tree["default_left"]]
-    return TreeEnsemble(
+    ensemble = TreeEnsemble(
         left=np.array(left, dtype=np.int64),
         right=np.array(right, dtype=np.int64),
         feature=np.array(feature, dtype=np.int64),
@@ -239,6 +241,12 @@ def tree_ensemble(booster: Booster, iteration_range: tuple[int, int]) -> TreeEns
         roots=np.array(roots, dtype=np.int64),
         base_margin=-np.log(one / base_score - one),
     )
+    try:
+        ensemble.margin(np.zeros((1, max(feature, default=0) + 1)))  # compiles the walk now
+    except Exception as error:  # numba unusable here: XGBoost's own prediction serves instead
+        _log.warning("compiled tree walk unavailable; XGBoost scores instead", error=repr(error))
+        return None
+    return ensemble
 
 
 def calibrated(calibrator: Any, scores: np.ndarray) -> np.ndarray:

@@ -68,3 +68,23 @@ def test_the_compiled_tree_walk_scores_single_rows_identically(
     single = np.concatenate([fast.probabilities([value]) for value in values[:40]])
     assert np.array_equal(single, expected[:40])
     assert np.array_equal(without_trees(fast).probabilities(values), expected)
+
+
+def test_a_walk_that_cannot_compile_leaves_scoring_to_xgboost(
+    frames: SplitFrames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If numba fails (missing, or cannot compile here), the service must still load and score."""
+    import serving.fastpath
+
+    def broken() -> None:
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(serving.fastpath, "_compiled_walk", broken)
+    model, columns = calibrated_xgboost(frames, "isotonic", {"n_estimators": 20}, seed=7)
+    rows = frames.test.head(5)
+
+    fast = compile_fast_scorer(model, columns)
+
+    assert fast is not None and fast.trees is None
+    expected = predict_churn(model, rows, columns)
+    assert np.array_equal(fast.probabilities(snapshot_rows(rows, columns.all)), expected)
