@@ -35,7 +35,7 @@ import numpy as np
 from xgboost import Booster, DMatrix, XGBClassifier
 
 from features.reason_templates import template_for
-from models.candidates import MISSING_CATEGORY, DensePlan, FeatureColumns
+from models.candidates import DensePlan, FeatureColumns
 from models.explain.contributions import (
     ADDITIVITY_TOLERANCE,
     ChurnExplainer,
@@ -56,7 +56,13 @@ from offers.rules import (
     offer_eligible_values,
 )
 from offers.value import BgNbdValue, rfm_arrays
-from serving.fastpath import TREES_MAX_ROWS, TreeEnsemble, calibrated, tree_ensemble
+from serving.fastpath import (
+    TREES_MAX_ROWS,
+    TreeEnsemble,
+    calibrated,
+    request_category,
+    tree_ensemble,
+)
 
 VALUE_COLUMNS = (
     "rfm_orders_365d",
@@ -202,7 +208,7 @@ class FastExplainer:
             [[row[name] for name in self.numeric_names] for row in rows], dtype="float64"
         ).reshape(len(rows), len(self.numeric_names))
         categories = {
-            name: np.array([_category(row[name]) for row in rows], dtype=object)
+            name: np.array([request_category(row[name]) for row in rows], dtype=object)
             for name in self.categorical_names
         }
         position = {name: i for i, name in enumerate(self.numeric_names)}
@@ -429,10 +435,6 @@ def _reach_trees(reach_model: Any) -> TreeEnsemble | None:
     except AttributeError:
         rounds = 0
     return tree_ensemble(classifier.get_booster(), (0, rounds))
-
-
-def _category(value: Any) -> str:
-    return MISSING_CATEGORY if value is None else str(value)
 
 
 def _number(value: Any) -> float | None:

@@ -59,7 +59,7 @@ class FastScorer:
         matrix[:, : len(self.numeric)] = numbers.reshape(len(rows), len(self.numeric))
         for name, positions in zip(self.categorical, self.one_hot, strict=True):
             for index, row in enumerate(rows):
-                position = positions.get(_category(row[name]))
+                position = positions.get(request_category(row[name]))
                 if position is not None:  # an unknown category is all zeros
                     matrix[index, position] = 1.0
         if self.trees is not None and len(rows) <= TREES_MAX_ROWS:
@@ -265,7 +265,9 @@ def calibrated(calibrator: Any, scores: np.ndarray) -> np.ndarray:
     return calibrator.predict(scores)
 
 
-def _category(value: Any) -> str:
+def request_category(value: Any) -> str:
+    """A categorical request value as the model's encoder saw it: text, null → ``missing``
+    (as ``model_inputs`` does)."""
     return MISSING_CATEGORY if value is None else str(value)
 
 
