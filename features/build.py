@@ -48,7 +48,7 @@ from features.cutoffs import (
 )
 from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FeatureDef, describe, feature_definitions, unique_slugs
-from features.event_stats import count_stats, stats_of, value_stats
+from features.event_stats import count_stats, event_codes, stats_of, value_stats, with_codes
 from features.families import FAMILIES, Context, Family
 from features.families.base import Aggregates
 from features.rows import SOURCES
@@ -328,16 +328,19 @@ def _with_event_stats(
         # stays right and DuckDB hashes the (smaller) population instead of the events.
         relevant = events.filter(events.event_type.isin(read))
     time_column = SOURCES["events"].time_column
-    stats = count_stats(_join_history(relevant, time_column, window_keys, history_days))
+    codes = event_codes(read)
+    joined = _join_history(with_codes(relevant, codes), time_column, window_keys, history_days)
+    stats = count_stats(joined)
     for event_type in read:
-        frame = _attach(frame, stats_of(stats, event_type), [ROW_KEY])
+        frame = _attach(frame, stats_of(stats, event_type, codes), [ROW_KEY])
     valued = _unique(event_type for family in families for event_type in family.value_event_types)
     if not valued:
         return frame
-    rows = events.filter(events.event_type.isin(valued))
+    codes = event_codes(valued)
+    rows = with_codes(events.filter(events.event_type.isin(valued)), codes)
     stats = value_stats(_join_history(rows, time_column, window_keys, history_days))
     for event_type in valued:
-        frame = _attach(frame, stats_of(stats, event_type), [ROW_KEY])
+        frame = _attach(frame, stats_of(stats, event_type, codes), [ROW_KEY])
     return frame
 
 
