@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,20 +93,47 @@ def write_parquet(expression: ir.Table | Slice, path: Path) -> None:
             writer.write(batch)
 
 
+@dataclass(frozen=True)
+class Output:
+    """One file a build's rows go to: those whose key is in ``keys`` (every row when ``None``),
+    without the columns in ``drop``. One run can thus fill several files, e.g. the labelled
+    cutoffs and the unlabelled scoring snapshot from one join."""
+
+    path: Path
+    keys: frozenset[Any] | None = None
+    drop: tuple[str, ...] = ()
+
+    def holds(self, value: object) -> bool:
+        return self.keys is None or value in self.keys
+
+
 def write_slices(slices: Sequence[ir.Table | Slice], path: Path, key: str) -> None:
-    """Write the rows of ``slices`` into one Parquet file at ``path``, ordered by ``key`` first.
+    """Write the rows of ``slices`` into one Parquet file at ``path``, ordered by ``key`` first
+    (:func:`write_outputs` with one output)."""
+    write_outputs(slices, key, [Output(path)])
+
+
+def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequence[Output]) -> None:
+    """Write the rows of ``slices``, ordered by ``key`` first, into ``outputs`` by their key.
 
     Each slice must be sorted by ``key`` (then by whatever else it orders by); rows with equal
     ``key`` are written slice after slice. Consecutive customer ranges, each sorted by (cutoff,
-    customer), thus give exactly the (cutoff, customer) order of the unsliced build.
-    Each slice runs once: its batches go to an Arrow file next to ``path`` (no encoding cost), cut
-    where ``key`` changes; the merge then reads them back one batch at a time, so memory holds a
-    row group, not a slice. The temporary files are removed however the write ends.
+    customer), thus give exactly the (cutoff, customer) order of the unsliced build. Every row's
+    key must belong to an output (:class:`SliceOrderError` otherwise).
+
+    One slice streams straight into the files. Several run once each: a slice's batches go to an
+    Arrow file next to the first output (no encoding cost), cut where ``key`` changes; the merge
+    then reads them back one batch at a time, so memory holds a row group, not a slice. The
+    temporary files are removed however the write ends.
     """
     if len(slices) == 1:
-        write_parquet(slices[0], path)
+        reader = _batches(_as_slice(slices[0]))
+        with _Router(outputs, reader.schema) as router:
+            for value, batch in _runs(reader, key, "the build"):
+                router.write(value, batch)
         return
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}.slices-", dir=path.parent) as folder:
+    first = outputs[0].path
+    with tempfile.TemporaryDirectory(prefix=f".{first.name}.slices-", dir=first.parent) as folder:
         runs: list[list[tuple[object, int]]] = []
         schema: pa.Schema | None = None
         files = [Path(folder) / f"slice-{number:05d}.arrow" for number in range(len(slices))]
@@ -121,7 +149,7 @@ def write_slices(slices: Sequence[ir.Table | Slice], path: Path, key: str) -> No
             runs.append(_spill_runs(reader, file, key))
         assert schema is not None
         values = sorted({value for slice_runs in runs for value, _ in slice_runs})  # type: ignore[type-var]
-        with _RowGroupWriter(path, schema) as writer:
+        with _Router(outputs, schema) as router:
             for value in values:
                 for file, slice_runs in zip(files, runs, strict=True):
                     wanted = [index for run_value, index in slice_runs if run_value == value]
@@ -130,7 +158,7 @@ def write_slices(slices: Sequence[ir.Table | Slice], path: Path, key: str) -> No
                     with pa.OSFile(str(file)) as handle:
                         stored = ipc.open_file(handle)
                         for index in wanted:
-                            writer.write(stored.get_batch(index))
+                            router.write(value, stored.get_batch(index))
 
 
 def _as_slice(piece: ir.Table | Slice) -> Slice:
@@ -152,33 +180,81 @@ def _batches(piece: Slice) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
 
 
+def _runs(
+    reader: pa.RecordBatchReader, key: str, source: str
+) -> Iterator[tuple[object, pa.RecordBatch]]:
+    """``reader``'s rows as (key value, batch) runs of equal ``key``, in order.
+
+    Raises :class:`SliceOrderError` naming ``source`` if ``key`` ever decreases.
+    """
+    last: object = None
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        column = batch.column(key)
+        codes = np.asarray(column.to_numpy(zero_copy_only=False))
+        starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()]
+        ends = [*starts[1:], batch.num_rows]
+        for start, end in zip(starts, ends, strict=True):
+            value = column[start].as_py()
+            if last is not None and value < last:  # type: ignore[operator]
+                raise SliceOrderError(
+                    f"{key} {value} came after {last} in {source}; each slice must be ordered "
+                    f"by {key} first"
+                )
+            yield value, batch.slice(start, end - start)
+            last = value
+
+
 def _spill_runs(reader: pa.RecordBatchReader, file: Path, key: str) -> list[tuple[object, int]]:
     """Write ``reader``'s batches to an Arrow file, one batch per run of equal ``key``.
 
-    Returns ``(key value, batch index)`` per stored batch, in order; raises
-    :class:`SliceOrderError` if ``key`` ever decreases.
+    Returns ``(key value, batch index)`` per stored batch, in order.
     """
     runs: list[tuple[object, int]] = []
-    last: object = None
     with pa.OSFile(str(file), "wb") as sink, ipc.new_file(sink, reader.schema) as stored:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            column = batch.column(key)
-            codes = np.asarray(column.to_numpy(zero_copy_only=False))
-            starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()]
-            ends = [*starts[1:], batch.num_rows]
-            for start, end in zip(starts, ends, strict=True):
-                value = column[start].as_py()
-                if last is not None and value < last:  # type: ignore[operator]
-                    raise SliceOrderError(
-                        f"{key} {value} came after {last} in {file.stem}; each slice must be "
-                        f"ordered by {key} first"
-                    )
-                stored.write_batch(batch.slice(start, end - start))
-                runs.append((value, len(runs)))
-                last = value
+        for value, batch in _runs(reader, key, file.stem):
+            stored.write_batch(batch)
+            runs.append((value, len(runs)))
     return runs
+
+
+class _Router:
+    """One :class:`_RowGroupWriter` per output; each run of rows goes to its key's output."""
+
+    def __init__(self, outputs: Sequence[Output], schema: pa.Schema) -> None:
+        self._outputs = list(outputs)
+        self._columns = [
+            [name for name in schema.names if name not in output.drop] for output in outputs
+        ]
+        with ExitStack() as stack:
+            self._writers = [
+                stack.enter_context(_RowGroupWriter(output.path, _selected(schema, columns)))
+                for output, columns in zip(self._outputs, self._columns, strict=True)
+            ]
+            self._stack = stack.pop_all()
+
+    def __enter__(self) -> _Router:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stack.__exit__(*exc_info)
+
+    def write(self, value: object, batch: pa.RecordBatch) -> None:
+        for output, columns, writer in zip(
+            self._outputs, self._columns, self._writers, strict=True
+        ):
+            if output.holds(value):
+                writer.write(batch.select(columns))
+                return
+        raise SliceOrderError(
+            f"rows with key {value!r} belong to none of the outputs "
+            f"{[str(output.path) for output in self._outputs]}"
+        )
+
+
+def _selected(schema: pa.Schema, columns: list[str]) -> pa.Schema:
+    return pa.schema([schema.field(name) for name in columns])
 
 
 class _RowGroupWriter:

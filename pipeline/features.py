@@ -8,9 +8,10 @@ Writes ``paths.features_dir`` atomically (a half-built folder never replaces a f
 * ``manifest.json``: cutoffs, snapshot date, churn definition, feature names, row counts and
   churn rate per cutoff, the hash of the feature definitions, families switched off.
 
-The build runs over slices of the customers (``features.partitions``), sized so that each
+The labelled cutoffs and the snapshot are one build (the snapshot is one more cutoff; see
+``_builds``). It runs over slices of the customers (``features.partitions``), sized so that each
 slice's joins fit in the engine's memory; the slices' rows are merged into one file per table in
-(cutoff, customer) order (``features.engine.write_slices``), so the files do not depend on how
+(cutoff, customer) order (``features.engine.write_outputs``), so the files do not depend on how
 many slices there were, and a large history never sits in Python's memory.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,8 @@ from features.build import (
 )
 from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FeatureNameError, definitions_hash
-from features.engine import Slice, connect, write_slices
+from features.engine import Output, Slice, connect, write_outputs
+from features.families import Context
 from features.labels import MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.sources import load_raw_tables
@@ -65,15 +68,18 @@ def run(config: Config) -> dict[str, Any]:
         snapshot_date = resolve_snapshot_date(tables, config.features)
         cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
         slices = plan_slices(tables, config.features)
-        training = _sliced(tables, slices, cutoffs, config, labelled=True)
-        snapshot = _sliced(tables, slices, [snapshot_date], config, labelled=False)
+        builds = _builds(tables, slices, cutoffs, snapshot_date, config)
     except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
     with atomic_dir(config.paths.features_dir) as folder:
-        training_counts = _write(training, folder / TRAINING_FILE, cutoffs)
-        snapshot_counts = _write(snapshot, folder / SNAPSHOT_FILE, [snapshot_date])
-        feature_names = [c for c in training[0].expression.columns if c not in (*KEYS, "churned")]
+        for build in builds:
+            outputs = [replace(output, path=folder / output.path) for output in build.outputs]
+            write_outputs(build.slices, ROW_ORDER[0], outputs)
+        training_counts = _counts(folder / TRAINING_FILE, cutoffs)
+        snapshot_counts = _counts(folder / SNAPSHOT_FILE, [snapshot_date])
+        columns = builds[0].slices[0].expression.columns
+        feature_names = [c for c in columns if c not in (*KEYS, "churned")]
         manifest = {
             "snapshot_date": snapshot_date.isoformat(),
             "cutoffs": [cutoff.isoformat() for cutoff in cutoffs],
@@ -103,21 +109,72 @@ def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, st
     return off | {name: f"table(s) {', '.join(tables)} absent" for name, tables in missing.items()}
 
 
+@dataclass(frozen=True)
+class _Build:
+    """One build the stage runs (one expression per customer slice) and the files it fills,
+    named relative to the features folder."""
+
+    slices: list[Slice]
+    outputs: list[Output]
+
+
+def _builds(
+    tables: dict[str, ir.Table],
+    slices: list[CustomerRange],
+    cutoffs: list[dt.date],
+    snapshot_date: dt.date,
+    config: Config,
+) -> list[_Build]:
+    """The labelled cutoffs and the scoring snapshot as one build, or as two if they must differ.
+
+    The snapshot is the same expression at one more cutoff, so one build computes both: its rows
+    at the snapshot date go to the snapshot file without the label (which has no horizon there).
+    The events and orders are then read and joined once, not twice, and at 1M customers the
+    separate snapshot build was a fifth of the stage. Two builds remain when an event type first
+    appears between the last labelled cutoff and the snapshot date: it is a snapshot column but
+    must not become a training one (``features.build.build_context``).
+
+    The context (event types, static attributes) comes from the whole export, so every slice has
+    the same columns as the unsliced build.
+    """
+    families = config.features.families
+    training_context = build_context(tables, cutoffs, families)
+    snapshot_context = build_context(tables, [snapshot_date], families)
+    if training_context == snapshot_context:
+        both = [*cutoffs, snapshot_date]
+        return [
+            _Build(
+                _sliced(tables, slices, both, config, training_context, labelled=True),
+                [
+                    Output(Path(TRAINING_FILE), frozenset(cutoffs)),
+                    Output(Path(SNAPSHOT_FILE), frozenset([snapshot_date]), drop=("churned",)),
+                ],
+            )
+        ]
+    _log.info("snapshot built on its own", reason="event types differ from the training cutoffs")
+    return [
+        _Build(
+            _sliced(tables, slices, cutoffs, config, training_context, labelled=True),
+            [Output(Path(TRAINING_FILE))],
+        ),
+        _Build(
+            _sliced(tables, slices, [snapshot_date], config, snapshot_context, labelled=False),
+            [Output(Path(SNAPSHOT_FILE))],
+        ),
+    ]
+
+
 def _sliced(
     tables: dict[str, ir.Table],
     slices: list[CustomerRange],
     cutoffs: list[dt.date],
     config: Config,
+    context: Context,
     *,
     labelled: bool,
 ) -> list[Slice]:
     """The build for each customer slice, sorted by (cutoff, customer): one expression, run
-    with each slice's bounds (``features.partitions.slice_runs``).
-
-    The context (event types, static attributes) comes from the whole export, so every slice has
-    the same columns as the unsliced build.
-    """
-    context = build_context(tables, cutoffs, config.features.families)
+    with each slice's bounds (``features.partitions.slice_runs``)."""
 
     def build(narrowed: Mapping[str, ir.Table]) -> ir.Table:
         return build_features(
@@ -127,14 +184,12 @@ def _sliced(
     return slice_runs(tables, slices, build)
 
 
-def _write(slices: list[Slice], path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
-    """Write the slices' rows in (cutoff, customer) order to ``path``; return its row counts.
-
-    Counts: total rows, rows per cutoff and, for labelled tables, the churn rate per cutoff (read
-    back from the file: two columns, cheap). A cutoff without a population is logged.
-    """
-    write_slices(slices, path, ROW_ORDER[0])
-    labelled = "churned" in slices[0].expression.columns
+def _counts(path: Path, cutoffs: list[dt.date]) -> dict[str, Any]:
+    """Row counts of a written table: total rows, rows per cutoff and, for labelled tables, the
+    churn rate per cutoff (read back from the file: two columns, cheap). A cutoff without a
+    population is logged."""
+    schema = pq.read_schema(path)
+    labelled = "churned" in schema.names
     written = pq.read_table(path, columns=["cutoff_date", *(["churned"] if labelled else [])])
     aggregations = [("cutoff_date", "count"), *([("churned", "mean")] if labelled else [])]
     grouped = {

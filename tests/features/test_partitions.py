@@ -15,7 +15,15 @@ from pandas.testing import assert_frame_equal
 from core.config import DuckDBConfig, FeaturesConfig, GenerateConfig
 from features.build import build_context, build_features, cutoff_grid, resolve_snapshot_date
 from features.cutoffs import ROW_ORDER
-from features.engine import Slice, SliceOrderError, connect, memory_limit_bytes, write_slices
+from features.engine import (
+    Output,
+    Slice,
+    SliceOrderError,
+    connect,
+    memory_limit_bytes,
+    write_outputs,
+    write_slices,
+)
 from features.partitions import (
     CustomerRange,
     customer_ranges,
@@ -154,3 +162,35 @@ def test_slices_merge_by_key_then_slice_order(tmp_path: Path) -> None:
 
     written = pq.read_table(tmp_path / "out.parquet")
     assert written.column("v").to_pylist() == ["a1", "a2", "b1", "a3", "b3"]
+
+
+@pytest.mark.parametrize("n_slices", [1, 2])
+def test_outputs_take_the_rows_of_their_keys_without_their_dropped_columns(
+    tmp_path: Path, n_slices: int
+) -> None:
+    rows = {"k": [1, 1, 2, 3, 3], "v": ["a", "b", "c", "d", "e"], "label": [0, 1, 0, 1, 1]}
+    whole = ibis.memtable(rows).order_by(["k", "v"])
+    slices = (
+        [whole] if n_slices == 1 else [whole.filter(whole.v < "c"), whole.filter(whole.v >= "c")]
+    )
+    early, late = tmp_path / "early.parquet", tmp_path / "late.parquet"
+
+    write_outputs(
+        slices,
+        "k",
+        [Output(early, frozenset([1, 2])), Output(late, frozenset([3]), drop=("label",))],
+    )
+
+    assert pq.read_table(early).to_pydict() == {
+        "k": [1, 1, 2],
+        "v": ["a", "b", "c"],
+        "label": [0, 1, 0],
+    }
+    assert pq.read_table(late).to_pydict() == {"k": [3, 3], "v": ["d", "e"]}
+
+
+def test_rows_whose_key_has_no_output_are_refused(tmp_path: Path) -> None:
+    rows = ibis.memtable({"k": [1, 2], "v": [1, 2]}).order_by("k")
+
+    with pytest.raises(SliceOrderError, match="key 2 belong to none of the outputs"):
+        write_outputs([rows], "k", [Output(tmp_path / "one.parquet", frozenset([1]))])

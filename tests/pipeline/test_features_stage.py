@@ -2,14 +2,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from core.config import Config, GenerateConfig
-from features.engine import connect
+from features.build import build_features
+from features.cutoffs import ROW_ORDER
+from features.engine import connect, write_parquet
 from features.partitions import plan_slices
 from features.sources import load_raw_tables
 from pipeline.cli import app
@@ -114,3 +119,56 @@ def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> No
         whole = (project / "out" / "features" / name).read_bytes()
         assert (project / "out" / "sliced" / name).read_bytes() == whole, name
     assert not list((project / "out" / "sliced").glob(".*")), "temporary slice files left"
+
+
+def test_the_snapshot_rows_equal_a_build_of_the_snapshot_alone(project: Path) -> None:
+    """The stage builds the labelled cutoffs and the snapshot together; the snapshot file must be
+    exactly what the snapshot's own unlabelled build writes."""
+    assert features(project)[0] == 0
+    config = Config.load(project / "params.yaml")
+    tables = load_raw_tables(connect(config.features), config.paths.raw_dir)
+    snapshot_date = dt.date(2025, 1, 1)
+    alone = build_features(
+        tables, [snapshot_date], config.features, config.churn, labelled=False
+    ).order_by(list(ROW_ORDER))
+
+    write_parquet(alone, project / "alone.parquet")
+
+    written = project / "out" / "features" / "snapshot.parquet"
+    assert written.read_bytes() == (project / "alone.parquet").read_bytes()
+
+
+def test_an_event_type_first_seen_after_the_last_cutoff_is_a_snapshot_column_only(
+    project: Path,
+) -> None:
+    assert features(project)[0] == 0
+    baseline = project / "out" / "features"
+    raw = project / "raw_new_type"
+    shutil.copytree(project / "raw", raw)
+    template = pq.read_table(next((raw / "events").glob("*.parquet")))
+    customer = template.column("customer_id")[0].as_py()
+    late = {name: [template.column(name)[0].as_py()] for name in template.column_names}
+    late |= {"event_type": ["chat_message"], "ts": [dt.datetime(2024, 12, 20, 10)]}
+    assert late["customer_id"] == [customer]
+    pq.write_table(pa.table(late, schema=template.schema), raw / "events" / "zz-late.parquet")
+    (project / "new_type.yaml").write_text(
+        (project / "params.yaml")
+        .read_text(encoding="utf-8")
+        .replace("raw_dir: raw", "raw_dir: raw_new_type")
+        .replace("features_dir: out/features", "features_dir: out/new_type"),
+        encoding="utf-8",
+    )
+
+    exit_code, output = features(project, "new_type.yaml")
+
+    assert exit_code == 0, output
+    folder = project / "out" / "new_type"
+    training = pq.read_table(folder / "training.parquet")
+    snapshot = pq.read_table(folder / "snapshot.parquet")
+    assert "events_count_30d_chat_message" in snapshot.column_names
+    assert "events_count_30d_chat_message" not in training.column_names
+    assert (folder / "training.parquet").read_bytes() == (
+        baseline / "training.parquet"
+    ).read_bytes()
+    chat = snapshot.filter(pc.equal(snapshot.column("customer_id"), customer))
+    assert chat.column("events_count_30d_chat_message").to_pylist() in ([], [1])
