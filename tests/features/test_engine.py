@@ -6,7 +6,8 @@ import ibis
 import pyarrow.parquet as pq
 
 from core.config import DuckDBConfig, FeaturesConfig
-from features.engine import connect, write_parquet
+from features.engine import Slice, _CompiledSql, connect, write_parquet
+from features.partitions import CustomerRange, RangeParameters
 
 
 def test_duckdb_gets_memory_limit_threads_and_a_spill_folder(tmp_path: Path) -> None:
@@ -35,4 +36,28 @@ def test_write_parquet_keeps_the_order_of_the_expression(tmp_path: Path) -> None
 
     assert pq.read_table(tmp_path / "out.parquet").column("n").to_pylist() == list(
         range(4999, -1, -1)
+    )
+
+
+def test_slices_of_one_expression_run_the_sql_ibis_compiles_for_their_bounds() -> None:
+    """The SQL is compiled once per expression and each slice's bounds are filled in; it must be
+    exactly Ibis's own SQL for those bounds, quotes and open bounds included."""
+    backend = connect(FeaturesConfig())
+    bounds = RangeParameters.create()
+    customers = ibis.memtable({"customer_id": ["a", "o'b", "z"]})
+    expression = bounds.slice({"customers": customers})["customers"].order_by("customer_id")
+    backend._run_pre_execute_hooks(expression)
+    compiled = _CompiledSql()
+
+    for piece in (CustomerRange(None, "o'b"), CustomerRange("o'b", None), CustomerRange("a", "z")):
+        params = bounds.values(piece)
+        filled = compiled.sql(backend, Slice(expression, params))
+        assert filled == backend.compile(expression, params=params)
+        rows = [row[0] for row in backend.con.sql(filled).fetchall()]
+        assert rows == [c for c in ("a", "o'b", "z") if _in(c, piece)]
+
+
+def _in(customer_id: str, piece: CustomerRange) -> bool:
+    return (piece.lower is None or customer_id >= piece.lower) and (
+        piece.upper is None or customer_id < piece.upper
     )
