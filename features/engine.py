@@ -200,36 +200,47 @@ class _CompiledSql:
     """
 
     def __init__(self) -> None:
-        self._templates: dict[int, tuple[ir.Table, str, dict[ir.Scalar, str]] | None] = {}
+        self._templates: dict[int, _SqlTemplate | None] = {}
 
     def sql(self, backend: Any, piece: Slice) -> str:
         expression, params = piece.expression, dict(piece.params)
         if not params or not all(param.type().is_string() for param in params):
             return backend.compile(expression, params=params)
-        key = id(expression)
-        if key not in self._templates:
-            self._templates[key] = self._template(backend, expression, list(params))
-        template = self._templates[key]
-        if template is None or set(template[2]) != set(params):
+        if id(expression) not in self._templates:
+            self._templates[id(expression)] = _SqlTemplate.compile(backend, expression, params)
+        template = self._templates[id(expression)]
+        values = {id(param): value for param, value in params.items()}
+        if template is None or set(values) != set(template.placeholders):
             return backend.compile(expression, params=params)
-        sql = template[1]
-        for param, placeholder in template[2].items():
-            sql = sql.replace(placeholder, _string_literal(params[param]))
+        sql = template.sql
+        for param_id, placeholder in template.placeholders.items():
+            sql = sql.replace(placeholder, _string_literal(values[param_id]))
         return sql
 
-    @staticmethod
-    def _template(
-        backend: Any, expression: ir.Table, params: list[ir.Scalar]
-    ) -> tuple[ir.Table, str, dict[ir.Scalar, str]] | None:
+
+@dataclass(frozen=True)
+class _SqlTemplate:
+    """An expression's SQL with a unique placeholder literal per parameter (keyed by the
+    parameter's ``id``: Ibis expressions compare into expressions, not booleans). Holds the
+    expression so that its ``id`` stays its own while the template is in use."""
+
+    expression: ir.Table
+    sql: str
+    placeholders: dict[int, str]
+
+    @classmethod
+    def compile(
+        cls, backend: Any, expression: ir.Table, params: Mapping[ir.Scalar, Any]
+    ) -> _SqlTemplate | None:
         token = uuid.uuid4().hex
         values = {
             param: f"__slice_parameter_{number}_{token}__" for number, param in enumerate(params)
         }
         sql = backend.compile(expression, params=values)
-        placeholders = {param: _string_literal(value) for param, value in values.items()}
+        placeholders = {id(param): _string_literal(value) for param, value in values.items()}
         if not all(placeholder in sql for placeholder in placeholders.values()):
             return None
-        return expression, sql, placeholders
+        return cls(expression, sql, placeholders)
 
 
 def _string_literal(value: str | None) -> str:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import ibis
 import pyarrow.parquet as pq
+import pytest
 
 from core.config import DuckDBConfig, FeaturesConfig
 from features.engine import Slice, _CompiledSql, connect, write_parquet
@@ -39,7 +40,9 @@ def test_write_parquet_keeps_the_order_of_the_expression(tmp_path: Path) -> None
     )
 
 
-def test_slices_of_one_expression_run_the_sql_ibis_compiles_for_their_bounds() -> None:
+def test_slices_of_one_expression_run_the_sql_ibis_compiles_for_their_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The SQL is compiled once per expression and each slice's bounds are filled in; it must be
     exactly Ibis's own SQL for those bounds, quotes and open bounds included."""
     backend = connect(FeaturesConfig())
@@ -47,14 +50,24 @@ def test_slices_of_one_expression_run_the_sql_ibis_compiles_for_their_bounds() -
     customers = ibis.memtable({"customer_id": ["a", "o'b", "z"]})
     expression = bounds.slice({"customers": customers})["customers"].order_by("customer_id")
     backend._run_pre_execute_hooks(expression)
+    pieces = (CustomerRange(None, "o'b"), CustomerRange("o'b", None), CustomerRange("a", "z"))
+    expected = [backend.compile(expression, params=bounds.values(piece)) for piece in pieces]
+    compiles: list[object] = []
+    compile_sql = backend.compile
+
+    def counted(*args: object, **kwargs: object) -> str:
+        compiles.append(args)
+        return compile_sql(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "compile", counted)
     compiled = _CompiledSql()
 
-    for piece in (CustomerRange(None, "o'b"), CustomerRange("o'b", None), CustomerRange("a", "z")):
-        params = bounds.values(piece)
-        filled = compiled.sql(backend, Slice(expression, params))
-        assert filled == backend.compile(expression, params=params)
+    for piece, sql in zip(pieces, expected, strict=True):
+        filled = compiled.sql(backend, Slice(expression, bounds.values(piece)))
+        assert filled == sql
         rows = [row[0] for row in backend.con.sql(filled).fetchall()]
         assert rows == [c for c in ("a", "o'b", "z") if _in(c, piece)]
+    assert len(compiles) == 1
 
 
 def _in(customer_id: str, piece: CustomerRange) -> bool:
