@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -30,6 +31,9 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from core.config import FeaturesConfig
+from core.logging import get_logger
+
+_log = get_logger(__name__)
 
 BATCH_ROWS = 100_000
 ROW_GROUP_ROWS = 131_072
@@ -142,7 +146,8 @@ def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequenc
         schema: pa.Schema | None = None
         compiled = _CompiledSql()
         files = [Path(folder) / f"slice-{number:05d}.arrow" for number in range(len(slices))]
-        for piece, file in zip(slices, files, strict=True):
+        for number, (piece, file) in enumerate(zip(slices, files, strict=True), start=1):
+            started = time.perf_counter()
             reader = _batches(_as_slice(piece), compiled)
             if schema is None:
                 schema = reader.schema
@@ -152,7 +157,14 @@ def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequenc
                     f"{schema}; every slice must come from the same expression"
                 )
             runs.append(_spill_runs(reader, file, key))
+            _log.info(
+                "slice built",
+                slice=number,
+                slices=len(slices),
+                seconds=round(time.perf_counter() - started, 1),
+            )
         assert schema is not None
+        started = time.perf_counter()
         values = sorted({value for slice_runs in runs for value, _ in slice_runs})  # type: ignore[type-var]
         with _Router(outputs, schema) as router:
             for value in values:
@@ -164,6 +176,11 @@ def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequenc
                         stored = ipc.open_file(handle)
                         for index in wanted:
                             router.write(value, stored.get_batch(index))
+        _log.info(
+            "slices merged",
+            files=[output.path.name for output in outputs],
+            seconds=round(time.perf_counter() - started, 1),
+        )
 
 
 def _as_slice(piece: ir.Table | Slice) -> Slice:
