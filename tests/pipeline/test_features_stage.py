@@ -38,6 +38,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def params_variant(project: Path, name: str, *replacements: tuple[str, str]) -> None:
+    """Write ``name`` next to the project's params: its text with ``replacements`` applied."""
+    text = (project / "params.yaml").read_text(encoding="utf-8")
+    for old, new in replacements:
+        text = text.replace(old, new)
+    (project / name).write_text(text, encoding="utf-8")
+
+
 def features(project: Path, params: str = "params.yaml") -> tuple[int, str]:
     result = runner.invoke(app, ["features", "--params", str(project / params)])
     return result.exit_code, result.output
@@ -101,12 +109,11 @@ def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project
 
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
-    (project / "sliced.yaml").write_text(
-        (project / "params.yaml")
-        .read_text(encoding="utf-8")
-        .replace("features_dir: out/features", "features_dir: out/sliced")
-        .replace("features:\n", "features:\n  partition_rows: 2000\n"),
-        encoding="utf-8",
+    params_variant(
+        project,
+        "sliced.yaml",
+        ("features_dir: out/features", "features_dir: out/sliced"),
+        ("features:\n", "features:\n  partition_rows: 2000\n"),
     )
 
     sliced = Config.load(project / "sliced.yaml")
@@ -151,12 +158,11 @@ def test_an_event_type_first_seen_after_the_last_cutoff_is_a_snapshot_column_onl
     late |= {"event_type": ["chat_message"], "ts": [dt.datetime(2024, 12, 20, 10)]}
     assert late["customer_id"] == [customer]
     pq.write_table(pa.table(late, schema=template.schema), raw / "events" / "zz-late.parquet")
-    (project / "new_type.yaml").write_text(
-        (project / "params.yaml")
-        .read_text(encoding="utf-8")
-        .replace("raw_dir: raw", "raw_dir: raw_new_type")
-        .replace("features_dir: out/features", "features_dir: out/new_type"),
-        encoding="utf-8",
+    params_variant(
+        project,
+        "new_type.yaml",
+        ("raw_dir: raw", "raw_dir: raw_new_type"),
+        ("features_dir: out/features", "features_dir: out/new_type"),
     )
 
     exit_code, output = features(project, "new_type.yaml")
