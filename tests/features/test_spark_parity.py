@@ -23,15 +23,16 @@ from pandas.testing import assert_frame_equal
 
 from core.config import (
     ChurnConfig,
+    Config,
     CutoffConfig,
     DuckDBConfig,
     FeaturesConfig,
     GenerateConfig,
 )
-from features.build import build_features, compute_features, cutoff_grid, resolve_snapshot_date
-from features.cutoffs import KEYS
-from features.engine import connect, write_parquet
+from features.build import compute_features, cutoff_grid, resolve_snapshot_date
+from features.engine import connect
 from features.sources import load_raw_tables
+from pipeline.features import run as run_features_stage
 from synthetic.world import generate_world
 
 pytestmark = pytest.mark.spark
@@ -141,24 +142,43 @@ def test_training_features_are_identical_on_spark(
     assert_frame_equal(actual, expected, check_exact=False, rtol=TOLERANCE, atol=TOLERANCE)
 
 
-def test_written_snapshot_is_identical_on_spark(
-    duckdb_tables: dict[str, ir.Table], spark_tables: dict[str, ir.Table], tmp_path: Path
+def test_the_stage_writes_the_same_files_on_spark(
+    raw_dir: Path, spark_backend: ibis.BaseBackend, tmp_path: Path
 ) -> None:
-    """The stage's own path: the unlabelled snapshot streamed to Parquet by ``write_parquet``."""
-    churn = ChurnConfig()
-    snapshot, _ = _plan(duckdb_tables, churn)
-    written: dict[str, pa.Table] = {}
-    for engine, tables in (("duckdb", duckdb_tables), ("spark", spark_tables)):
-        expression = build_features(tables, [snapshot], FeaturesConfig(), churn, labelled=False)
-        write_parquet(expression.order_by(list(KEYS)), tmp_path / f"{engine}.parquet")
-        written[engine] = pq.read_table(tmp_path / f"{engine}.parquet")
+    """The stage's own path (``pipeline.features.run``): one build of the labelled cutoffs and
+    the snapshot, routed into two files, on each engine (Spark reuses the running session)."""
+    written: dict[str, dict[str, pa.Table]] = {}
+    manifests: dict[str, dict[str, object]] = {}
+    for engine in ("duckdb", "spark"):
+        defaults = Config()
+        config = defaults.model_copy(
+            update={
+                "paths": defaults.paths.model_copy(
+                    update={"raw_dir": raw_dir, "features_dir": tmp_path / engine}
+                ),
+                "features": FeaturesConfig(
+                    engine=engine,
+                    cutoffs=CUTOFFS,
+                    duckdb=DuckDBConfig(temp_directory=tmp_path / "spill"),
+                ),
+            }
+        )
+        manifests[engine] = run_features_stage(config)
+        written[engine] = {
+            name: pq.read_table(tmp_path / engine / f"{name}.parquet")
+            for name in ("training", "snapshot")
+        }
 
-    assert _types(written["spark"].schema) == _types(written["duckdb"].schema)
-    assert written["duckdb"].num_rows > 0
-    assert_frame_equal(
-        written["spark"].to_pandas(),
-        written["duckdb"].to_pandas(),
-        check_exact=False,
-        rtol=TOLERANCE,
-        atol=TOLERANCE,
-    )
+    assert manifests["spark"] == manifests["duckdb"]
+    for name in ("training", "snapshot"):
+        expected, actual = written["duckdb"][name], written["spark"][name]
+        assert _types(actual.schema) == _types(expected.schema), name
+        assert expected.num_rows > 0
+        assert_frame_equal(
+            actual.to_pandas(),
+            expected.to_pandas(),
+            check_exact=False,
+            rtol=TOLERANCE,
+            atol=TOLERANCE,
+        )
+    assert "churned" not in written["duckdb"]["snapshot"].column_names
