@@ -93,6 +93,13 @@ def spark_tables(raw_dir: Path, spark_backend: ibis.BaseBackend) -> dict[str, ir
     return load_raw_tables(spark_backend, raw_dir)
 
 
+def assert_close(actual: pd.DataFrame, expected: pd.DataFrame, what: str) -> None:
+    """Frames equal value for value within :data:`TOLERANCE` (names, order and dtypes exact)."""
+    assert_frame_equal(
+        actual, expected, check_exact=False, rtol=TOLERANCE, atol=TOLERANCE, obj=what
+    )
+
+
 def _types(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
     """Column names and types; nullability flags differ between engines' writers."""
     return [(field.name, field.type) for field in schema]
@@ -115,14 +122,7 @@ def test_both_engines_read_the_same_csv_tables(
         assert actual.schema == expected.schema, name
         assert expected.num_rows > 0, name
         assert expected.column(sometimes_empty).null_count > 0, name
-        assert_frame_equal(
-            actual.to_pandas(),
-            expected.to_pandas(),
-            check_exact=False,
-            rtol=TOLERANCE,
-            atol=TOLERANCE,
-            obj=name,
-        )
+        assert_close(actual.to_pandas(), expected.to_pandas(), name)
 
 
 @pytest.mark.parametrize("definition", DEFINITIONS)
@@ -139,7 +139,7 @@ def test_training_features_are_identical_on_spark(
 
     assert expected.cutoff_date.nunique() == len(cutoffs)
     assert 0 < expected.churned.mean() < 1
-    assert_frame_equal(actual, expected, check_exact=False, rtol=TOLERANCE, atol=TOLERANCE)
+    assert_close(actual, expected, "training features")
 
 
 def test_the_stage_writes_the_same_files_on_spark(
@@ -174,11 +174,5 @@ def test_the_stage_writes_the_same_files_on_spark(
         expected, actual = written["duckdb"][name], written["spark"][name]
         assert _types(actual.schema) == _types(expected.schema), name
         assert expected.num_rows > 0
-        assert_frame_equal(
-            actual.to_pandas(),
-            expected.to_pandas(),
-            check_exact=False,
-            rtol=TOLERANCE,
-            atol=TOLERANCE,
-        )
+        assert_close(actual.to_pandas(), expected.to_pandas(), name)
     assert "churned" not in written["duckdb"]["snapshot"].column_names
