@@ -36,6 +36,8 @@ class UpliftEvaluation:
     best_learner: str
     skipped: dict[str, str] = field(default_factory=dict)
     """Learners the campaign data cannot support (e.g. too few redemptions), with the reason."""
+    holdout_uplift: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each learner's predicted uplift (held-out rows × offers), fitted without those rows."""
 
 
 def fit_uplift(
@@ -128,7 +130,8 @@ def evaluate_uplift(
             "control": int((~treated).sum()),
         }
         curves[offer.id] = curve
-    return UpliftEvaluation(metrics, curves, _best_learner(metrics, list(scores)), skipped)
+    best = _best_learner(metrics, list(scores))
+    return UpliftEvaluation(metrics, curves, best, skipped, scores)
 
 
 def _bootstrap_qini(

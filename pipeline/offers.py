@@ -37,6 +37,7 @@ from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import campaign_rows, send_dates, split_campaigns
 from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
+from offers.held_out import held_out_check
 from offers.policy import save_policy
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.value import next_period_margin
@@ -97,6 +98,18 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
     targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
 
+    held_out = None
+    if learner in uplift_eval.holdout_uplift:
+        held_out = held_out_check(
+            split.holdout,
+            uplift_eval.holdout_uplift[learner],
+            holdout_risk,
+            policy,
+            len(split.holdout) / len(snapshot),
+            config.seed,
+        ) | {"campaigns": split.holdout_campaigns}
+    else:
+        _log.warning("held-out check skipped: the learner was not evaluated", learner=learner)
     truth = _truth_comparison(
         config, snapshot, columns, snapshot_date, churn_probability, table, choice
     )
@@ -107,6 +120,7 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
         "uplift_skipped": uplift_eval.skipped,
         "uplift_learner": learner,
         "value": {"chosen": value_kind, "models": value_eval},
+        "held_out": held_out,
         "truth": truth,
     }
     summary = {
@@ -306,6 +320,13 @@ def _echo(metrics: dict[str, Any]) -> None:
         f"{allocation['customers']} customers, cost {allocation['planned_cost']:.0f} of "
         f"{allocation['budget']:.0f}; value model {metrics['value']['chosen']}"
     )
+    held_out = metrics["held_out"]
+    if held_out:
+        gains = {
+            name: None if r["net_gain"] is None else round(r["net_gain"], 1)
+            for name, r in held_out["strategies"].items()
+        }
+        typer.echo(f"estimated net gain on held-out campaigns: {json.dumps(gains)}")
     truth = metrics["truth"]
     if truth:
         gains = {name: round(r["net_gain"], 1) for name, r in truth["strategies"].items()}

@@ -99,6 +99,18 @@ def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> N
     x_learner = uplift["x_learner"]
     assert x_learner["qini_minus_risk_ci_low"] <= x_learner["qini_minus_risk_ci_high"]
     assert metrics["uplift_learner"] in {"t_learner", "x_learner", "hazard_ratio", "reach_hazard"}
+    held_out = metrics["held_out"]
+    assert set(held_out["strategies"]) == {"policy", "risk_cheapest", "random"}
+    assert held_out["budget"] < 150.0
+    for result in held_out["strategies"].values():
+        assert result["cost"] <= held_out["budget"] + 1e-6
+    policy = held_out["strategies"]["policy"]
+    assert {"net_gain_ci_low", "predicted_net_gain", "predicted_customers_saved"} <= set(policy)
+    assert set(held_out["uplift_calibration"]) == {offer["id"] for offer in CATALOG}
+    everyone = held_out["uplift_calibration"]["discount_10"]["all"]
+    assert everyone["rows"] == held_out["rows"]
+    assert everyone["treated_rows"] == uplift["rows"]["treated"]
+    assert everyone["control_rows"] == uplift["rows"]["control"]
     curve = pd.read_csv(project / "evaluation/offers_plots/qini_discount_10.csv")
     assert {"share", "x_learner", "risk_ranking"} <= set(curve.columns)
 
