@@ -11,6 +11,10 @@ time is reported but not part of the figures), then, on the same files:
   and max for one cutoff, written to Parquet, with the same DuckDB settings (threads, memory
   limit). It is run before and after the stage; the faster run is the reference.
 
+For a build of several slices, ``stage_breakdown`` splits the stage's wall time, from its own log
+events, into the engine's queries, spilling slices to disk, merging them into the final files and
+the rest.
+
 Targets (at the largest size): stage time <= 3 x reference x number of cutoffs, peak memory <= 8
 GiB, and near-linear growth from the smallest to the largest size (time ratio / size ratio,
 reported with the growth exponent: 1.0 is linear).
@@ -44,8 +48,10 @@ import duckdb
 import psutil
 import pyarrow.parquet as pq
 from peak_memory import PeakTreeMemory
+from structlog.testing import capture_logs
 
 from core.config import Config, DuckDBConfig, FeaturesConfig, PathsConfig
+from core.logging import configure_logging
 from features.build import build_features, cutoff_grid, resolve_snapshot_date
 from features.engine import connect
 from features.partitions import plan_slices
@@ -219,8 +225,10 @@ def bench_one(
         references = [reference_seconds(raw_dir, cutoffs[-1], settings, reference_output)]
 
         started, cpu_started = time.perf_counter(), cpu_seconds()
-        with PeakTreeMemory() as memory:
+        configure_logging("INFO")
+        with PeakTreeMemory() as memory, capture_logs() as events:
             manifest = run_features_stage(config)
+        configure_logging()
         stage_seconds = time.perf_counter() - started
         stage_cpu = cpu_seconds() - cpu_started
         references.append(reference_seconds(raw_dir, cutoffs[-1], settings, reference_output))
@@ -245,6 +253,7 @@ def bench_one(
             "generate_seconds": None if generate_seconds is None else round(generate_seconds, 1),
             "stage_seconds": round(stage_seconds, 2),
             "stage_cpu_seconds": round(stage_cpu, 2),
+            "stage_breakdown": stage_breakdown(events, stage_seconds),
             "stage_peak_memory_gib": round(memory.peak_bytes / _GIB, 3),
             "training_rows": manifest["rows"]["training"]["total"],
             "snapshot_rows": manifest["rows"]["snapshot"]["total"],
@@ -259,6 +268,27 @@ def bench_one(
             "load_average_1m": [round(load_before, 2), round(load_after, 2)],
             "training_query_profile": profile,
         }
+
+
+def stage_breakdown(events: list[dict[str, Any]], stage_seconds: float) -> dict[str, Any] | None:
+    """Where a sliced build's wall time went, from the stage's own log events: each slice's
+    query (the engine's time) and spill to disk, the merge into the final files (Parquet
+    encoding), and the rest (reading the export's metadata, planning, counts, manifest).
+    None for a build of one slice, which streams straight into the files and logs no parts."""
+    built = [event for event in events if event.get("event") == "slice built"]
+    merged = [event for event in events if event.get("event") == "slices merged"]
+    if not built:
+        return None
+    slice_seconds = sum(event["seconds"] for event in built)
+    spill_seconds = sum(event["spill_seconds"] for event in built)
+    merge_seconds = sum(event["seconds"] for event in merged)
+    return {
+        "slices": len(built),
+        "query_seconds": round(slice_seconds - spill_seconds, 1),
+        "spill_seconds": round(spill_seconds, 1),
+        "merge_seconds": round(merge_seconds, 1),
+        "rest_seconds": round(stage_seconds - slice_seconds - merge_seconds, 1),
+    }
 
 
 def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -156,12 +156,14 @@ def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequenc
                     f"slice {file.stem} has columns {reader.schema} but the first slice has "
                     f"{schema}; every slice must come from the same expression"
                 )
-            runs.append(_spill_runs(reader, file, key))
+            stored_runs, spill_seconds = _spill_runs(reader, file, key)
+            runs.append(stored_runs)
             _log.info(
                 "slice built",
                 slice=number,
                 slices=len(slices),
                 seconds=round(time.perf_counter() - started, 1),
+                spill_seconds=round(spill_seconds, 1),
             )
         assert schema is not None
         started = time.perf_counter()
@@ -293,21 +295,27 @@ def _runs(
             last = value
 
 
-def _spill_runs(reader: pa.RecordBatchReader, file: Path, key: str) -> list[tuple[object, int]]:
+def _spill_runs(
+    reader: pa.RecordBatchReader, file: Path, key: str
+) -> tuple[list[tuple[object, int]], float]:
     """Write ``reader``'s batches to an Arrow file, one batch per run of equal ``key``.
 
-    Returns ``(key value, batch index)`` per stored batch, in order.
+    Returns ``(key value, batch index)`` per stored batch, in order, and the seconds spent
+    writing (the rest of the slice's time is the engine's).
     """
     runs: list[tuple[object, int]] = []
+    writing = 0.0
     options = ipc.IpcWriteOptions(compression=SPILL_COMPRESSION, use_threads=True)
     with (
         pa.OSFile(str(file), "wb") as sink,
         ipc.new_file(sink, reader.schema, options=options) as stored,
     ):
         for value, batch in _runs(reader, key, file.stem):
+            started = time.perf_counter()
             stored.write_batch(batch)
+            writing += time.perf_counter() - started
             runs.append((value, len(runs)))
-    return runs
+    return runs, writing
 
 
 class _Router:
