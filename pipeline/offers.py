@@ -39,6 +39,7 @@ from offers.campaigns import campaign_rows, send_dates, split_campaigns
 from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
 from offers.held_out import held_out_check
 from offers.policy import save_policy
+from offers.power import measurement_plan
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.value import next_period_margin
 from pipeline.train import load_training
@@ -115,7 +116,8 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     )
     metrics = {
         "snapshot_date": snapshot_date.isoformat(),
-        "allocation": _allocation_summary(targets, offers_config.budget),
+        "allocation": _allocation_summary(targets, offers_config.budget)
+        | {"measurement": measurement_plan(targets, offers_config.control_share)},
         "uplift": uplift_eval.metrics,
         "uplift_skipped": uplift_eval.skipped,
         "uplift_learner": learner,

@@ -99,6 +99,10 @@ def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> N
     x_learner = uplift["x_learner"]
     assert x_learner["qini_minus_risk_ci_low"] <= x_learner["qini_minus_risk_ci_high"]
     assert metrics["uplift_learner"] in {"t_learner", "x_learner", "hazard_ratio", "reach_hazard"}
+    measurement = metrics["allocation"]["measurement"]
+    assert measurement["treatment"] == metrics["allocation"]["treatment"]
+    assert measurement["control"] == metrics["allocation"]["control"]
+    assert isinstance(measurement["can_confirm_predicted_lift"], bool)
     held_out = metrics["held_out"]
     assert set(held_out["strategies"]) == {"policy", "risk_cheapest", "random"}
     assert held_out["budget"] < 150.0

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from structlog.testing import capture_logs
+
+from offers.power import control_share_needed, measurement_plan, minimum_detectable_lift
+
+
+def test_minimum_detectable_lift_of_two_even_arms() -> None:
+    lift = minimum_detectable_lift(1000, 1000, 0.5)
+    # d = (1.96 + 0.8416) * sqrt((0.5 + d)(0.5 - d) / 1000 + 0.25 / 1000), a little under the
+    # equal-variance 0.06265
+    assert lift == pytest.approx(0.0625, abs=2e-4)
+    assert lift == pytest.approx(2.801585 * np.sqrt(((0.5 + lift) * (0.5 - lift) + 0.25) / 1000))
+    assert minimum_detectable_lift(1000, 0, 0.5) is None
+    # a smaller control group sees less
+    assert minimum_detectable_lift(1800, 200, 0.5) > minimum_detectable_lift(1000, 1000, 0.5)
+
+
+def test_a_lift_of_the_minimum_detectable_size_is_detected_four_times_in_five() -> None:
+    rng = np.random.default_rng(0)
+    n_treated, n_control, retention = 900, 300, 0.7
+    lift = minimum_detectable_lift(n_treated, n_control, retention)
+    assert lift is not None
+    trials = 4000
+    kept_t = rng.binomial(n_treated, retention + lift, trials) / n_treated
+    kept_c = rng.binomial(n_control, retention, trials) / n_control
+    standard_error = np.sqrt(kept_t * (1 - kept_t) / n_treated + kept_c * (1 - kept_c) / n_control)
+    detected = np.abs(kept_t - kept_c) / standard_error > 1.959964
+    assert detected.mean() == pytest.approx(0.8, abs=0.03)
+
+
+def test_the_control_share_needed_makes_the_lift_just_detectable() -> None:
+    share = control_share_needed(2000, 0.75, 0.06)
+    assert share is not None and 0 < share < 0.5
+    n_control = 2000 * share
+    assert minimum_detectable_lift(2000 - n_control, n_control, 0.75) == pytest.approx(0.06)
+    # too small a lift for even an even split of 2000 customers; nothing to detect
+    assert control_share_needed(2000, 0.75, 0.01) is None
+    assert control_share_needed(2000, 0.75, 0.0) is None
+    # a rate already at 1 cannot rise
+    assert minimum_detectable_lift(100, 100, 1.0) is None
+
+
+def _targets(n_treated: int, n_control: int, uplift: float) -> pd.DataFrame:
+    groups = ["treatment"] * n_treated + ["control"] * n_control + ["none"] * 50
+    picked = n_treated + n_control
+    return pd.DataFrame(
+        {
+            "group": groups,
+            "churn_probability": [0.25] * picked + [0.9] * 50,
+            "uplift": [uplift] * picked + [0.0] * 50,
+        }
+    )
+
+
+def test_measurement_plan_warns_when_the_control_group_cannot_confirm_the_lift() -> None:
+    with capture_logs() as logs:
+        plan = measurement_plan(_targets(900, 100, uplift=0.05), control_share=0.1)
+    assert (plan["treatment"], plan["control"]) == (900, 100)
+    assert plan["retention_without_offer"] == pytest.approx(0.75)
+    assert plan["predicted_lift"] == pytest.approx(0.05)
+    assert plan["minimum_detectable_lift"] == pytest.approx(minimum_detectable_lift(900, 100, 0.75))
+    assert plan["can_confirm_predicted_lift"] is False
+    assert plan["control_share_needed"] == pytest.approx(control_share_needed(1000, 0.75, 0.05))
+    assert [log["event"] for log in logs] == [
+        "the control group is too small to confirm the predicted lift"
+    ]
+
+    with capture_logs() as logs:
+        plan = measurement_plan(_targets(600, 400, uplift=0.12), control_share=0.4)
+    assert plan["can_confirm_predicted_lift"] is True
+    assert logs == []
