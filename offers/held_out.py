@@ -7,11 +7,16 @@ customer to an offer or to none can be estimated from them, as a stratified diff
 means: among the customers the rule would send offer ``k``, compare those the campaign did send
 ``k`` with those it held out,
 
-    estimated net gain = sum over k of  n_k × (mean retained·value | sent k
-                                              - mean retained·value | held out - cost_k)
+    estimated net gain = sum over k of  n_k × (mean (retained - expected)·value | sent k
+                                              - mean (retained - expected)·value | held out
+                                              - cost_k)
 
-where ``n_k`` counts the rule's sends of ``k`` and ``retained`` is the churn label's complement
-at the send. Customers the rule sends nothing contribute 0: nothing changes for them. Intervals
+where ``n_k`` counts the rule's sends of ``k``, ``retained`` is the churn label's complement at
+the send and ``expected`` the churn model's chance of staying. Subtracting it is a regression
+adjustment: it removes what the features already predict, so the arms' chance imbalance in risk
+and value costs less precision (on the default world the policy's interval narrowed by a third),
+and since the arms are randomised it cannot bias the difference, however poor the model.
+Customers the rule sends nothing contribute 0: nothing changes for them. Intervals
 are percentile bootstraps of the held-out rows, with the same resamples for every rule, so the
 differences between rules are paired.
 
