@@ -39,8 +39,9 @@ def minimum_detectable_lift(
     power: float = POWER,
 ) -> float | None:
     """Smallest rise of the retention rate above ``baseline_rate`` that the campaign detects
-    with ``power`` (None when an arm is empty, or when no rise up to a rate of 1 is enough)."""
-    if n_treated <= 0 or n_control <= 0 or not 0.0 <= baseline_rate < 1.0:
+    with ``power``. None when an arm is empty, when no rise up to a rate of 1 is enough, or at a
+    baseline of exactly 0 or 1, where the normal approximation says nothing."""
+    if n_treated <= 0 or n_control <= 0 or not 0.0 < baseline_rate < 1.0:
         return None
     z = _z_total(alpha, power)
     control_variance = baseline_rate * (1.0 - baseline_rate) / n_control

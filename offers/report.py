@@ -7,6 +7,10 @@ interval (Wilson intervals of each arm combined; Newcombe 1998, method 10), whic
 coverage for small arms and rates near 0 or 1 where the Wald interval does not. Control rows
 are shared by every offer: the hold-out is drawn independently of the offer in the log.
 
+``detectable_lift`` is the lift these arm sizes detect with 80% power at the control's retention
+(``offers.power``): a lift interval spanning 0 with a large detectable lift means the campaign
+was too small to tell, not that the offer does nothing.
+
 Net gain = extra customers retained (lift × treated) × value per retained customer - cost of
 the sends, with value per retained customer = ``value_periods`` × the mean realised margin of
 retained treated customers over the horizon.
@@ -20,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from offers.power import minimum_detectable_lift
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -125,6 +131,7 @@ def _lift_record(
     lower, upper = newcombe_interval(s_t, n_t, s_c, n_c)
     rate_t = s_t / n_t if n_t else float("nan")
     rate_c = s_c / n_c if n_c else float("nan")
+    detectable = minimum_detectable_lift(n_t, n_c, rate_c) if n_c else None
     lift = rate_t - rate_c
     cost = float(treated["offer_id"].map(settings.unit_costs).fillna(np.nan).sum())
     retained_margin = treated.loc[treated["retained"], "horizon_spend"].mean()
@@ -141,6 +148,7 @@ def _lift_record(
         "lift": lift,
         "lift_ci_low": lower,
         "lift_ci_high": upper,
+        "detectable_lift": float("nan") if detectable is None else detectable,
         "extra_retained": extra,
         "cost": cost,
         "net_gain": extra * value - cost,
@@ -155,6 +163,7 @@ def render_markdown(campaign_id: str, rows: pd.DataFrame, tables: dict[str, pd.D
         f"Sent {sent:%Y-%m-%d}: {int((rows['group'] == 'treatment').sum())} treated, "
         f"{int((rows['group'] == 'control').sum())} control. Retained = a completed order within "
         "the horizon after the send. Lift = retention treated − control, 95% Newcombe interval; "
+        "detectable_lift = the lift these arm sizes detect with 80% power; "
         "net gain = extra retained × value per retained customer − cost.",
         "",
         "![lift per offer](lift.png)",

@@ -65,7 +65,7 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
         typer.echo(
             f"{record.offer_id:>14}: lift {record.lift:+.3f} "
             f"[{record.lift_ci_low:+.3f}, {record.lift_ci_high:+.3f}], "
-            f"net gain {record.net_gain:,.0f}"
+            f"detectable {record.detectable_lift:.3f}, net gain {record.net_gain:,.0f}"
         )
     typer.echo(f"report: {folder_path / 'report.md'}")
     return {"per_offer": per_offer.to_dict(orient="records")}

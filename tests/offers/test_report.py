@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from offers.power import minimum_detectable_lift
 from offers.report import (
     CampaignReportError,
     ReportSettings,
@@ -83,6 +84,24 @@ def test_lift_table_cost_and_net_gain() -> None:
     assert table.loc["o1", "cost"] == pytest.approx(4.0)
     # 1 extra customer retained, worth 2 periods * 0.5 margin * 40 spend = 40, minus cost 4
     assert table.loc["o1", "net_gain"] == pytest.approx(36.0)
+    # a control retention of 0 leaves the normal approximation nothing to say
+    assert np.isnan(table.loc["o1", "detectable_lift"])
+
+
+def test_lift_table_says_which_lift_the_arms_could_detect() -> None:
+    rows = pd.DataFrame(
+        {
+            "group": ["treatment"] * 300 + ["control"] * 100,
+            "offer_id": ["o1"] * 300 + [None] * 100,
+            "retained": [True] * 240 + [False] * 60 + [True] * 70 + [False] * 30,
+            "horizon_spend": 10.0,
+        }
+    )
+    settings = ReportSettings(unit_costs={"o1": 1.0}, gross_margin=0.5, value_periods=1.0)
+    table = lift_table(rows, None, settings).set_index("offer_id")
+    assert table.loc["o1", "detectable_lift"] == pytest.approx(
+        minimum_detectable_lift(300, 100, 0.7)
+    )
 
 
 def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
