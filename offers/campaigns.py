@@ -10,9 +10,14 @@ evaluation (Qini/AUUC), the rest fit the models.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+
+from core.logging import get_logger
+
+_log = get_logger(__name__)
 
 LOG_COLUMNS = ("customer_id", "campaign_id", "offer_id", "sent_ts", "group")
 
@@ -66,6 +71,26 @@ def campaign_rows(offers_log: pd.DataFrame, features_at_sends: pd.DataFrame) -> 
             f"({len(features)} rows) share no (customer_id, cutoff_date)"
         )
     return joined.sort_values(["cutoff_date", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def in_catalogue(rows: pd.DataFrame, catalog: Sequence[str]) -> pd.DataFrame:
+    """Campaign rows whose treatment the catalogue knows: every control row, and the rows treated
+    with a catalogued offer.
+
+    A row treated with an offer since retired from the catalogue is neither a control (it was
+    sent something) nor a treated row of an offer the policy can send; kept, the hazard learners
+    would count it as untreated. It is left out, with a warning naming the offers.
+    """
+    treated = rows["treatment_offer"].notna()
+    unknown = treated & ~rows["treatment_offer"].isin(list(catalog))
+    if unknown.any():
+        _log.warning(
+            "campaign rows left out: their offer is not in the catalogue",
+            rows=int(unknown.sum()),
+            of_rows=len(rows),
+            offers=sorted(rows.loc[unknown, "treatment_offer"].unique()),
+        )
+    return rows[~unknown].reset_index(drop=True)
 
 
 def split_campaigns(

@@ -35,7 +35,7 @@ from models import tracking
 from models.candidates import FeatureColumns, build_preprocessor, feature_columns, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
-from offers.campaigns import campaign_rows, send_dates, split_campaigns
+from offers.campaigns import campaign_rows, in_catalogue, send_dates, split_campaigns
 from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
 from offers.held_out import held_out_check
 from offers.policy import save_policy
@@ -64,7 +64,8 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 
     offers_log, orders, at_sends = _campaign_inputs(config)
-    rows = campaign_rows(offers_log, at_sends)
+    catalog = [offer.id for offer in offers_config.catalog]
+    rows = in_catalogue(campaign_rows(offers_log, at_sends), catalog)
     rows["churn_probability"] = predict_churn(champion, rows, columns)
     split = split_campaigns(
         rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
