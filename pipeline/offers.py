@@ -35,10 +35,16 @@ from models import tracking
 from models.candidates import FeatureColumns, build_preprocessor, feature_columns, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
-from offers.campaigns import campaign_rows, in_catalogue, send_dates, split_campaigns
+from offers.campaigns import (
+    CampaignSplit,
+    campaign_rows,
+    in_catalogue,
+    send_dates,
+    split_campaigns,
+)
 from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
 from offers.held_out import held_out_check
-from offers.policy import save_policy
+from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.value import next_period_margin
@@ -100,18 +106,9 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
     targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
 
-    held_out = None
-    if learner in uplift_eval.holdout_uplift:
-        held_out = held_out_check(
-            split.holdout,
-            uplift_eval.holdout_uplift[learner],
-            holdout_risk,
-            policy,
-            len(split.holdout) / len(snapshot),
-            config.seed,
-        ) | {"campaigns": split.holdout_campaigns}
-    else:
-        _log.warning("held-out check skipped: the learner was not evaluated", learner=learner)
+    held_out = _held_out(
+        split, uplift_eval.holdout_uplift.get(learner), policy, len(snapshot), config
+    )
     truth = _truth_comparison(
         config, snapshot, columns, snapshot_date, churn_probability, table, choice
     )
@@ -146,6 +143,30 @@ def _campaign_inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     dates = send_dates(offers_log)
     at_sends = build_features(tables, dates, config.features, config.churn).to_pandas()
     return offers_log, orders, at_sends
+
+
+def _held_out(
+    split: CampaignSplit,
+    uplift: np.ndarray | None,
+    policy: OfferPolicy,
+    snapshot_rows: int,
+    config: Config,
+) -> dict[str, Any] | None:
+    """The policy and the baselines on the held-out campaigns (``offers.held_out``), with the
+    learner's uplift fitted without them; None when that learner was not evaluated (named in
+    ``offers.learner`` but absent from ``offers.learners``)."""
+    if uplift is None:
+        _log.warning("held-out check skipped: the policy's learner was not evaluated")
+        return None
+    check = held_out_check(
+        split.holdout,
+        uplift,
+        split.holdout["churn_probability"].to_numpy(),
+        policy,
+        len(split.holdout) / snapshot_rows,
+        config.seed,
+    )
+    return check | {"campaigns": split.holdout_campaigns}
 
 
 def _truth_comparison(
