@@ -17,8 +17,9 @@ adjustment: it removes what the features already predict, so the arms' chance im
 and value costs less precision (on the default world the policy's interval narrowed by a third),
 and since the arms are randomised it cannot bias the difference, however poor the model.
 Customers the rule sends nothing contribute 0: nothing changes for them. Intervals
-are percentile bootstraps of the held-out rows, with the same resamples for every rule, so the
-differences between rules are paired.
+are percentile bootstraps of the held-out customers (each drawn with all their rows, as a
+customer in two campaigns has correlated outcomes), with the same resamples for every rule, so
+the differences between rules are paired.
 
 The same rows check the uplift model's calibration: per offer, the mean predicted uplift against
 the measured one (control churn - treated churn, Newcombe interval), over all held-out rows and
@@ -136,17 +137,22 @@ def compare_rules(
     reference: str,
     seed: int,
     rounds: int = BOOTSTRAP_ROUNDS,
+    customers: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every rule's :func:`estimated_net_gain` with 95% bootstrap intervals of its net gain and
     customers saved, and for every other rule the interval of ``reference``'s net gain minus
-    its own (paired resamples)."""
+    its own (paired resamples).
+
+    ``customers`` (one id per row) makes the bootstrap resample customers with all their rows:
+    a customer in several held-out campaigns has correlated outcomes, and resampling the rows
+    one by one would make the intervals too narrow."""
     rng = np.random.default_rng(seed)
-    n_rows = len(rows.arm)
+    resample = ClusterResampler(customers if customers is not None else np.arange(len(rows.arm)))
     boot: dict[str, dict[str, list[float]]] = {
         name: {measure: [] for measure in _BOOTSTRAPPED} for name in decisions
     }
     for _ in range(rounds):
-        index = rng.integers(0, n_rows, n_rows)
+        index = resample(rng)
         resampled = rows.take(index)
         for name, decision in decisions.items():
             estimate = estimated_net_gain(decision[index], resampled, costs)
@@ -164,6 +170,25 @@ def compare_rules(
 
 
 _BOOTSTRAPPED = ("net_gain", "customers_saved")
+
+
+class ClusterResampler:
+    """Row indices of a bootstrap resample of clusters (drawn with replacement, each bringing
+    all its rows); with one cluster per row, the ordinary row bootstrap."""
+
+    def __init__(self, clusters: np.ndarray) -> None:
+        _, codes = np.unique(np.asarray(clusters), return_inverse=True)
+        self._order = np.argsort(codes, kind="stable")
+        self._sizes = np.bincount(codes)
+        self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
+        chosen = rng.integers(0, len(self._sizes), len(self._sizes))
+        sizes = self._sizes[chosen]
+        ends = np.cumsum(sizes)
+        # position k of the resample is row (start of its cluster + its offset inside it)
+        offsets = np.arange(ends[-1]) - np.repeat(ends - sizes, sizes)
+        return self._order[np.repeat(self._starts[chosen], sizes) + offsets]
 
 
 def _interval(values: np.ndarray, what: str) -> dict[str, float | None]:
@@ -270,7 +295,14 @@ def held_out_check(
     rows = HeldOutRows.from_campaigns(
         holdout["treatment_offer"], holdout["churned"], table.value, churn_probability, catalog
     )
-    strategies = compare_rules(decisions, rows, costs, reference="policy", seed=seed)
+    strategies = compare_rules(
+        decisions,
+        rows,
+        costs,
+        reference="policy",
+        seed=seed,
+        customers=holdout["customer_id"].to_numpy(),
+    )
     picks = decisions["policy"]
     sent = np.flatnonzero(picks != NO_OFFER)
     strategies["policy"] |= {

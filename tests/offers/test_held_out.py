@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from offers.allocation import NO_OFFER
 from offers.held_out import (
+    ClusterResampler,
     HeldOutDataError,
     HeldOutRows,
     compare_rules,
@@ -145,3 +148,32 @@ def test_rows_from_campaigns_refuse_an_offer_missing_from_the_catalogue() -> Non
     assert rows.arm.tolist() == [0, NO_OFFER]
     assert rows.retained.tolist() == [1.0, 0.0]
     assert rows.expected_retained.tolist() == [0.75, 0.75]
+
+
+def test_the_bootstrap_resamples_whole_customers() -> None:
+    resample = ClusterResampler(np.array(["b", "a", "b", "c", "a", "a"]))
+    rows_of = {"a": {1, 4, 5}, "b": {0, 2}, "c": {3}}
+    for seed in range(20):
+        index = resample(np.random.default_rng(seed))
+        drawn = [next(c for c, rows in rows_of.items() if row in rows) for row in index]
+        for customer, rows in rows_of.items():
+            times = drawn.count(customer)
+            assert times % len(rows) == 0
+            # every draw of a customer brings each of their rows once
+            assert all(list(index).count(row) == times // len(rows) for row in rows)
+
+
+def test_customers_in_several_campaigns_widen_the_interval() -> None:
+    # every customer twice with the same outcome: row-by-row resampling thinks it has twice the
+    # evidence it has
+    rows, _ = _campaign(1500, seed=4)
+    twice = rows.take(np.repeat(np.arange(1500), 2))
+    rule = np.repeat(_rule(1500), 2)
+    customers = np.repeat(np.arange(1500), 2)
+
+    def width(result: dict[str, Any]) -> float:
+        return result["net_gain_ci_high"] - result["net_gain_ci_low"]
+
+    by_row = compare_rules({"rule": rule}, twice, COSTS, "rule", seed=0)["rule"]
+    by_customer = compare_rules({"rule": rule}, twice, COSTS, "rule", seed=0, customers=customers)
+    assert width(by_customer["rule"]) > 1.25 * width(by_row)
