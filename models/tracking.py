@@ -8,6 +8,7 @@ when set (a team server), else from params (an SQLite file in the project by def
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: DVC stages and CI have no display
 
+import cloudpickle
 import matplotlib.pyplot as plt
 import mlflow
 import mlflow.sklearn
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
 from core.config import EconomicsConfig, MlflowConfig
@@ -233,11 +235,19 @@ def load_model(registered_model: str, alias: str | None = None, version: str | N
     return mlflow.sklearn.load_model(f"models:/{registered_model}{suffix}")
 
 
-def save_model(model: Any, path: Path, inputs: pd.DataFrame) -> None:
-    """The model in MLflow's folder format outside the tracking store (a DVC output)."""
+def save_model(model: Any, path: Path, inputs: pd.DataFrame, created: dt.datetime) -> None:
+    """The model in MLflow's folder format outside the tracking store (a DVC output).
+
+    MLflow stamps a saved model with a random uuid and the wall-clock time, so every run of an
+    unchanged stage would give the DVC output new bytes and ``dvc.lock`` a new hash. Here the
+    uuid is a digest of the pickled model and the time is ``created`` (the caller passes a time
+    taken from the data): same model, same bytes. The run's real time is on its MLflow run.
+    """
+    digest = hashlib.sha256(cloudpickle.dumps(model)).hexdigest()[:32]
     mlflow.sklearn.save_model(
         model,
         path,
+        mlflow_model=Model(model_uuid=digest, utc_time_created=created),
         signature=infer_signature(inputs, model.predict_proba(inputs)),
         serialization_format=SERIALIZATION,
         pyfunc_predict_fn="predict_proba",

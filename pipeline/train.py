@@ -8,9 +8,12 @@ MLflow tracking store (``mlflow.db`` + ``mlruns/`` by default, or ``MLFLOW_TRACK
   the feature data as tags;
 * the winner (best on the validation cutoff) registered as a new version with alias
   ``challenger``; alias ``champion`` moves to it only if the gate says so;
-* ``models_dir``: ``registered.json`` (versions, run ids, split, winner), ``promotion.json`` (the
-  gate's decision and numbers), ``training.json`` (every candidate's metrics and trials), each
-  candidate's model and the champion's model in MLflow's folder format, for ``churn evaluate``.
+* ``models_dir``: ``registered.json`` (versions, split, winner, feature columns),
+  ``promotion.json`` (the gate's decision and numbers), ``training.json`` (every candidate's
+  metrics and trials), each candidate's model and the champion's model in MLflow's folder
+  format, for ``churn evaluate``. Against a fresh registry, the same data and params give the
+  same bytes; run ids and timings are in MLflow (the parent run's ``registered.json`` artifact
+  lists the runs).
 
 The registry is state shared across runs (like a team server), so it is not a DVC output: DVC
 would delete and restore it per commit. DVC tracks what this run decided instead.
@@ -19,6 +22,7 @@ would delete and restore it per commit. DVC tracks what this run decided instead
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -42,6 +46,9 @@ _log = get_logger(__name__)
 
 TRAINING_FILE = "training.parquet"
 CHALLENGER, CHAMPION = "challenger", "champion"
+RUN_SPECIFIC = ("parent_run_id", "candidate_runs", "model_uri")
+"""Keys of the run summary that name MLflow runs and models: new ids on every run, so they are
+kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps them)."""
 
 
 def read_registered(models_dir: Path) -> dict[str, Any]:
@@ -97,9 +104,17 @@ def run(config: Config) -> dict[str, Any]:
             },
         }
         tracking.log_json(summary, "registered.json")
-    _write_outputs(config, results, winner, decision, summary, frames, columns)
+    _write_outputs(
+        config, results, winner, decision, summary, frames, columns, _data_end(frame, config)
+    )
     typer.echo(f"{'PROMOTED' if decision.promote else 'KEPT CHAMPION'}: {decision.reason}")
     return summary
+
+
+def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
+    """Where the training data ends: the latest cutoff's label horizon end (00:00 UTC)."""
+    latest = pd.Timestamp(frame["cutoff_date"].max()).to_pydatetime()
+    return latest + dt.timedelta(days=config.churn.horizon_days)
 
 
 def load_training(features_dir: Path) -> pd.DataFrame:
@@ -233,17 +248,26 @@ def _write_outputs(
     summary: dict[str, Any],
     frames: SplitFrames,
     columns: FeatureColumns,
+    data_end: dt.datetime,
 ) -> None:
+    """``models_dir``: the same data and params give the same bytes (against a fresh registry).
+
+    What changes from run to run stays in MLflow: run ids, model ids and timings are left out of
+    the JSON files here (the copy logged to the parent run keeps them), and the saved models are
+    stamped with ``data_end`` (:func:`models.tracking.save_model`).
+    """
     inputs = model_inputs(frames.test.head(100), columns)
+    stable = {key: value for key, value in summary.items() if key not in RUN_SPECIFIC}
     with atomic_dir(config.paths.models_dir) as folder:
-        write_json(folder / "registered.json", summary)
+        write_json(folder / "registered.json", stable)
         write_json(folder / "promotion.json", decision.as_dict())
         write_json(folder / "training.json", {result.name: _describe(result) for result in results})
         for result in results:
-            tracking.save_model(result.model, folder / "candidates" / result.name, inputs)
+            save_to = folder / "candidates" / result.name
+            tracking.save_model(result.model, save_to, inputs, data_end)
         champion_dir = folder / "champion"
         if decision.promote:
-            tracking.save_model(winner.model, champion_dir, inputs)
+            tracking.save_model(winner.model, champion_dir, inputs, data_end)
         else:
             tracking.download_model(
                 config.mlflow.registered_model, summary["champion_version"], champion_dir
@@ -260,7 +284,6 @@ def _describe(result: CandidateResult) -> dict[str, Any]:
                 "fitted": result.fitted,
                 "validation": result.validation_metrics,
                 "test": result.test_metrics,
-                "train_seconds": round(result.train_seconds, 2),
                 "trials": result.tuning.trials,
             },
             default=str,

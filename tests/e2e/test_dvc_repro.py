@@ -109,7 +109,9 @@ def test_repro_trains_registers_a_champion_and_evaluates(project: Path) -> None:
     metrics = json.loads((project / "evaluation/metrics.json").read_text())
 
     assert registered["champion_version"] == registered["challenger_version"] == "1"
-    assert len(registered["candidate_runs"]) == 3
+    trained = json.loads((project / "data/models/training.json").read_text())
+    assert set(trained) == {"logistic", "hist_gb", "xgboost"}
+    assert not set(registered) & {"parent_run_id", "candidate_runs", "model_uri"}  # MLflow's
     assert {"champion", "logistic", "hist_gb", "xgboost", "oracle"} == set(metrics["models"])
     assert (project / "mlflow.db").is_file()  # the tracking store lives beside, not in, DVC outs
     assert (project / "evaluation/plots/roc/champion.csv").is_file()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ from pipeline import evaluate, train
 from tests.models.frames import CUTOFFS, feature_table
 
 pytestmark = pytest.mark.slow
+
+FIRST_MODELS = "models-after-first-train"
 
 PARAMS = {
     "seed": 7,
@@ -60,6 +64,7 @@ def runs(project: Path) -> tuple[dict, dict]:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         config = Config.load(project / "params.yaml")
         first = train.run(config)
+        shutil.copytree(project / "data/models", project / FIRST_MODELS)
         second = train.run(config)
         evaluate.run(config)
     return first, second
@@ -78,6 +83,31 @@ def test_first_model_becomes_champion_and_an_equal_one_does_not_replace_it(
     # same params and data: the retrained winner scores exactly like the registered champion
     assert decision["challenger_primary"] == decision["champion_primary"]
     assert decision["challenger_ece"] == decision["champion_ece"]
+
+
+def test_same_data_and_params_give_the_same_model_folder_bytes(
+    project: Path, runs: tuple[dict, dict], tmp_path: Path
+) -> None:
+    """A fresh project (its own, empty registry) trains the same table: every file of
+    ``data/models`` is byte-identical to the first run's, so ``dvc.lock`` does not move."""
+    first, _ = runs
+    (tmp_path / "data").mkdir()
+    shutil.copytree(project / "data/features", tmp_path / "data/features")
+    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        again = train.run(Config.load(tmp_path / "params.yaml"))
+
+    assert again["candidate_runs"] != first["candidate_runs"]  # new runs, yet the same files:
+    before, after = project / FIRST_MODELS, tmp_path / "data/models"
+    files = sorted(path.relative_to(before) for path in before.rglob("*") if path.is_file())
+    assert files == sorted(path.relative_to(after) for path in after.rglob("*") if path.is_file())
+    assert len(files) == 18  # 3 JSON files; 2 candidates and the champion, 5 files each
+    for name in files:
+        assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    saved = yaml.safe_load((after / "champion/MLmodel").read_text())
+    assert str(saved["utc_time_created"]).startswith(str(CUTOFFS[-1] + dt.timedelta(days=60)))
 
 
 def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
