@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -152,6 +153,11 @@ def _empty_file_error(spec: TableSpec, path: Path) -> TableReadError:
     )
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """Column names given twice: readers would silently keep one copy and drop the other."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Table:
     """Read a CSV with every contract column as text (ids keep leading zeros; parsing is ours).
 
@@ -166,7 +172,7 @@ def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Tabl
         raise _unreadable(spec.name, path, error) from None
     if not any(name.strip() for name in header):
         raise _empty_file_error(spec, path)
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = _repeated(header)
     if repeated:
         raise TableReadError(
             spec.name, None, f"{display_path(path)} repeats header column(s) {', '.join(repeated)}"
@@ -212,6 +218,14 @@ class TableReader:
         else:
             metadata = [self._metadata(path) for path in source.files]
             self._schemas = [meta.schema.to_arrow_schema() for meta in metadata]
+            for path, schema in zip(source.files, self._schemas, strict=True):
+                repeated = _repeated(schema.names)
+                if repeated:
+                    raise TableReadError(
+                        self.spec.name,
+                        None,
+                        f"{display_path(path)} repeats column(s) {', '.join(repeated)}",
+                    )
             row_counts = [meta.num_rows for meta in metadata]
         self._offsets = np.cumsum([0, *row_counts])
 
@@ -253,16 +267,28 @@ class TableReader:
         return f"{self.source.files[file_index].name}:{local}"
 
     def raw_parts(self, column: str) -> list[pa.ChunkedArray]:
-        """``column`` as stored, one array per file (physical types may differ between parts)."""
+        """``column`` as stored, one array per file (physical types may differ between parts).
+
+        A part that lacks the column (an attribute added in later exports) gives nulls of the
+        type the first part that has it stores, as DuckDB's union by name reads it.
+        """
         if self._csv is not None:
             return [self._csv.column(column)]
-        parts = []
-        for path in self.source.files:
+        parts: list[pa.ChunkedArray | None] = []
+        for path, schema in zip(self.source.files, self._schemas, strict=True):
+            if column not in schema.names:
+                parts.append(None)
+                continue
             try:
                 parts.append(pq.ParquetFile(path).read(columns=[column]).column(0))
             except (pa.ArrowException, OSError) as error:
                 raise _unreadable(self.spec.name, path, error, column) from None
-        return parts
+        stored = next(part.type for part in parts if part is not None)
+        sizes = np.diff(self._offsets)
+        return [
+            pa.chunked_array([pa.nulls(int(size), stored)]) if part is None else part
+            for part, size in zip(parts, sizes, strict=True)
+        ]
 
     def raw_values(self, column: str, positions: np.ndarray) -> list[Any]:
         """Stored values of ``column`` at ``positions`` (to show values that failed to parse)."""
@@ -320,10 +346,17 @@ def convert(raw: pa.ChunkedArray, logical: LogicalType) -> tuple[pa.ChunkedArray
         return raw.cast(target), no_failures
     if logical is LogicalType.FLOAT and _is_number(raw.type):
         return _nan_to_null(raw.cast(pa.float64())), no_failures
+    if logical is LogicalType.INTEGER and pa.types.is_unsigned_integer(raw.type):
+        beyond = pc.fill_null(pc.greater(raw, pa.scalar(2**63 - 1, pa.uint64())), False)
+        kept = pc.if_else(beyond, pa.scalar(None, raw.type), raw)
+        return kept.cast(target), _mask(beyond)
     if logical is LogicalType.INTEGER and pa.types.is_integer(raw.type):
         return raw.cast(target), no_failures
     if logical is LogicalType.INTEGER and _is_number(raw.type):
         return _whole_numbers(_nan_to_null(raw.cast(pa.float64())))
+    if logical is LogicalType.DATE and pa.types.is_timestamp(raw.type) and raw.type.tz:
+        # Local midnight in Paris is the previous day in UTC: which day is meant is ambiguous.
+        raise _IncompatibleTypeError(f"{raw.type}, a time in a zone rather than a calendar day")
     if logical.is_temporal and (pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type)):
         return _to_day_if_date(raw.cast(target, safe=False), logical), no_failures
     raise _IncompatibleTypeError(str(raw.type))
@@ -347,10 +380,17 @@ def _nan_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
 
 
+_INT64_BOUND = 2.0**63
+"""64-bit integers lie in [-2**63, 2**63); a float outside (or an infinity) is none."""
+
+
 def _whole_numbers(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
-    fractional = pc.fill_null(pc.invert(pc.equal(pc.floor(values), values)), False)
-    kept = pc.if_else(fractional, pa.scalar(None, pa.float64()), values)
-    return kept.cast(pa.int64()), _mask(fractional)
+    """Integers from floats; a fractional or out-of-range value is unreadable, not truncated."""
+    out_of_range = pc.or_(pc.greater_equal(values, _INT64_BOUND), pc.less(values, -_INT64_BOUND))
+    fractional = pc.invert(pc.equal(pc.floor(values), values))
+    failed = pc.fill_null(pc.or_(fractional, out_of_range), False)
+    kept = pc.if_else(failed, pa.scalar(None, pa.float64()), values)
+    return kept.cast(pa.int64()), _mask(failed)
 
 
 def _to_day_if_date(values: pa.ChunkedArray, logical: LogicalType) -> pa.ChunkedArray:
@@ -363,9 +403,13 @@ def _mask(flags: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(flags.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+_BLANKS = " \t\n\r\x0b\x0c"
+"""The blanks ignored around a number or a time: ASCII whitespace, as the features engine's trim."""
+
+
 def _parse_text(raw: pa.ChunkedArray, logical: LogicalType) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Parse text with arrow's fast casts; only if some value fails, find which with pandas."""
-    text = _empty_to_null(pc.utf8_trim_whitespace(raw.cast(pa.string())))
+    text = _empty_to_null(pc.utf8_trim(raw.cast(pa.string()), characters=_BLANKS))
     if logical in (LogicalType.FLOAT, LogicalType.INTEGER):
         try:
             parsed = _nan_to_null(text.cast(pa.float64()))
@@ -388,18 +432,19 @@ def _is_null_or_nan_text(text: pa.ChunkedArray) -> pa.ChunkedArray:
 def _parse_timestamps(
     text: pa.ChunkedArray, logical: LogicalType
 ) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """ISO 8601 only (day-first/month-first text is ambiguous); offsets are converted to UTC."""
-    no_failures = np.zeros(len(text), dtype=bool)
-    for arrow_type in (pa.timestamp("us"), pa.timestamp("us", "UTC")):
-        try:
-            parsed = text.cast(arrow_type).cast(pa.timestamp("us"))
-            return _to_day_if_date(parsed, logical), no_failures
-        except pa.ArrowInvalid:
-            continue
-    stamps = pd.to_datetime(text.to_pandas(), format="ISO8601", utc=True, errors="coerce")
-    parsed = pa.chunked_array(
-        [pa.array(stamps.dt.tz_localize(None)).cast(pa.timestamp("us"), safe=False)]
-    )
+    """Read text exactly as the features engine does: DuckDB's cast to a UTC timestamp.
+
+    ISO 8601 only (day-first/month-first text is ambiguous); an offset (``Z``, ``+02:00``) is
+    converted to UTC, none means UTC. Parsing with the engine's own cast is what makes "the
+    validator accepts it" imply "the features stage can read it".
+    """
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("text_column", pa.table({"text": text}))
+        parsed = con.sql(
+            "SELECT CAST(TRY_CAST(text AS TIMESTAMPTZ) AS TIMESTAMP) AS stamp FROM text_column"
+        ).to_arrow_table()["stamp"]
+    parsed = parsed.cast(pa.timestamp("us"))
     failed = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(text)))
     return _to_day_if_date(parsed, logical), failed
 

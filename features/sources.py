@@ -60,7 +60,8 @@ def conform(name: str, table: ir.Table) -> ir.Table:
     """``table`` with its contract columns cast to their contract types.
 
     Text ids stay text (leading zeros survive), whole-number ids become their decimal text, empty
-    text is null, NaN floats are null, timestamps with a time zone or an offset are converted to
+    text is null (blank text too, where a number or a time is expected), the text ``nan`` is a
+    missing number, NaN floats are null, timestamps with a time zone or an offset are converted to
     naive UTC, and date columns drop any time of day. Optional contract columns that are absent
     are added as nulls. Other columns are dropped, except in ``customers``, where they are the
     static attributes and kept as stored.
@@ -93,11 +94,12 @@ def _cast(value: ir.Value, logical: LogicalType) -> ir.Value:
     source = value.type()
     target = CONTRACT_TYPES[logical]
     if source.is_string():
-        value = value.nullif("")
         if logical in (LogicalType.ID, LogicalType.STRING):
-            return value
+            return value.nullif("")
+        # As the validator reads text: surrounding blanks ignored, blank text is missing.
+        value = value.strip().nullif("")
         if logical is LogicalType.INTEGER:
-            return value.cast(dt.float64).cast(dt.int64)
+            return _nan_to_null(value.cast(dt.float64)).cast(dt.int64)
         if logical.is_temporal:
             # Through a zoned timestamp: an offset (`Z`, `+02:00`) is honoured, none means UTC.
             value = value.cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)

@@ -20,6 +20,10 @@ def run(config: Config) -> None:
         config.paths.validation_report.unlink(missing_ok=True)
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
+    except BaseException:
+        # Whatever stopped the check, the previous report must not vouch for these files.
+        config.paths.validation_report.unlink(missing_ok=True)
+        raise
     write_json(config.paths.validation_report, report)
     _log.info("validated", report=str(config.paths.validation_report))
 

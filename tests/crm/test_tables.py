@@ -149,3 +149,55 @@ def test_numbers_from_text() -> None:
     assert float_failures.tolist() == [False, False, False, True, False]
     assert whole.to_pylist() == [None, None, None, None, None]
     assert whole_failures.tolist() == [True, False, False, True, False]
+
+
+def test_timestamp_text_is_read_exactly_as_the_features_engine_casts_it() -> None:
+    text = pa.chunked_array(
+        [
+            [
+                "2023-01-01 10:00:00Z",
+                "2023-01-01 10:00:00.1234567",  # more digits than microseconds: cut, as DuckDB
+                "2023-01-01T10",  # hour only: ISO 8601, but DuckDB refuses it
+                "20230101",  # basic ISO form: refused by DuckDB
+                "2023-01-01 10:00:00 +02:00",  # a space before the offset: refused by DuckDB
+            ]
+        ]
+    )
+
+    values, unparsable = convert(text, LogicalType.TIMESTAMP)
+
+    assert values.to_pylist()[:2] == [
+        pd.Timestamp("2023-01-01 10:00").to_pydatetime(),
+        pd.Timestamp("2023-01-01 10:00:00.123456").to_pydatetime(),
+    ]
+    assert unparsable.tolist() == [False, False, True, True, True]
+
+
+def test_integers_beyond_64_bits_are_unreadable_values_not_a_crash() -> None:
+    text = pa.chunked_array([["1e20", "9223372036854775808", "-9223372036854775808", "7"]])
+    unsigned = pa.chunked_array([pa.array([2**63, 5], pa.uint64())])
+
+    from_text, text_failures = convert(text, LogicalType.INTEGER)
+    from_unsigned, unsigned_failures = convert(unsigned, LogicalType.INTEGER)
+
+    assert from_text.to_pylist() == [None, None, -(2**63), 7]
+    assert text_failures.tolist() == [True, True, False, False]
+    assert from_unsigned.to_pylist() == [None, 5]
+    assert unsigned_failures.tolist() == [True, False]
+
+
+def test_an_attribute_added_in_later_parts_reads_as_null_in_earlier_ones(tmp_path: Path) -> None:
+    parts = tmp_path / "raw" / "customers"
+    parts.mkdir(parents=True)
+    signup = pd.to_datetime(["2023-01-01"])
+    pd.DataFrame({"customer_id": ["C1"], "signup_date": signup}).to_parquet(
+        parts / "part-00000.parquet"
+    )
+    pd.DataFrame({"customer_id": ["C2"], "signup_date": signup, "country": ["DE"]}).to_parquet(
+        parts / "part-00001.parquet"
+    )
+
+    customers = read_table(tmp_path / "raw", "customers")
+
+    assert customers["country"].isna().tolist() == [True, False]
+    assert customers["country"].iloc[1] == "DE"

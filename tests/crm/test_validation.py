@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from core.config import ValidateConfig
@@ -341,3 +343,52 @@ def test_timezone_aware_parquet_timestamps_are_checked_in_utc(raw_dir: Path) -> 
 
     assert orders["columns"]["order_ts"]["min"] == "2023-01-05 09:00:00"
     assert orders["columns"]["order_ts"]["max"] == "2023-04-02 21:59:59"
+
+
+def test_a_parquet_file_with_a_repeated_column_is_refused(raw_dir: Path) -> None:
+    frame = orders_frame()
+    table = pa.Table.from_arrays(
+        [*pa.Table.from_pandas(frame, preserve_index=False).columns, pa.array([-3.0] * 4)],
+        names=[*frame.columns, "amount"],
+    )
+    (raw_dir / "orders.csv").unlink()
+    pq.write_table(table, raw_dir / "orders.parquet")
+
+    assert any("orders.parquet repeats column(s) amount" in line for line in failure_lines(raw_dir))
+
+
+def test_zoned_timestamps_in_a_date_column_are_refused(raw_dir: Path) -> None:
+    (raw_dir / "customers.csv").unlink()
+    midnight_in_berlin = pd.to_datetime(["2023-01-01", "2023-02-15", "2023-03-31"])
+    pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "signup_date": midnight_in_berlin.tz_localize("Europe/Berlin"),
+        }
+    ).to_parquet(raw_dir / "customers.parquet")
+
+    (line,) = failure_lines(raw_dir)
+
+    assert line.startswith("customers.signup_date: stored as timestamp[")
+    assert "tz=Europe/Berlin], a time in a zone rather than a calendar day" in line
+    assert "expected an ISO 8601 date" in line
+
+
+def test_an_attribute_missing_from_earlier_parts_is_described_over_all_rows(
+    raw_dir: Path,
+) -> None:
+    (raw_dir / "customers.csv").unlink()
+    parts = raw_dir / "customers"
+    parts.mkdir()
+    signup = pd.to_datetime(["2023-01-01", "2023-02-15"])
+    pd.DataFrame({"customer_id": ["C1", "C2"], "signup_date": signup}).to_parquet(
+        parts / "part-00000.parquet"
+    )
+    pd.DataFrame({"customer_id": ["C3"], "signup_date": signup[:1], "country": ["FR"]}).to_parquet(
+        parts / "part-00001.parquet"
+    )
+
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    (country,) = report["tables"]["customers"]["extra_columns"].values()
+    assert country["null_rate"] == 0.666667

@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crm.tables import TableReadError
+from core.config import ValidateConfig
+from crm.tables import TableReadError, read_table
+from crm.validation import validate_raw_tables
 from features.sources import load_raw_tables
 
 CUSTOMERS_CSV = (
@@ -157,3 +159,38 @@ def test_the_same_export_as_csv_and_as_parquet_gives_the_same_tables(con, tmp_pa
         pd.testing.assert_frame_equal(
             csv_tables[name].execute(), parquet_tables[name].execute(), check_dtype=False
         )
+
+
+def test_csv_text_the_validator_accepts_is_read_with_the_same_values(con, tmp_path: Path) -> None:
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    (raw_dir / "customers.csv").write_text(
+        "customer_id,signup_date\nC1, 2023-01-01 \n", encoding="utf-8"
+    )
+    (raw_dir / "orders.csv").write_text(
+        "order_id,customer_id,order_ts,amount,discount_amount,n_items\n"
+        "O1,C1, 2023-01-05 10:00:00Z ,1,  ,nan\n"
+        "O2,C1,2023-01-06 10:00:00.1234567, 7.5 ,0, 3 \n",
+        encoding="utf-8",
+    )
+    (raw_dir / "support_tickets.csv").write_text(
+        "ticket_id,customer_id,opened_ts,first_response_ts,resolved_ts,channel,csat\n"
+        "T1,C1,2023-01-07 09:00,, ,email,nan\n",
+        encoding="utf-8",
+    )
+    validate_raw_tables(raw_dir, ValidateConfig())
+
+    tables = load_raw_tables(con, raw_dir)
+
+    for name in ("customers", "orders", "support_tickets"):
+        expected = read_table(raw_dir, name)
+        engine = tables[name].select(*expected.columns).order_by(expected.columns[0]).to_pandas()
+        for column in expected.columns:
+            assert engine[column].isna().tolist() == expected[column].isna().tolist(), column
+            present = expected[column].notna()
+            assert _comparable(engine[column][present]) == _comparable(expected[column][present])
+
+
+def _comparable(values: pd.Series) -> list[object]:
+    """Values as Python objects that compare across engines (3 == 3.0; a date is its midnight)."""
+    return [pd.Timestamp(value) if isinstance(value, dt.date) else value for value in values]

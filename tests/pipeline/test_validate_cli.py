@@ -80,3 +80,18 @@ def test_missing_raw_folder_exits_1_without_a_report(project: Path) -> None:
     assert "customers: required table missing" in output
     assert "does not exist" in output
     assert not (project / "out" / "report.json").exists()
+
+
+def test_a_crash_during_the_check_also_removes_the_old_report(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert validate(project)[0] == 0
+
+    def disk_fails(*_: object) -> None:
+        raise OSError("input/output error")
+
+    monkeypatch.setattr("pipeline.validate.validate_raw_tables", disk_fails)
+    exit_code, _ = validate(project)
+
+    assert exit_code != 0
+    assert not (project / "out" / "report.json").exists()
