@@ -345,13 +345,18 @@ def _with_event_stats(
 
 
 def _event_types_read(families: list[Family], context: Context) -> list[str]:
-    """Event types whose statistics some active family reads; other types are never joined."""
+    """Event types whose statistics some active family reads; other types are never joined.
+
+    Raw values, sorted: a family's own name and an export's spelling of it (``referral``,
+    ``Referral``) are different types here; only the export's own types become feature names,
+    where :func:`~features.definitions.unique_slugs` checks them.
+    """
     read: set[str] = set()
     for family in families:
         read |= set(family.event_types)
         if family.reads_event_types:
             read |= set(context.event_types.values())
-    return list(unique_slugs(read, "event types").values())
+    return sorted(read)
 
 
 def _unique(values: Iterable[str]) -> list[str]:

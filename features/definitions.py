@@ -518,11 +518,12 @@ CATALOGUE: tuple[FeatureDef, ...] = (
 
 
 def feature_slug(text: str) -> str:
-    """``text`` as a feature-name part: lower case, other runs of characters → ``_``.
+    """``text`` as a feature-name part: case-folded letters and digits (any script), other runs
+    of characters → ``_``.
 
     Raises :class:`FeatureNameError` when nothing usable is left (e.g. ``"---"``).
     """
-    slug = re.sub(r"[^0-9a-z]+", "_", text.strip().lower()).strip("_")
+    slug = re.sub(r"[\W_]+", "_", text.strip().casefold()).strip("_")
     if not slug:
         raise FeatureNameError(f"{text!r} has no letters or digits to name a feature after")
     return slug

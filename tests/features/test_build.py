@@ -219,3 +219,18 @@ def test_snapshot_date_of_a_subscription_export_without_orders_or_events() -> No
     )
     with pytest.raises(SnapshotDateError, match=r"features\.snapshot_date"):
         resolve_snapshot_date({"customers": customers("A")}, FeaturesConfig())
+
+
+def test_export_spellings_of_the_families_own_event_types_are_types_of_their_own() -> None:
+    raw = world()
+    raw["events"] = events(
+        ("A", "2024-06-20 00:00", "Referral"),  # the loyalty family counts "referral"
+        ("A", "2024-06-21 00:00", "アプリ起動"),  # no ASCII letters at all
+    )
+
+    frame = compute_features(raw, [CUTOFF], FeaturesConfig(), CHURN)
+
+    a = by_customer(frame)["A"]
+    assert a["events_count_30d_referral"] == 1
+    assert a["events_count_30d_アプリ起動"] == 1
+    assert a["loyalty_referrals_365d"] == 0
