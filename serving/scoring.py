@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from math import isfinite
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,8 @@ def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> No
         for name, value in given.items():
             kind = kinds.get(name)
             if kind is not None and not _fits(value, kind):
-                details.append(_problem(index, name, f"expected {kind} or null"))
+                expected = _NUMBER if kind == "number" else kind
+                details.append(_problem(index, name, f"expected {expected} or null"))
         if len(details) >= 50:
             break
     if details:
@@ -187,20 +187,26 @@ def _answer(
     }
 
 
+LARGEST_NUMBER = float(np.finfo(np.float32).max)
+"""The largest magnitude a feature value may have: XGBoost scores in float32, where anything
+larger is infinite (and a JSON integer may be larger than any float)."""
+_NUMBER = f"a number within +-{LARGEST_NUMBER:.4g}"
+
+
 def _valid(serving: Serving, given: dict[str, Any]) -> bool:
     """Whether one customer's values pass every check below, in one pass: exactly the required
-    names, numbers finite ``int``/``float`` (never ``bool``), booleans ``bool``, strings ``str``,
-    any of them null. JSON only produces those exact types, so ``type(...) is`` suffices; the
-    detailed loop then only runs for a request it will reject."""
+    names, numbers ``int``/``float`` (never ``bool``) within +-:data:`LARGEST_NUMBER`, booleans
+    ``bool``, strings ``str``, any of them null. JSON only produces those exact types, so
+    ``type(...) is`` suffices; the detailed loop then only runs for a request it will reject."""
     if given.keys() != serving.required_set:
         return False
     for name in serving.numeric_features:
         value = given[name]
         kind = type(value)
-        if kind is float:
-            if not isfinite(value):
+        if kind is float or kind is int:
+            if not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # NaN fails both comparisons
                 return False
-        elif kind is not int and value is not None:
+        elif value is not None:
             return False
     for name in serving.bool_features:
         value = given[name]
@@ -218,7 +224,7 @@ def _fits(value: Any, kind: str) -> bool:
         return True
     if kind == "number":
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        return number and math.isfinite(value)
+        return number and -LARGEST_NUMBER <= value <= LARGEST_NUMBER
     if kind == "bool":
         return isinstance(value, bool)
     return isinstance(value, str)

@@ -104,6 +104,20 @@ def test_lift_table_says_which_lift_the_arms_could_detect() -> None:
     )
 
 
+def test_a_segment_without_treated_customers_gets_a_row_not_a_crash() -> None:
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    rows["country"] = ["FR", "FR", "FR", "DE"]  # DE: a control customer only
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    table = lift_table(rows, "country", settings).set_index(["segment", "offer_id"])
+
+    for offer in ("o1", "any"):
+        assert table.loc[("DE", offer), "treated"] == 0
+        assert table.loc[("DE", offer), "cost"] == 0.0
+        assert np.isnan(table.loc[("DE", offer), "lift"])
+    assert table.loc[("FR", "o1"), "cost"] == pytest.approx(4.0)
+
+
 def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
     with pytest.raises(CampaignReportError, match=r"CMP-9.*known campaigns: CMP-1"):
         campaign_outcomes(_log(), _orders(), "CMP-9", 90, pd.Timestamp("2025-01-01"))

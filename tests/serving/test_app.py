@@ -256,8 +256,30 @@ def test_422_names_the_field_and_the_customer_index(client: TestClient, world: C
     details = {(d["field"], d["customer_index"]): d["message"] for d in error["details"]}
     assert details[("customers[1].features.rfm_orders_31d", 1)] == "unknown feature"
     assert "static_country" in details[("customers[1].features", 1)]
-    assert details[("customers[2].features.rfm_orders_30d", 2)] == "expected number or null"
+    assert details[("customers[2].features.rfm_orders_30d", 2)] == (
+        "expected a number within +-3.403e+38 or null"
+    )
     assert error["message"].startswith("invalid request: customers[1].features")
+
+
+@pytest.mark.parametrize("explain", [True, False])
+def test_numbers_beyond_float32_are_422_not_a_scoring_crash(
+    client: TestClient, world: Config, explain: bool
+) -> None:
+    customers = feature_payload(snapshot(world).head(2), required_features(client))
+    customers[0]["features"]["rfm_days_since_last_order"] = 1e39  # inf once XGBoost sees it
+    customers[1]["features"]["rfm_orders_30d"] = 10**400  # beyond any float
+
+    response = client.post(
+        "/v1/score", json={"customers": customers, "explain": explain}, headers=auth()
+    )
+
+    assert response.status_code == 422
+    fields = [detail["field"] for detail in response.json()["error"]["details"]]
+    assert fields == [
+        "customers[0].features.rfm_days_since_last_order",
+        "customers[1].features.rfm_orders_30d",
+    ]
 
 
 def test_schema_errors_are_422_with_field_paths(client: TestClient) -> None:
