@@ -191,6 +191,19 @@ def _log_candidate(
     )
 
 
+def _other_features(model: Any, columns: FeatureColumns, version: str) -> str | None:
+    """Why ``model`` cannot be compared on the current rows: it was trained on other feature
+    columns (a family switched on or off, a new event type); ``None`` when the columns match."""
+    trained_on = set(getattr(model, "feature_names_in_", columns.all))
+    built = set(columns.all)
+    if trained_on == built:
+        return None
+    return (
+        f"champion v{version} was trained on other features ({len(trained_on - built)} no "
+        f"longer built, {len(built - trained_on)} new), so it cannot score the test cutoff"
+    )
+
+
 def _register_and_gate(
     config: Config,
     winner: CandidateResult,
@@ -205,13 +218,23 @@ def _register_and_gate(
     tracking.set_alias(name, CHALLENGER, version)
     champion_metrics, unusable = None, None
     if champion is not None:
+        # Fail closed: a champion that cannot be loaded (store outage, corrupt artefact) stops
+        # the stage; only a champion built on another feature set is promoted over unchecked.
         try:
             champion_model = tracking.load_model(name, version=str(champion.version))
+        except Exception as error:
+            typer.echo(
+                f"error: cannot load the champion, v{champion.version} of {name}, to compare "
+                f"with ({error}); the challenger v{version} is registered but not promoted. "
+                f"Fix the tracking store (or move the '{CHAMPION}' alias on purpose) and rerun",
+                err=True,
+            )
+            raise typer.Exit(code=1) from None
+        unusable = _other_features(champion_model, columns, champion.version)
+        if unusable is None:
             champion_metrics = score_rows(
                 champion_model, frames.test, columns, metric_settings(config)
             )
-        except Exception as error:  # any failure means it cannot score these rows
-            unusable = f"champion v{champion.version} cannot score the current features: {error}"
     decision = decide_promotion(
         winner.test_metrics, champion_metrics, config.train.primary_metric, config.train.gate
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 import yaml
 
 from core.config import Config, MlflowConfig
@@ -108,6 +109,43 @@ def test_same_data_and_params_give_the_same_model_folder_bytes(
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
     saved = yaml.safe_load((after / "champion/MLmodel").read_text())
     assert str(saved["utc_time_created"]).startswith(str(CUTOFFS[-1] + dt.timedelta(days=60)))
+
+
+def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
+    project: Path, tmp_path: Path
+) -> None:
+    """An unreadable champion stops the stage (it used to wave any challenger through); one
+    trained on another feature set is replaced, saying why."""
+    (tmp_path / "data").mkdir()
+    shutil.copytree(project / "data/features", tmp_path / "data/features")
+    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
+    training = tmp_path / "data/features/training.parquet"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(tmp_path / "params.yaml")
+        train.run(config)
+
+        def store_is_down(*_: object, **__: object) -> None:
+            raise OSError("artifact store unreachable")
+
+        with pytest.MonkeyPatch.context() as outage:
+            outage.setattr(tracking, "load_model", store_is_down)
+            with pytest.raises(typer.Exit) as stopped:
+                train.run(config)
+        champion_after_outage = tracking.version_by_alias(
+            config.mlflow.registered_model, "champion"
+        )
+        pd.read_parquet(training).drop(columns="lifecycle_days_since_signup").to_parquet(training)
+        changed = train.run(config)
+
+    assert stopped.value.exit_code == 1
+    assert champion_after_outage is not None and str(champion_after_outage.version) == "1"
+    decision = json.loads((tmp_path / "data/models/promotion.json").read_text())
+    assert changed["champion_version"] == changed["challenger_version"] == "3"
+    assert decision["reason"].startswith(
+        "champion v1 was trained on other features (1 no longer built, 0 new)"
+    )
 
 
 def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
