@@ -133,7 +133,11 @@ class ServingHolder:
         if not (model_changed or store_changed):
             return ReloadOutcome(False, "nothing changed")
         if model_changed and version in self.rejected_versions and not force:
-            return ReloadOutcome(False, f"v{version} was rejected before; not retried")
+            if current is None or not store_changed:
+                return ReloadOutcome(False, f"v{version} was rejected before; not retried")
+            # A new snapshot or campaign still goes live, with the model already serving:
+            # otherwise by-id would keep answering the old campaign's decisions indefinitely.
+            model_changed = False
         store = build_store(settings) if store_changed or current is None else current.store
         policy = _load_policy(settings) if store_changed or current is None else current.policy
         if model_changed:
@@ -155,7 +159,7 @@ class ServingHolder:
                 f"v{model.version} cannot explain or price the snapshot rows: {error}"
             ) from None
         self.current = serving  # the swap: one reference assignment
-        self.rejected_versions.discard(version)
+        self.rejected_versions.discard(model.version)
         self.last_error = None
         metrics.set_model_version(settings.registered_model, settings.alias, model.version)
         metrics.RELOADS.labels("model" if model_changed else "snapshot", "loaded").inc()

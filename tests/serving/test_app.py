@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -362,6 +363,34 @@ def test_a_model_that_cannot_score_is_rejected_and_the_old_one_keeps_serving(
         assert client.get("/ready").json()["ready"] is True
     finally:
         set_champion(world, good)
+
+
+def test_a_new_snapshot_still_goes_live_while_the_champion_alias_points_at_a_rejected_model(
+    client: TestClient, world: Config
+) -> None:
+    good = champion_version(world)
+    holder = client.app.state.holder  # type: ignore[attr-defined]
+    broken = register_incompatible(world)
+    targets = world.paths.offers_dir / "targets.parquet"
+    try:
+        set_champion(world, broken)
+        assert client.post("/v1/admin/reload", headers=auth(ADMIN_KEY)).status_code == 409
+        before = holder.current
+        stat = targets.stat()
+        os.utime(targets, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+        outcome = holder.refresh()  # what the poll loop calls
+
+        assert outcome.changed, outcome.message
+        assert holder.current is not before
+        assert holder.current.store.fingerprint != before.store.fingerprint
+        assert holder.current.model.version == good
+        assert broken in holder.rejected_versions
+        assert not holder.refresh().changed  # and the rejected version is still not retried
+    finally:
+        set_champion(world, good)
+        holder.refresh()
+    assert holder.current.model.version == good
 
 
 def test_a_new_champion_is_swapped_in_and_old_answers_finish_on_the_old_model(
