@@ -91,18 +91,46 @@ def resolve_snapshot_date(
     """
     if features_config.snapshot_date is not None:
         return features_config.snapshot_date
+    end = data_end(tables)
+    if end is None:
+        raise SnapshotDateError(
+            "cannot derive the snapshot date: no orders, events or subscriptions with a date; "
+            "set features.snapshot_date in params.yaml"
+        )
+    return end
+
+
+def data_end(tables: Mapping[str, ir.Table]) -> dt.date | None:
+    """The day after the latest order or event (subscription dates without either); ``None``
+    when nothing is dated. Days from then on are not recorded: no label may depend on them."""
     latest: list[dt.date] = []
     for name, column in (("orders", "order_ts"), ("events", "ts")):
         if name in tables:
             latest += _max_dates(tables[name], [column])
     if not latest and "subscriptions" in tables:
         latest += _max_dates(tables["subscriptions"], ["start_date", "end_date"])
-    if not latest:
+    return max(latest) + dt.timedelta(days=1) if latest else None
+
+
+def check_horizons_observed(
+    cutoffs: Sequence[dt.date], horizon_days: int, end: dt.date | None
+) -> None:
+    """Refuse labelled cutoffs whose horizon runs past ``end`` (see :func:`data_end`).
+
+    Only possible with an explicit ``features.snapshot_date`` later than the data: the missing
+    orders after the export would read as churn, so the latest cutoffs' labels would be wrong.
+    """
+    if end is None or not cutoffs:
+        return
+    horizon = dt.timedelta(days=horizon_days)
+    unobserved = [cutoff for cutoff in cutoffs if cutoff + horizon > end]
+    if unobserved:
         raise SnapshotDateError(
-            "cannot derive the snapshot date: no orders, events or subscriptions with a date; "
-            "set features.snapshot_date in params.yaml"
+            f"the label horizons of {len(unobserved)} cutoff(s) ({unobserved[0]} to "
+            f"{unobserved[-1]}) run past the data's end ({end}, the day after the latest dated "
+            f"row): unrecorded days would count as churn. features.snapshot_date may be at most "
+            f"{end}; null uses exactly that"
         )
-    return max(latest) + dt.timedelta(days=1)
 
 
 def _max_dates(table: ir.Table, columns: list[str]) -> list[dt.date]:

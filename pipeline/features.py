@@ -36,7 +36,9 @@ from features.build import (
     SnapshotDateError,
     build_context,
     build_features,
+    check_horizons_observed,
     cutoff_grid,
+    data_end,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
@@ -67,6 +69,8 @@ def run(config: Config) -> dict[str, Any]:
             _log.warning("feature family off", family=family, absent_tables=absent)
         snapshot_date = resolve_snapshot_date(tables, config.features)
         cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
+        if config.features.snapshot_date is not None:  # derived, it is the data's end itself
+            check_horizons_observed(cutoffs, config.churn.horizon_days, data_end(tables))
         slices = plan_slices(tables, config.features)
         builds = _builds(tables, slices, cutoffs, snapshot_date, config)
     except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:

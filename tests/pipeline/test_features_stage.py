@@ -107,6 +107,25 @@ def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project
     assert (project / "out" / "features" / "manifest.json").read_bytes() == manifest
 
 
+def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project: Path) -> None:
+    """Set by hand past the export's end, the latest cutoffs' horizons would count days with no
+    recorded orders as churn; the stage names the latest snapshot date that works instead."""
+    assert features(project)[0] == 0
+    manifest = json.loads((project / "out" / "features" / "manifest.json").read_text())
+    end = dt.date.fromisoformat(manifest["snapshot_date"])  # derived: the data's end
+    late, exact = end + dt.timedelta(days=45), end
+    for name, day in (("late.yaml", late), ("exact.yaml", exact)):
+        params_variant(project, name, ("features:\n", f"features:\n  snapshot_date: {day}\n"))
+
+    late_code, late_output = features(project, "late.yaml")
+    exact_code, _ = features(project, "exact.yaml")
+
+    assert late_code == 1
+    assert f"run past the data's end ({end}" in late_output
+    assert f"features.snapshot_date may be at most {end}" in late_output
+    assert exact_code == 0
+
+
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
     params_variant(
