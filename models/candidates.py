@@ -34,7 +34,10 @@ from sklearn.preprocessing import (
 from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
+from core.logging import get_logger
 from models.split import KEYS, LABEL
+
+_log = get_logger(__name__)
 
 KINDS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "xgboost")
 MISSING_CATEGORY = "missing"
@@ -80,9 +83,18 @@ class FeatureColumns:
 
 
 def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
-    """Every column but the keys and the label; text, boolean and category columns are
-    categorical, the rest numeric."""
+    """Every column but the keys, the label and those without a single value in ``frame``; text,
+    boolean and category columns are categorical, the rest numeric.
+
+    An empty column (an optional field the export never fills) cannot inform a model, and
+    histogram gradient boosting cannot even bin it, so it is left out, with a log line.
+    """
     names = [c for c in frame.columns if c not in (*KEYS, LABEL)]
+    if len(frame):
+        empty = [c for c in names if frame[c].isna().all()]
+        if empty:
+            _log.warning("feature columns without any value left out", columns=empty)
+            names = [c for c in names if c not in empty]
     categorical = tuple(
         c
         for c in names

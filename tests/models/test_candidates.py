@@ -102,6 +102,19 @@ def test_every_kind_learns_the_signal_and_scores_unseen_categories(kind: str) ->
     assert roc_auc_score(test["churned"], probabilities) > 0.7
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_feature_the_export_never_fills_is_left_out_and_every_kind_trains(kind: str) -> None:
+    table = feature_table().assign(support_worst_response_hours=np.nan)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+
+    columns = feature_columns(table)
+    model = fit_candidate(kind, FAST[kind], columns, frames.train, frames.validation, seed=1)
+
+    assert "support_worst_response_hours" not in columns.all
+    assert "rfm_days_since_last_order" in columns.numeric
+    assert model.predict_proba(model_inputs(frames.test, columns)).shape == (len(frames.test), 2)
+
+
 def test_xgboost_stops_early_on_the_validation_cutoff() -> None:
     table = feature_table()
     frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
