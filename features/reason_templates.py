@@ -282,7 +282,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
         "low satisfaction",
         "NPS changed by {value:signed} points since the first answer (now {voice_last_nps:score})",
         "NPS changed by {value:signed} points since the first answer",
-        missing="Only one NPS answer so far",
+        missing="Fewer than two NPS answers so far",
     ),
     _t(
         "voice_days_since_last_nps",

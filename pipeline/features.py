@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
 import typer
@@ -62,21 +64,22 @@ def run(config: Config) -> dict[str, Any]:
     """Build and write the features folder; return the manifest. Exit 1 on unusable raw data."""
     started = time.perf_counter()
     con = connect(config.features)
-    try:
-        tables = load_raw_tables(con, config.paths.raw_dir)
-        missing = missing_sources(tables, config.features.families)
-        for family, absent in missing.items():
-            _log.warning("feature family off", family=family, absent_tables=absent)
-        snapshot_date = resolve_snapshot_date(tables, config.features)
-        cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
-        if config.features.snapshot_date is not None:  # derived, it is the data's end itself
-            check_horizons_observed(cutoffs, config.churn.horizon_days, data_end(tables))
-        slices = plan_slices(tables, config.features)
-        builds = _builds(tables, slices, cutoffs, snapshot_date, config)
-    except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
-    with atomic_dir(config.paths.features_dir) as folder:
+    with _unreadable_values_exit_1():
+        try:
+            tables = load_raw_tables(con, config.paths.raw_dir)
+            missing = missing_sources(tables, config.features.families)
+            for family, absent in missing.items():
+                _log.warning("feature family off", family=family, absent_tables=absent)
+            snapshot_date = resolve_snapshot_date(tables, config.features)
+            cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
+            if config.features.snapshot_date is not None:  # derived, it is the data's end itself
+                check_horizons_observed(cutoffs, config.churn.horizon_days, data_end(tables))
+            slices = plan_slices(tables, config.features)
+            builds = _builds(tables, slices, cutoffs, snapshot_date, config)
+        except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(code=1) from None
+    with _unreadable_values_exit_1(), atomic_dir(config.paths.features_dir) as folder:
         for build in builds:
             outputs = [replace(output, path=folder / output.path) for output in build.outputs]
             write_outputs(build.slices, ROW_ORDER[0], outputs)
@@ -104,6 +107,26 @@ def run(config: Config) -> dict[str, Any]:
         seconds=round(time.perf_counter() - started, 1),
     )
     return manifest
+
+
+@contextmanager
+def _unreadable_values_exit_1() -> Iterator[None]:
+    """Exit 1 with a pointer to ``churn validate`` when the engine cannot cast a raw value.
+
+    The tables are read lazily, so a value the contract's types cannot hold (data that skipped
+    validation) surfaces in whichever query first touches it, as DuckDB's own message.
+    """
+    try:
+        yield
+    except duckdb.ConversionException as error:
+        first_line = str(error).splitlines()[0]
+        typer.echo(
+            f"error: the raw tables hold a value the features engine cannot read in its "
+            f"contract type ({first_line}); run `churn validate` to list every such value with "
+            f"its file, column and rows",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
 
 
 def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:

@@ -126,6 +126,26 @@ def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project
     assert exact_code == 0
 
 
+def test_a_value_that_skipped_validation_exits_1_pointing_at_churn_validate(
+    tmp_path: Path,
+) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_text("customer_id,signup_date\nA,2023-01-01\n")
+    (raw / "orders.csv").write_text(
+        "order_id,customer_id,order_ts,amount\n1,A,2024-06-15 10:00,5\n2,A,15/06/2024 10:00,5\n"
+    )
+    (tmp_path / "params.yaml").write_text("paths:\n  raw_dir: raw\n  features_dir: out/features\n")
+
+    exit_code, output = features(tmp_path)
+
+    assert exit_code == 1
+    assert "cannot read in its contract type" in output
+    assert "15/06/2024 10:00" in output
+    assert "run `churn validate`" in output
+    assert not (tmp_path / "out" / "features").exists()
+
+
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
     params_variant(
