@@ -111,6 +111,24 @@ def split_frame(frame: pd.DataFrame, split: CutoffSplit) -> SplitFrames:
     )
 
 
+def check_both_classes(frames: SplitFrames, split: CutoffSplit) -> None:
+    """Refuse a part whose rows hold one class only (or none): nothing can be fitted, calibrated
+    or ranked on it, and the error would otherwise surface deep inside scikit-learn."""
+    parts = (
+        ("training", ", ".join(str(day) for day in split.train), frames.train),
+        ("validation", str(split.validation), frames.validation),
+        ("test", str(split.test), frames.test),
+    )
+    for part, days, rows in parts:
+        churned = int(rows[LABEL].sum()) if len(rows) else 0
+        if len(rows) == 0 or churned in (0, len(rows)):
+            raise SplitError(
+                f"the {part} cutoff(s) {days} hold {len(rows):,} labelled rows with {churned:,} "
+                f"churned: both classes are needed to fit, calibrate and score a classifier "
+                f"(check churn.definition and horizon_days, or use more cutoffs)"
+            )
+
+
 def _too_short(
     ordered: list[dt.date], test: dt.date, horizon_days: int, embargo: bool, part: str
 ) -> str:

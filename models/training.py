@@ -1,5 +1,5 @@
 """Train every candidate: tune on the validation cutoff, calibrate there, score validation and
-test, pick the winner on validation.
+test, pick the winner on validation (before calibration, see :func:`pick_winner`).
 
 Pure functions of the split frames and the config sections: no files, no MLflow (see
 ``models.tracking``). The test cutoff is scored here but never used to choose anything — only
@@ -50,6 +50,8 @@ class CandidateResult:
     tuning: TuningResult
     validation_metrics: dict[str, float]
     test_metrics: dict[str, float]
+    selection_score: float
+    """Primary metric on the validation cutoff before calibration: what picks the winner."""
     fitted: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
 
@@ -113,6 +115,7 @@ def train_candidate(
         tuning=tuning,
         validation_metrics=score_rows(model, frames.validation, columns, metrics),
         test_metrics=score_rows(model, frames.test, columns, metrics),
+        selection_score=float(tuning.best_score),
         fitted=fitted_settings(fitted),
         train_seconds=time.perf_counter() - started,
     )
@@ -131,9 +134,15 @@ def score_rows(
     )
 
 
-def pick_winner(results: Sequence[CandidateResult], primary_metric: str) -> CandidateResult:
-    """The best candidate on the *validation* cutoff's primary metric; ties go to the earlier
-    candidate in params order (the simpler one, if listed first)."""
+def pick_winner(results: Sequence[CandidateResult]) -> CandidateResult:
+    """The best candidate on the *validation* cutoff's primary metric before calibration (the
+    score tuning maximised); ties go to the earlier candidate in params order (the simpler one,
+    if listed first).
+
+    Not on the calibrated model's validation metrics: the calibration map was fitted on those
+    very rows, and isotonic pooling shifts each candidate's ranking metrics by its own amount,
+    as much as the gaps between candidates; in-sample, the validation ECE is zero for all.
+    """
     if not results:
         raise ValueError("no candidates were trained; list at least one under train.candidates")
-    return max(results, key=lambda result: result.validation_metrics[primary_metric])
+    return max(results, key=lambda result: result.selection_score)

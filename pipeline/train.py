@@ -38,7 +38,14 @@ from core.logging import get_logger
 from models import tracking
 from models.candidates import FeatureColumns, feature_columns, model_inputs
 from models.gate import PromotionDecision, decide_promotion
-from models.split import LABEL, SplitError, SplitFrames, plan_split, split_frame
+from models.split import (
+    LABEL,
+    SplitError,
+    SplitFrames,
+    check_both_classes,
+    plan_split,
+    split_frame,
+)
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
 
@@ -69,10 +76,11 @@ def run(config: Config) -> dict[str, Any]:
             config.churn.horizon_days,
             config.train.split.embargo,
         )
+        frames = split_frame(frame, split)
+        check_both_classes(frames, split)
     except SplitError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None
-    frames = split_frame(frame, split)
     columns = feature_columns(frame)
     settings = metric_settings(config)
     tracking.configure(config.mlflow)
@@ -88,7 +96,7 @@ def run(config: Config) -> dict[str, Any]:
             results.append(result)
             logged.append(_log_candidate(result, frames, columns, settings))
             _log.info("candidate done", name=result.name, seconds=round(result.train_seconds, 1))
-        winner = pick_winner(results, config.train.primary_metric)
+        winner = pick_winner(results)
         winner_logged = next(item for item in logged if item.name == winner.name)
         for result in results:
             tracking.log_metrics(result.test_metrics, prefix=f"{result.name}.test_")
@@ -305,6 +313,7 @@ def _describe(result: CandidateResult) -> dict[str, Any]:
                 "kind": result.kind,
                 "params": result.params,
                 "fitted": result.fitted,
+                "selection_score": result.selection_score,
                 "validation": result.validation_metrics,
                 "test": result.test_metrics,
                 "trials": result.tuning.trials,

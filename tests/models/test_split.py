@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.split import SplitError, plan_split, rolling_origins, split_frame
+from models.split import (
+    SplitError,
+    check_both_classes,
+    plan_split,
+    rolling_origins,
+    split_frame,
+)
 from tests.models.frames import CUTOFFS, feature_table
 
 MONTHLY = [dt.date(2024, 1, 1) + dt.timedelta(days=30 * i) for i in range(12)]
@@ -83,3 +89,15 @@ def test_split_frame_never_puts_a_test_row_in_training_or_validation() -> None:
     assert not keys(frames.validation) & keys(frames.train)
     assert set(frames.test["cutoff_date"]) == {CUTOFFS[-1]}
     assert len(frames.train) == 20 * len(split.train)
+
+
+def test_a_part_with_one_class_is_refused_naming_its_cutoff() -> None:
+    table = feature_table()
+    split = plan_split(CUTOFFS, horizon_days=60)
+    frames = split_frame(table, split)
+    check_both_classes(frames, split)  # the usual table has both classes everywhere
+    validation_all_stayed = table["cutoff_date"] == split.validation
+    table.loc[validation_all_stayed, "churned"] = 0
+
+    with pytest.raises(SplitError, match=rf"validation cutoff\(s\) {split.validation} hold"):
+        check_both_classes(split_frame(table, split), split)
