@@ -8,6 +8,7 @@ place with ``os.replace``, which is atomic on one filesystem.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -80,8 +81,25 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
-    """Write JSON with sorted keys so identical content gives identical bytes."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    """Write strict JSON with sorted keys so identical content gives identical bytes.
+
+    A NaN or an infinity (an undefined lift, "target nobody" as an infinite threshold) is
+    written as ``null``: Python would write the tokens ``NaN``/``Infinity``, which are not JSON,
+    and strict parsers (JavaScript, Go, most metric dashboards) reject the whole file.
+    """
+    text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float, however deeply nested, replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def write_parquet(path: str | os.PathLike[str], table: pa.Table | pd.DataFrame) -> None:

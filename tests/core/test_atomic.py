@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -68,3 +70,15 @@ def test_outputs_get_the_permissions_of_a_plain_write_under_the_umask(tmp_path: 
 
     assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "plots").stat().st_mode) == 0o755
+
+
+def test_json_is_strict_undefined_numbers_become_null(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+
+    write_json(
+        path, {"threshold": float("inf"), "lift": [1.5, float("nan")], "nested": {"x": -math.inf}}
+    )
+
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"lift": [1.5, None], "nested": {"x": None}, "threshold": None}
