@@ -35,6 +35,8 @@ SEGMENTS = ("country", "plan", "loyalty_member")
 def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, Any]:
     """Write the report folder; return the per-offer table as records."""
     try:
+        if out is not None:
+            _check_out_folder(out)
         offers_log, orders, customers, data_end = _inputs(config)
         rows = campaign_outcomes(
             offers_log, orders, campaign_id, config.churn.horizon_days, data_end
@@ -69,6 +71,26 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
         )
     typer.echo(f"report: {folder_path / 'report.md'}")
     return {"per_offer": per_offer.to_dict(orient="records")}
+
+
+REPORT_FILES = frozenset({"report.md", "lift.png", "lift.csv"})
+"""What a report folder holds; ``--out`` replaces the folder as a whole (atomically)."""
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` folder holding anything but a previous report: replacing the folder
+    as a whole would delete the user's own files in it."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise CampaignReportError(f"--out {out} is a file; name a folder for the report")
+    foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in REPORT_FILES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise CampaignReportError(
+            f"--out {out} already holds other files ({shown}); the report replaces the whole "
+            f"folder, so name a new or empty one"
+        )
 
 
 def _inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 import yaml
 
 from core.config import Config
@@ -144,3 +145,24 @@ def test_campaign_report_of_a_simulated_campaign(project: Path) -> None:
     folder = project / "data/campaigns" / first
     assert (folder / "lift.png").stat().st_size > 0
     assert "## Per offer" in (folder / "report.md").read_text()
+
+
+def test_campaign_report_out_refuses_a_folder_holding_other_files(
+    project: Path, tmp_path: Path
+) -> None:
+    first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
+    mine = tmp_path / "my_documents"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    again = tmp_path / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        config = Config.load(project / "params.yaml")
+        with pytest.raises(typer.Exit):
+            campaign_report.run(config, first, out=mine)
+        campaign_report.run(config, first, out=again)
+        campaign_report.run(config, first, out=again)  # a previous report is simply replaced
+
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
+    assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
