@@ -16,7 +16,7 @@ from offers.campaigns import CampaignSplit
 from offers.policy import OfferPolicy
 from offers.qini import qini_curve
 from offers.reach import ReachDataError, ReachHazardUplift
-from offers.uplift import UpliftLearner, make_learner
+from offers.uplift import UpliftDataError, UpliftLearner, make_learner
 from offers.value import BgNbdValue, GradientBoostingValue, value_metrics
 
 _log = get_logger(__name__)
@@ -82,9 +82,10 @@ def evaluate_uplift(
     for kind in config.learners:
         try:
             model = fit_uplift(kind, split.fit, columns, config, seed)
-        except ReachDataError as error:
-            # A small or young offers log may not support every learner; the others still can
-            # be compared. Asked for by name (offers.learner), it fails later in fit_policy.
+        except (ReachDataError, UpliftDataError) as error:
+            # A small or young offers log (or a new offer with few sends) may not support every
+            # learner; the others still can be compared. Asked for by name (offers.learner), it
+            # fails later in fit_policy.
             _log.warning("uplift learner skipped", learner=kind, reason=str(error))
             skipped[kind] = str(error)
             continue
@@ -101,6 +102,16 @@ def evaluate_uplift(
     for k, offer in enumerate(config.catalog):
         rows = control | (holdout["treatment_offer"] == offer.id).to_numpy()
         treated = ~control[rows]
+        if treated.all() or not treated.any():
+            # An offer the held-out campaigns did not send (or sent to everyone) cannot be
+            # ranked there; the learner is chosen on the offers that can.
+            _log.warning(
+                "offer not evaluated on held-out campaigns",
+                offer=offer.id,
+                treated=int(treated.sum()),
+                control=int((~treated).sum()),
+            )
+            continue
         per_scorer = {name: score[rows, k] for name, score in scores.items()}
         per_scorer[RISK_BASELINE] = holdout_churn_probability[rows]
         curve = pd.DataFrame()
@@ -130,6 +141,12 @@ def evaluate_uplift(
             "control": int((~treated).sum()),
         }
         curves[offer.id] = curve
+    if not metrics:
+        raise UpliftDataError(
+            f"no offer of {[offer.id for offer in config.catalog]} has both sent and held-out "
+            f"customers in the held-out campaigns ({len(holdout)} rows): nothing to rank the "
+            f"uplift learners on; raise offers.holdout_campaigns or wait for more campaigns"
+        )
     best = _best_learner(metrics, list(scores))
     return UpliftEvaluation(metrics, curves, best, skipped, scores)
 
@@ -168,12 +185,17 @@ def compare_value_models(
 ) -> tuple[str, dict[str, dict[str, float]]]:
     """Both value models fitted on earlier cutoffs, scored on the latest cutoff's stayers.
 
+    Fitted only on cutoffs whose margin window ends by the latest cutoff: a cutoff 30 days
+    earlier shares 60 of the test window's 90 days of the same customers' spend, which flatters
+    the model that learns margins (gradient boosting) and not the one that does not (BG/NBD).
     Returns the winner by RMSE (the policy multiplies values into expected gains, so the mean
     matters more than ranks) and every model's metrics.
     """
     stayed = ~training["churned"].astype(bool)
-    latest = training["cutoff_date"] == training["cutoff_date"].max()
-    fit_rows = stayed & ~latest
+    cutoffs = pd.to_datetime(training["cutoff_date"])
+    latest = cutoffs == cutoffs.max()
+    window_ended = cutoffs + pd.Timedelta(days=horizon_days) <= cutoffs.max()
+    fit_rows = stayed & window_ended
     test_rows = stayed & latest
     models = {
         kind: _fit_value_model(

@@ -28,7 +28,10 @@ from scipy import optimize, special
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
+from core.logging import get_logger
 from models.candidates import FeatureColumns, build_preprocessor, model_inputs
+
+_log = get_logger(__name__)
 
 ValueKind = Literal["gradient_boosting", "bg_nbd"]
 WINDOW_DAYS = 365.0
@@ -133,19 +136,29 @@ class BgNbdValue:
             method="Nelder-Mead",
             options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-6},
         )
+        if not fitted.success:
+            _log.warning("BG/NBD fit did not converge", message=str(fitted.message))
         r, alpha, a, b = np.exp(np.clip(fitted.x, -12.0, 12.0))
         spenders = (summary["orders"] > 0) & (summary["m"] > 0)
-        gg = optimize.minimize(
-            _gamma_gamma_neg_ll,
-            np.log([2.0, 3.0, 50.0]),
-            args=(
-                summary.loc[spenders, "orders"].to_numpy(),
-                summary.loc[spenders, "m"].to_numpy(),
-            ),
-            method="Nelder-Mead",
-            options={"maxiter": 4000},
-        )
-        p, q, v = np.exp(np.clip(gg.x, -12.0, 12.0))
+        if not spenders.any():
+            # With nothing spent, the likelihood is empty and the optimiser would return its
+            # starting point (an order value of 50): no spend observed means no value.
+            _log.warning("no customer with spend: Gamma-Gamma order value is 0", rows=len(summary))
+            p, q, v = 0.0, 2.0, 0.0
+        else:
+            gg = optimize.minimize(
+                _gamma_gamma_neg_ll,
+                np.log([2.0, 3.0, 50.0]),
+                args=(
+                    summary.loc[spenders, "orders"].to_numpy(),
+                    summary.loc[spenders, "m"].to_numpy(),
+                ),
+                method="Nelder-Mead",
+                options={"maxiter": 4000},
+            )
+            if not gg.success:
+                _log.warning("Gamma-Gamma fit did not converge", message=str(gg.message))
+            p, q, v = np.exp(np.clip(gg.x, -12.0, 12.0))
         self.params_ = {"r": r, "alpha": alpha, "a": a, "b": b, "p": p, "q": q, "v": v}
         return self
 

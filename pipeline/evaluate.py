@@ -41,7 +41,7 @@ from models.evaluation import (
 )
 from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
 from models.training import predict_churn
-from pipeline.train import load_training, metric_settings, read_registered
+from pipeline.train import load_training, metric_settings, read_registered, registered_columns
 
 _log = get_logger(__name__)
 
@@ -54,10 +54,7 @@ def run(config: Config) -> dict[str, Any]:
     frame = load_training(config.paths.features_dir)
     split = _split_from(registered["split"])
     test = split_frame(frame, split).test
-    columns = FeatureColumns(
-        numeric=tuple(registered["feature_columns"]["numeric"]),
-        categorical=tuple(registered["feature_columns"]["categorical"]),
-    )
+    columns = registered_columns(registered)
     settings = metric_settings(config)
     labels = test[LABEL].to_numpy(dtype=int)
     scores = {

@@ -32,7 +32,7 @@ from features.build import build_features
 from features.engine import connect
 from features.sources import load_raw_tables
 from models import tracking
-from models.candidates import FeatureColumns, build_preprocessor, feature_columns, model_inputs
+from models.candidates import FeatureColumns, build_preprocessor, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import (
@@ -48,7 +48,7 @@ from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.value import next_period_margin
-from pipeline.train import load_training
+from pipeline.train import load_training, read_registered, registered_columns
 
 _log = get_logger(__name__)
 
@@ -65,7 +65,7 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
         _fail("params.yaml offers.catalog is empty: list at least one offer")
     training = load_training(config.paths.features_dir)
     snapshot = _read_parquet(config.paths.features_dir / SNAPSHOT_FILE, "`churn features`")
-    columns = feature_columns(snapshot)
+    columns = registered_columns(read_registered(config.paths.models_dir))
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 

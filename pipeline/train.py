@@ -67,6 +67,15 @@ def read_registered(models_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def registered_columns(registered: dict[str, Any]) -> FeatureColumns:
+    """The model's input columns as ``churn train`` recorded them: what scoring with it needs
+    (a feature table may hold columns the model left out, such as one without any value)."""
+    recorded = registered["feature_columns"]
+    return FeatureColumns(
+        numeric=tuple(recorded["numeric"]), categorical=tuple(recorded["categorical"])
+    )
+
+
 def run(config: Config) -> dict[str, Any]:
     """Train, track, register and gate; return what ``registered.json`` holds."""
     frame = load_training(config.paths.features_dir)

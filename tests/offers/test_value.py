@@ -78,3 +78,11 @@ def test_value_metrics() -> None:
     assert metrics["mae"] == pytest.approx(3.0)
     assert metrics["rmse"] == pytest.approx(np.sqrt(10.0))
     assert metrics["total_ratio"] == pytest.approx(0.8)
+
+
+def test_without_any_spend_a_customer_is_worth_nothing_not_the_optimisers_start() -> None:
+    features = _features([3.0, 1.0, 0.0], [200.0, 90.0, np.nan], [10.0, 40.0, np.nan], [0, 0, 0])
+
+    value = BgNbdValue(horizon_days=90, gross_margin=0.3).fit(features).predict(features)
+
+    assert value.tolist() == [0.0, 0.0, 0.0]
