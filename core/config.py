@@ -226,7 +226,7 @@ class GenerateConfig(Section):
     churn_rate_bounds: tuple[float, float] = (0.15, 0.30)
     hazard: HazardConfig = HazardConfig()
     campaigns: CampaignConfig = CampaignConfig()
-    offers: list[OfferSpec] = Field(default_factory=_default_offers)
+    offers: list[OfferSpec] = Field(default_factory=_default_offers, min_length=1)
     truth: TruthConfig = TruthConfig()
 
     @model_validator(mode="after")
@@ -258,6 +258,14 @@ class ValidateConfig(Section):
     earliest_date: dt.date = dt.date(1990, 1, 1)
     latest_date: dt.date = dt.date(2100, 1, 1)
     max_examples: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        if self.earliest_date >= self.latest_date:
+            raise ValueError(
+                f"earliest_date {self.earliest_date} must be before latest_date {self.latest_date}"
+            )
+        return self
 
 
 class ChurnConfig(Section):
@@ -568,7 +576,7 @@ class OffersConfig(Section):
     value_periods: float = Field(default=4.0, gt=0)
     holdout_campaigns: int = Field(default=2, ge=1)
     learners: list[Literal["t_learner", "x_learner", "hazard_ratio", "reach_hazard"]] = Field(
-        default_factory=lambda: ["t_learner", "x_learner", "hazard_ratio"]
+        default_factory=lambda: ["t_learner", "x_learner", "hazard_ratio"], min_length=1
     )
     learner: Literal["auto", "t_learner", "x_learner", "hazard_ratio", "reach_hazard"] = "auto"
     xgboost: dict[str, Any] = Field(default_factory=dict)
@@ -615,7 +623,7 @@ class ServeConfig(Section):
 class Config(Section):
     """The whole of ``params.yaml``."""
 
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, lt=2**32)  # numpy and scikit-learn's seed range
     paths: PathsConfig = PathsConfig()
     generate: GenerateConfig = GenerateConfig()
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")

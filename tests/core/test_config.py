@@ -112,6 +112,31 @@ def test_history_shorter_than_the_longest_window_is_refused(tmp_path: Path) -> N
         Config.load(params)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("seed: -1\n", "seed: Input should be greater than or equal to 0"),
+        ("seed: 4294967296\n", "seed: Input should be less than 4294967296"),
+        ("generate:\n  offers: []\n", "generate.offers: List should have at least 1 item"),
+        ("offers:\n  learners: []\n", "offers.learners: List should have at least 1 item"),
+        (
+            "validate:\n  earliest_date: 2030-01-01\n  latest_date: 2020-01-01\n",
+            "earliest_date 2030-01-01 must be before latest_date 2020-01-01",
+        ),
+    ],
+)
+def test_settings_that_would_crash_a_later_stage_are_refused_at_load(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+
+    with pytest.raises(ConfigError) as error:
+        Config.load(params)
+
+    assert expected in str(error.value)
+
+
 _PICKLE_DIGEST = """
 import hashlib, pickle, sys
 from core.config import Config
