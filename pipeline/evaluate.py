@@ -15,6 +15,7 @@ and ``dvc plots diff`` compare commits):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from models.evaluation import (
 from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
 from models.training import predict_churn
 from pipeline.train import load_training, metric_settings, read_registered, registered_columns
+from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
 
@@ -61,7 +63,7 @@ def run(config: Config) -> dict[str, Any]:
         name: predict_churn(tracking.load_saved_model(path), test, columns)
         for name, path in _model_folders(config.paths.models_dir).items()
     }
-    truth = _read_truth(config.paths.truth_dir)
+    truth = _read_truth(config, split.test)
     oracle_matched = None
     if truth is not None:
         scores[ORACLE], oracle_matched = oracle_scores(test, truth)
@@ -129,12 +131,23 @@ def _model_folders(models_dir: Path) -> dict[str, Path]:
     return folders | {name: models_dir / "candidates" / name for name in candidates}
 
 
-def _read_truth(truth_dir: Path) -> pd.DataFrame | None:
-    folder = truth_dir / "churn_probabilities"
-    if not folder.is_dir():
-        _log.info("no truth folder: the oracle comparison is skipped", folder=str(folder))
+def _read_truth(config: Config, test_cutoff: dt.date) -> pd.DataFrame | None:
+    folder = truth_folder(config, "oracle comparison")
+    if folder is None:
         return None
-    return pd.read_parquet(folder, columns=["customer_id", "cutoff_date", "p_churn_no_offer"])
+    truth = pd.read_parquet(folder, columns=["customer_id", "cutoff_date", "p_churn_no_offer"])
+    truth_cutoffs = set(pd.to_datetime(truth["cutoff_date"]).dt.date)
+    if test_cutoff not in truth_cutoffs:
+        # generate.truth's grid differs from the features' (every_days, snapshot): every test
+        # row would get probability 1 and the "oracle" metrics would be meaningless.
+        _log.warning(
+            "the truth has no rows at the test cutoff: the oracle comparison is skipped; align "
+            "generate.truth with features.cutoffs",
+            test_cutoff=str(test_cutoff),
+            truth_cutoffs=len(truth_cutoffs),
+        )
+        return None
+    return truth
 
 
 def _backtest(

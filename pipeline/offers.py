@@ -49,6 +49,7 @@ from offers.power import measurement_plan
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.value import next_period_margin
 from pipeline.train import load_training, read_registered, registered_columns
+from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
 
@@ -179,9 +180,8 @@ def _truth_comparison(
     choice: np.ndarray,
 ) -> dict[str, Any] | None:
     """True net gain of the policy and the three reference strategies at the snapshot."""
-    folder = config.paths.truth_dir / "churn_probabilities"
-    if not folder.is_dir():
-        _log.info("no truth folder: the truth comparison is skipped", folder=str(folder))
+    folder = truth_folder(config, "truth comparison")
+    if folder is None:
         return None
     truth = pd.read_parquet(folder)
     truth = truth[pd.to_datetime(truth["cutoff_date"]).dt.date == snapshot_date]

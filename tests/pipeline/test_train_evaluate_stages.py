@@ -178,6 +178,30 @@ def test_champion_from_the_registry_predicts_like_the_saved_copy(
     np.testing.assert_array_equal(registered.predict_proba(inputs), saved.predict_proba(inputs))
 
 
+@pytest.mark.parametrize("mismatch", ["own_export", "other_grid"])
+def test_no_oracle_from_a_truth_that_does_not_describe_the_data(
+    project: Path, runs: tuple[dict, dict], tmp_path: Path, mismatch: str
+) -> None:
+    """With raw_dir on a company's own export, or a truth grid without the test cutoff, ids
+    would match strangers (or nothing): evaluate writes no oracle instead of a wrong one."""
+    for folder in ("data/features", "data/models", "data/truth"):
+        shutil.copytree(project / folder, tmp_path / folder)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    if mismatch == "own_export":
+        params["paths"] = {"raw_dir": "exports/crm"}
+    else:
+        truth = tmp_path / "data/truth/churn_probabilities/part-00000.parquet"
+        moved = pd.read_parquet(truth)
+        moved["cutoff_date"] = pd.to_datetime(moved["cutoff_date"]) + pd.Timedelta(days=1)
+        moved.to_parquet(truth, index=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+
+    metrics = evaluate.run(Config.load(tmp_path / "params.yaml"))
+
+    assert set(metrics["models"]) == {"champion", "logistic", "xgboost"}
+    assert "model_vs_oracle" not in metrics and "oracle_rows_matched" not in metrics
+
+
 def test_evaluate_writes_metrics_oracle_segments_backtest_and_plots(
     project: Path, runs: tuple[dict, dict]
 ) -> None:
