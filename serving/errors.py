@@ -74,6 +74,10 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return details
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"
+"""FastAPI's detail when decoding the body raised something other than a JSON error."""
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -97,6 +101,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == _UNPARSABLE_BODY:
+            # FastAPI's 400 for a body JSON cannot even decode (bytes that are not UTF-8, an
+            # integer of thousands of digits); malformed JSON is a 422, and so is this.
+            message = "invalid request: body: not JSON in UTF-8 that can be read"
+            return JSONResponse(error_body(422, message), 422)
         message = error.detail if isinstance(error.detail, str) else "request failed"
         return JSONResponse(
             error_body(error.status_code, message), error.status_code, headers=error.headers

@@ -291,7 +291,17 @@ def test_schema_errors_are_422_with_field_paths(client: TestClient) -> None:
         headers={**auth(), "content-type": "application/json"},
     )
     extra = client.post("/v1/score/by-id", json={"customer_ids": ["A"], "x": 1}, headers=auth())
+    undecodable = [
+        client.post(
+            "/v1/score/by-id",
+            content=body,
+            headers={**auth(), "content-type": "application/json"},
+        )
+        for body in (b'{"customer_ids": ["\xff"]}', b'{"customer_ids": [' + b"9" * 5000 + b"]}")
+    ]
 
+    assert [response.status_code for response in undecodable] == [422, 422]
+    assert all("not JSON" in response.json()["error"]["message"] for response in undecodable)
     assert shape.status_code == 422
     assert shape.json()["error"]["details"][0]["field"] == "customers[0].features"
     assert shape.json()["error"]["details"][0]["customer_index"] == 0
