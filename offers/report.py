@@ -133,8 +133,10 @@ def _lift_record(
     rate_c = s_c / n_c if n_c else float("nan")
     detectable = minimum_detectable_lift(n_t, n_c, rate_c) if n_c else None
     lift = rate_t - rate_c
-    # float64 before summing: an empty arm's text column would otherwise sum to ''.
-    cost = float(treated["offer_id"].map(settings.unit_costs).astype("float64").sum())
+    # float64 before summing: an empty arm's text column would otherwise sum to ''. An offer no
+    # longer in the catalogue has no known cost: the cost (and net gain) is unknown, not 0.
+    unit_costs = treated["offer_id"].map(settings.unit_costs).astype("float64")
+    cost = float(unit_costs.sum()) if unit_costs.notna().all() else float("nan")
     retained_margin = treated.loc[treated["retained"], "horizon_spend"].mean()
     value = settings.value_periods * settings.gross_margin * float(np.nan_to_num(retained_margin))
     extra = lift * n_t

@@ -118,6 +118,16 @@ def test_a_segment_without_treated_customers_gets_a_row_not_a_crash() -> None:
     assert table.loc[("FR", "o1"), "cost"] == pytest.approx(4.0)
 
 
+def test_an_offer_missing_from_the_catalogue_has_an_unknown_cost_not_a_free_one() -> None:
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    settings = ReportSettings(unit_costs={"retired": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    table = lift_table(rows, None, settings).set_index("offer_id")
+
+    assert np.isnan(table.loc["o1", "cost"]) and np.isnan(table.loc["o1", "net_gain"])
+    assert table.loc["o1", "lift"] == pytest.approx(0.5)
+
+
 def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
     with pytest.raises(CampaignReportError, match=r"CMP-9.*known campaigns: CMP-1"):
         campaign_outcomes(_log(), _orders(), "CMP-9", 90, pd.Timestamp("2025-01-01"))
