@@ -73,12 +73,14 @@ def campaign_outcomes(
             f"campaign {campaign_id!r} is not in the offers log ({len(offers_log)} rows); "
             f"known campaigns: {', '.join(known[:20])}"
         )
-    start = rows["sent_ts"].dt.normalize().min()
-    end = start + pd.Timedelta(days=horizon_days)
+    # Each row's window starts at its own send: a campaign sent over several days is complete
+    # once its *last* send's window has passed.
+    end = rows["sent_ts"].dt.normalize().max() + pd.Timedelta(days=horizon_days)
     if end > data_end:
         raise CampaignReportError(
-            f"campaign {campaign_id}: its {horizon_days}-day outcome window ends {end.date()}, "
-            f"after the latest data ({data_end.date()}); report it once the horizon has passed"
+            f"campaign {campaign_id}: the {horizon_days}-day outcome window of its last send "
+            f"ends {end.date()}, after the latest data ({data_end.date()}); report it once the "
+            f"horizon has passed"
         )
     completed = orders if "status" not in orders else orders[orders["status"] == "completed"]
     merged = rows[["customer_id", "sent_ts"]].merge(

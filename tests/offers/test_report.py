@@ -133,3 +133,14 @@ def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
         campaign_outcomes(_log(), _orders(), "CMP-9", 90, pd.Timestamp("2025-01-01"))
     with pytest.raises(CampaignReportError, match="after the latest data"):
         campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2024-04-01"))
+
+
+def test_a_campaign_sent_over_several_days_waits_for_its_last_sends_window() -> None:
+    log = _log()
+    log.loc[3, "sent_ts"] = pd.Timestamp("2024-04-15 10:00")  # a late send, 45 days after
+    first_window_over = pd.Timestamp("2024-06-01")  # 92 days after the first send only
+
+    with pytest.raises(CampaignReportError, match="last send ends 2024-07-14"):
+        campaign_outcomes(log, _orders(), "CMP-1", 90, first_window_over)
+    rows = campaign_outcomes(log, _orders(), "CMP-1", 90, pd.Timestamp("2024-07-14"))
+    assert len(rows) == 4
