@@ -124,6 +124,10 @@ def run(config: Config) -> dict[str, Any]:
     _write_outputs(
         config, results, winner, decision, summary, frames, columns, _data_end(frame, config)
     )
+    if decision.promote:
+        # Last: a stage that fails before here leaves the registry's champion and data/models
+        # (what the offers stage and DVC see) telling the same story.
+        tracking.set_alias(summary["registered_model"], CHAMPION, summary["challenger_version"])
     typer.echo(f"{'PROMOTED' if decision.promote else 'KEPT CHAMPION'}: {decision.reason}")
     return summary
 
@@ -257,8 +261,6 @@ def _register_and_gate(
     )
     if unusable is not None:
         decision = dataclasses.replace(decision, reason=f"{unusable[:300]}; promoted")
-    if decision.promote:
-        tracking.set_alias(name, CHAMPION, version)
     tracking.log_metrics(
         {
             "gate.promote": float(decision.promote),

@@ -137,12 +137,25 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
             config.mlflow.registered_model, "champion"
         )
         pd.read_parquet(training).drop(columns="lifecycle_days_since_signup").to_parquet(training)
+
+        def disk_full(*_: object, **__: object) -> None:
+            raise OSError("no space left on device")
+
+        with pytest.MonkeyPatch.context() as full:  # promoted, but data/models cannot be written
+            full.setattr(tracking, "save_model", disk_full)
+            with pytest.raises(OSError):
+                train.run(config)
+        champion_after_failed_write = tracking.version_by_alias(
+            config.mlflow.registered_model, "champion"
+        )
         changed = train.run(config)
 
     assert stopped.value.exit_code == 1
     assert champion_after_outage is not None and str(champion_after_outage.version) == "1"
+    assert champion_after_failed_write is not None
+    assert str(champion_after_failed_write.version) == "1"  # the alias moves only after the write
     decision = json.loads((tmp_path / "data/models/promotion.json").read_text())
-    assert changed["champion_version"] == changed["challenger_version"] == "3"
+    assert changed["champion_version"] == changed["challenger_version"] == "4"
     assert decision["reason"].startswith(
         "champion v1 was trained on other features (1 no longer built, 0 new)"
     )
