@@ -96,7 +96,11 @@ def in_catalogue(rows: pd.DataFrame, catalog: Sequence[str]) -> pd.DataFrame:
 def split_campaigns(
     rows: pd.DataFrame, snapshot_date: dt.date, horizon_days: int, holdout: int
 ) -> CampaignSplit:
-    """Observed campaigns (horizon passed by the snapshot) split by time: latest ``holdout``."""
+    """Observed campaigns (horizon passed by the snapshot) split by time: latest ``holdout``.
+
+    Fit rows of customers the held-out campaigns reached are left out when their outcome window
+    runs past the first held-out send (their label would include the held-out offer's effect).
+    """
     horizon = dt.timedelta(days=horizon_days)
     observed = rows[rows["cutoff_date"].map(lambda day: day + horizon <= snapshot_date)]
     order = observed.groupby("campaign_id")["cutoff_date"].min().sort_values().index.tolist()
@@ -106,9 +110,23 @@ def split_campaigns(
             f"by {snapshot_date}, need more than holdout_campaigns={holdout}"
         )
     fit_ids, holdout_ids = order[:-holdout], order[-holdout:]
+    held_out = observed[observed["campaign_id"].isin(holdout_ids)]
+    fit = observed[observed["campaign_id"].isin(fit_ids)]
+    # A fit row whose outcome window runs into the held-out campaigns, for a customer they
+    # reached, has a label partly made of the held-out offer and outcome: leave it out of fitting.
+    first_held_out = held_out["cutoff_date"].min()
+    overlapping = fit["cutoff_date"].map(lambda day: day + horizon > first_held_out) & fit[
+        "customer_id"
+    ].isin(held_out["customer_id"])
+    if overlapping.any():
+        _log.info(
+            "fit rows overlapping the held-out campaigns left out",
+            rows=int(overlapping.sum()),
+            first_held_out=str(first_held_out),
+        )
     return CampaignSplit(
-        fit=observed[observed["campaign_id"].isin(fit_ids)].reset_index(drop=True),
-        holdout=observed[observed["campaign_id"].isin(holdout_ids)].reset_index(drop=True),
+        fit=fit[~overlapping].reset_index(drop=True),
+        holdout=held_out.reset_index(drop=True),
         fit_campaigns=fit_ids,
         holdout_campaigns=holdout_ids,
     )

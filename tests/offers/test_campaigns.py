@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 from structlog.testing import capture_logs
 
-from offers.campaigns import campaign_rows, in_catalogue
+from offers.campaigns import campaign_rows, in_catalogue, split_campaigns
 
 
 def _log() -> pd.DataFrame:
@@ -52,3 +54,26 @@ def test_rows_treated_with_an_offer_missing_from_the_catalogue_are_left_out() ->
     with capture_logs() as logs:
         assert len(in_catalogue(rows, ["kept", "retired"])) == 4
     assert logs == []
+
+
+def test_fit_rows_whose_window_reaches_a_held_out_campaign_of_their_customer_are_left_out() -> None:
+    day = dt.date(2024, 1, 1)
+    sends = {
+        "CMP-A": day,
+        "CMP-B": day + dt.timedelta(days=60),
+        "CMP-C": day + dt.timedelta(days=200),
+    }
+    rows = pd.DataFrame(
+        [
+            {"campaign_id": campaign, "cutoff_date": sent, "customer_id": customer}
+            for campaign, sent in sends.items()
+            for customer in ("shared", f"only-{campaign}")
+        ]
+    )
+
+    split = split_campaigns(rows, day + dt.timedelta(days=400), 90, holdout=2)
+
+    assert split.fit_campaigns == ["CMP-A"] and split.holdout_campaigns == ["CMP-B", "CMP-C"]
+    # CMP-A's 90-day window ends after CMP-B's send: its row for a customer CMP-B reached goes
+    assert split.fit["customer_id"].tolist() == ["only-CMP-A"]
+    assert len(split.holdout) == 4
