@@ -28,10 +28,21 @@ class CampaignDataError(ValueError):
 
 @dataclass(frozen=True)
 class CampaignSplit:
+    """Rows to fit and to hold out for judging learners, and every observed row (what the final
+    policy is fitted on: no held-out judgement is made of it)."""
+
     fit: pd.DataFrame
     holdout: pd.DataFrame
     fit_campaigns: list[str]
     holdout_campaigns: list[str]
+    observed: pd.DataFrame | None = None
+
+    @property
+    def all_rows(self) -> pd.DataFrame:
+        """Every observed row, fit campaigns first: ``observed`` when the split kept it."""
+        if self.observed is not None:
+            return self.observed
+        return pd.concat([self.fit, self.holdout], ignore_index=True)
 
 
 def send_dates(offers_log: pd.DataFrame) -> list[dt.date]:
@@ -129,4 +140,5 @@ def split_campaigns(
         holdout=held_out.reset_index(drop=True),
         fit_campaigns=fit_ids,
         holdout_campaigns=holdout_ids,
+        observed=pd.concat([fit, held_out], ignore_index=True),
     )

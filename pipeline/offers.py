@@ -96,9 +96,8 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
         config.churn.horizon_days,
         config.seed,
     )
-    observed = pd.concat([split.fit, split.holdout], ignore_index=True)
     policy = fit_policy(
-        learner, observed, value_model, value_kind, columns, offers_config, config.seed
+        learner, split.all_rows, value_model, value_kind, columns, offers_config, config.seed
     )
 
     churn_probability = predict_churn(champion, snapshot, columns)
