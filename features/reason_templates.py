@@ -92,6 +92,7 @@ def _t(
 
 
 _WINDOWS = (30, 90, 365)
+_SHORT_WINDOW_GROUP = "order recency"
 
 TEMPLATES: tuple[ReasonTemplate, ...] = (
     # rfm
@@ -106,10 +107,13 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
         ),
         missing="No order within the history",
     ),
+    # Orders and spend over the last 30/90 days say almost what the days since the last order
+    # say: in one group they make one reason, not two of the three slots ("No order for 256 days"
+    # and "No orders in the last 90 days"). Over a year they measure volume: purchase decline.
     *(
         _t(
             f"rfm_orders_{days}d",
-            "purchase decline",
+            _SHORT_WINDOW_GROUP if days < 365 else "purchase decline",
             f"{{value:count:order}} in the last {days} days",
         )
         for days in _WINDOWS
@@ -117,7 +121,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
     *(
         _t(
             f"rfm_spend_{days}d",
-            "purchase decline",
+            _SHORT_WINDOW_GROUP if days < 365 else "purchase decline",
             f"Spent {{value:money}} in the last {days} days",
         )
         for days in _WINDOWS
@@ -196,8 +200,8 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
         _t(
             f"support_tickets_{days}d",
             "support friction",
-            f"{{value:count:support ticket}} in {days} days; slowest first response "
-            "{support_first_response_hours_max_365d:hours}",
+            f"{{value:count:support ticket}} in {days} days; slowest first response in the "
+            "last year {support_first_response_hours_max_365d:hours}",
             f"{{value:count:support ticket}} in {days} days",
         )
         for days in _WINDOWS
@@ -213,8 +217,8 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
     _t(
         "support_first_response_hours_max_365d",
         "support friction",
-        "{support_tickets_90d:count:support ticket} in 90 days; slowest first response "
-        "{value:hours}",
+        "Slowest first response in the last year {value:hours} "
+        "({support_tickets_365d:count:support ticket})",
         "Slowest support first response {value:hours}",
         missing="No support ticket in the last year",
     ),
@@ -541,7 +545,7 @@ def _updown(value: Any, _: str) -> str:
 
 
 def _score(value: Any, _: str) -> str:
-    score = float(value)
+    score = float(value) + 0.0  # -0.0 would print as "-0"
     return f"{score:.0f}" if score == round(score) else f"{score:.1f}"
 
 

@@ -83,6 +83,8 @@ def run(config: Config) -> dict[str, Any]:
             plot_rows=settings.plot_rows,
             risk_tiers=settings.risk_tiers,
             seed=config.seed,
+            top_reasons=settings.top_reasons,
+            reason_min_log_odds=settings.reason_min_log_odds,
         )
     )
     summary = _summary(explanation, len(snapshot))

@@ -37,6 +37,9 @@ from models.explain.treeshap import hist_gradient_boosting_shap
 
 Path_ = Literal["xgboost_native", "hist_treeshap", "shap_tree", "linear"]
 ADDITIVITY_TOLERANCE = 1e-4
+NEAR_BASE = 0.5
+"""Log-odds from the base within which probability points use the calibrated map's average slope
+(over twice this width) instead of each row's own secant, which a calibration step makes explode."""
 
 
 class ExplainError(ValueError):
@@ -61,19 +64,26 @@ class Explanation:
     path: Path_
     output: Literal["log_odds", "probability"] = "log_odds"
     additivity_error: float = field(default=0.0)
+    near_base_slope: float | None = None
+    """The calibrated probability's average slope over ``base_value +- NEAR_BASE``, per unit of
+    raw output; ``None`` keeps the per-row secant everywhere."""
 
     def probability_contributions(self) -> pd.DataFrame:
         """Contributions in probability points: each row's raw contributions scaled so they add
         up to ``churn_probability - base_probability``.
 
         The calibrated probability is a monotone function of the margin, so the scale factor is
-        never negative and each feature keeps its direction; a row whose margin equals the base
-        gets zeros.
+        never negative and each feature keeps its direction. Within :data:`NEAR_BASE` of the
+        base the per-row secant is ill-conditioned (an isotonic map's step right beside the base
+        made one feature worth +3.3 probability), so those rows use ``near_base_slope`` instead
+        and add up to the probability change that slope implies.
         """
         step = self.margin - self.base_value
         moved = self.churn_probability - self.base_probability
         safe = np.abs(step) > 1e-12
         scale = np.divide(moved, step, out=np.zeros_like(moved, dtype=float), where=safe)
+        if self.near_base_slope is not None:
+            scale = np.where(np.abs(step) < NEAR_BASE, self.near_base_slope, scale)
         return self.contributions.mul(scale, axis=0)
 
 
@@ -128,19 +138,27 @@ class ChurnExplainer:
             probability = dense.probability(inputs)
         else:
             probability = np.asarray(model.predict_proba(values)[:, 1], dtype=float)
+        output: Literal["log_odds", "probability"] = (
+            "probability"
+            if isinstance(self.parts.classifier, RandomForestClassifier)
+            else "log_odds"
+        )
         return Explanation(
             contributions=contributions,
             base_value=base,
             margin=margin,
             churn_probability=probability,
             base_probability=float(self.parts.served_probability(np.array([base]))[0]),
+            near_base_slope=self._near_base_slope(base) if output == "log_odds" else None,
             values=values.set_axis(frame.index),
             path=self.path,
-            output="probability"
-            if isinstance(self.parts.classifier, RandomForestClassifier)
-            else "log_odds",
+            output=output,
             additivity_error=error,
         )
+
+    def _near_base_slope(self, base: float) -> float:
+        ends = self.parts.served_probability(np.array([base - NEAR_BASE, base + NEAR_BASE]))
+        return float(ends[1] - ends[0]) / (2 * NEAR_BASE)
 
     def _raw_contributions(self, inputs: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """(contributions per model input, base value, margin) in the classifier's raw output."""

@@ -61,6 +61,9 @@ class ReportInputs:
     plot_rows: int = 5000
     risk_tiers: Sequence[float] = (0.2, 0.5)
     seed: int = 0
+    top_reasons: int = 3
+    reason_min_log_odds: float = 0.0
+    """The batch pipeline's and the service's reason settings, so the examples match theirs."""
 
 
 @dataclass
@@ -304,6 +307,7 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
             values=points.iloc[row].to_numpy(),
             base_values=explanation.base_probability,
             data=_numeric(explanation.values).iloc[row].to_numpy(),
+            display_data=explanation.values.iloc[row].to_numpy(dtype=object),  # "ES", not a code
             feature_names=features,
         )
         plt.figure()
@@ -316,8 +320,9 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
         codes = reason_codes(
             explanation.contributions.iloc[row],
             explanation.values.iloc[row],
-            top_k=3,
+            top_k=inputs.top_reasons,
             include_lowering=True,
+            min_contribution=inputs.reason_min_log_odds,
         )
         reasons = "".join(
             f"<li>{'▲' if c.direction == 'raises' else '▼'} {html.escape(c.text)} "
@@ -333,8 +338,9 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
                 figures[name],
                 f"waterfall of a {tier}-risk customer",
                 f"A typical {tier}-risk customer: churn probability {probability:.0%} "
-                f"(log-odds margin {explanation.margin[row]:+.2f}). Starting from the average "
-                f"score {explanation.base_probability:.0%}, each bar is one feature's push in "
+                f"(log-odds margin {explanation.margin[row]:+.2f}). Starting from the base "
+                f"probability {explanation.base_probability:.0%} (what the model serves at its "
+                "base log-odds, not the average score), each bar is one feature's push in "
                 "probability points; the rest are summed in the last bar. Reason codes:"
                 f"<ul class='reasons'>{reasons}</ul>",
                 escape_caption=False,
@@ -359,8 +365,8 @@ def _overview(inputs: ReportInputs, table: pd.DataFrame) -> str:
         **inputs.context,
         "customers explained": f"{len(explanation.contributions):,}",
         "SHAP path": explanation.path,
-        "base value": f"{explanation.base_value:+.3f} log-odds "
-        f"= {explanation.base_probability:.1%}",
+        "base value": f"{explanation.base_value:+.3f} log-odds (raw model output), served as "
+        f"{explanation.base_probability:.1%} after calibration",
         "largest additivity error": f"{explanation.additivity_error:.1e}",
     }
     rows = "".join(

@@ -96,7 +96,14 @@ def test_templates_cover_only_catalogue_features_and_every_family_has_groups() -
         ("lifecycle_days_since_signup", "Customer for 731 days"),
         ("lifecycle_days_since_first_order", "Has not ordered yet"),
         # support
-        ("support_tickets_90d", "3 support tickets in 90 days; slowest first response 52 h"),
+        (
+            "support_tickets_90d",
+            "3 support tickets in 90 days; slowest first response in the last year 52 h",
+        ),
+        (
+            "support_first_response_hours_max_365d",
+            "Slowest first response in the last year 52 h (5 support tickets)",
+        ),
         (
             "support_first_response_hours_mean_365d",
             "Support answers took 6.2 h on average (5 tickets in the last year)",
@@ -151,6 +158,18 @@ def test_a_quoted_companion_value_that_is_missing_falls_back_to_a_shorter_text()
     row = {"rfm_days_since_last_order": 0.4, "rfm_gap_mean_days_365d": None}
 
     assert render("rfm_days_since_last_order", row) == "No order for less than a day"
+
+
+def test_a_negative_zero_score_reads_as_zero() -> None:
+    assert render("voice_last_nps", {"voice_last_nps": -0.0}) == "Last NPS answer 0 of 10"
+
+
+def test_short_window_order_counts_join_recency_so_one_fact_makes_one_reason() -> None:
+    groups = {template.feature: template.group for template in TEMPLATES}
+
+    assert groups["rfm_orders_90d"] == groups["rfm_days_since_last_order"] == "order recency"
+    assert groups["rfm_spend_30d"] == "order recency"
+    assert groups["rfm_orders_365d"] == groups["rfm_spend_365d"] == "purchase decline"
 
 
 @pytest.mark.parametrize(

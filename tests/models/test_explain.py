@@ -16,6 +16,7 @@ from xgboost import XGBClassifier
 from models.calibration import calibrate
 from models.candidates import FeatureColumns, feature_columns, fit_candidate, model_inputs
 from models.explain import ChurnExplainer, ExplainError, explain_rows
+from models.explain.contributions import NEAR_BASE, Explanation
 from models.explain.mapping import input_owners, regrouping_matrix
 from models.explain.model_parts import model_parts
 from models.split import plan_split, split_frame
@@ -119,9 +120,36 @@ def test_probability_contributions_add_up_to_the_served_probability(xgb_model: t
     points = explanation.probability_contributions()
 
     total = explanation.base_probability + points.sum(axis=1).to_numpy()
-    np.testing.assert_allclose(total, explanation.churn_probability, atol=1e-6)
+    step = explanation.margin - explanation.base_value
+    far = np.abs(step) >= NEAR_BASE
+    assert far.sum() > len(test) / 2
+    np.testing.assert_allclose(total[far], explanation.churn_probability[far], atol=1e-6)
+    assert explanation.near_base_slope is not None
+    np.testing.assert_allclose(  # near the base: the calibrated map's average slope there
+        total[~far] - explanation.base_probability, explanation.near_base_slope * step[~far]
+    )
     moved = explanation.contributions.to_numpy() * points.to_numpy()
     assert (moved >= -1e-12).all()  # same sign in both scales
+
+
+def test_a_calibration_step_beside_the_base_does_not_blow_probability_points_up() -> None:
+    contributions = pd.DataFrame({"recency": [1.2, 0.03, -0.01], "spend": [-0.2, 0.01, -0.02]})
+    explanation = Explanation(
+        contributions=contributions,
+        base_value=0.0,
+        margin=contributions.sum(axis=1).to_numpy(),
+        churn_probability=np.array([0.80, 0.57, 0.40]),  # an isotonic step right at the base
+        base_probability=0.46,
+        values=contributions,
+        path="xgboost_native",
+        near_base_slope=0.2,
+    )
+
+    points = explanation.probability_contributions()
+
+    assert points.loc[0].sum() == pytest.approx(0.80 - 0.46)  # far from the base: exact
+    np.testing.assert_allclose(points.loc[1], [0.006, 0.002])  # the secant would give 2.75x
+    assert points.abs().to_numpy().max() <= 1.0
 
 
 @pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])

@@ -66,7 +66,7 @@ def test_top_raising_reasons_largest_first_worded_from_the_lead_feature() -> Non
         actionable=True,
     )
     assert codes[1].feature == "support_first_response_hours_max_365d"
-    assert codes[1].text == "3 support tickets in 90 days; slowest first response 52 h"
+    assert codes[1].text == "Slowest first response in the last year 52 h (4 support tickets)"
     assert codes[2].family == "engagement"
     assert all(c.direction == "raises" and c.actionable for c in codes)
 
