@@ -86,3 +86,21 @@ def test_without_any_spend_a_customer_is_worth_nothing_not_the_optimisers_start(
     value = BgNbdValue(horizon_days=90, gross_margin=0.3).fit(features).predict(features)
 
     assert value.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_expected_margin_by_hand_from_known_parameters() -> None:
+    """Fader-Hardie's conditional expectations with the parameters set, so the unit of time (91
+    days = 13 weeks) and the gross margin are pinned, not just the ranking."""
+    model = BgNbdValue(horizon_days=91, gross_margin=0.3)
+    model.params_ = {"r": 1.0, "alpha": 10.0, "a": 1.0, "b": 1.0, "p": 2.0, "q": 3.0, "v": 50.0}
+
+    value = model.predict_summary(
+        x=np.array([2.0, 0.0]),
+        T=np.array([20.0, 52.0]),
+        orders=np.array([3, 0]),
+        m=np.array([40.0, 0.0]),
+    )
+
+    purchases = np.array([13 * (1 + 2) / (10 + 20), 13 * (1 + 0) / (10 + 52)])
+    order_value = np.array([2 * (50 + 3 * 40) / (2 * 3 + 3 - 1), 2 * 50 / (3 - 1)])
+    np.testing.assert_allclose(value, purchases * order_value * 0.3)
