@@ -178,9 +178,11 @@ def test_history_days_bounds_what_days_since_features_see() -> None:
 
     wide = compute_features(tables, [CUTOFF], only("events"), CHURN)
     narrow = compute_features(tables, [CUTOFF], only("events", history_days=365), CHURN)
+    exact = compute_features(tables, [CUTOFF], only("events", history_days=400), CHURN)
 
     assert by_customer(wide)["A"]["events_days_since_referral"] == 400.0
     assert math.isnan(by_customer(narrow)["A"]["events_days_since_referral"])
+    assert by_customer(exact)["A"]["events_days_since_referral"] == 400.0  # the start is inside
 
 
 def test_a_family_computing_other_features_than_catalogued_fails_the_build(

@@ -66,6 +66,24 @@ def test_trends_compare_with_the_period_before(rfm: dict[str, dict]) -> None:
     assert a["rfm_orders_trend_90d"] == 1.0
 
 
+def test_the_period_before_includes_its_start_and_stops_where_the_window_starts() -> None:
+    tables = {
+        "customers": customers("C"),
+        "orders": table(
+            "orders",
+            [
+                order("C", "2024-05-02 00:00", 10.0),  # exactly 60 days before: previous period
+                order("C", "2024-06-01 00:00", 10.0),  # exactly 30 days before: last 30 days
+            ],
+        ),
+    }
+
+    c = by_customer(compute_features(tables, [CUTOFF], only("rfm"), CHURN))["C"]
+
+    assert c["rfm_orders_30d"] == 1
+    assert c["rfm_orders_trend_30d"] == 0.0  # one order in each period
+
+
 def test_gaps_between_purchases(rfm: dict[str, dict]) -> None:
     a = rfm["A"]
     gaps = [31, 275, 50, 30]  # to 2023-07-02, 2024-04-02, 2024-05-22, 2024-06-21

@@ -11,8 +11,8 @@ CUTOFF = dt.date(2024, 7, 1)
 
 def test_last_nps_its_change_and_recency() -> None:
     tables = {
-        "customers": customers("A", "B", "C", "D"),
-        "orders": orders(*((c, "2024-06-01", 1.0) for c in "ABCD")),
+        "customers": customers("A", "B", "C", "D", "E"),
+        "orders": orders(*((c, "2024-06-01", 1.0) for c in "ABCDE")),
         "events": events(
             ("A", "2023-05-28 10:00", "survey_nps", 9.0),  # 400 days before: in the history
             ("A", "2024-03-23 10:00", "survey_nps", 6.0),
@@ -26,6 +26,8 @@ def test_last_nps_its_change_and_recency() -> None:
             ("D", "2024-05-01 00:00", "survey_nps", 4.0),
             ("D", "2024-06-01 00:00", "survey_nps", 2.0),
             ("D", "2024-06-01 00:00", "survey_nps", 8.0),
+            ("E", "2024-01-10 00:00", "survey_nps", 9.0),  # exactly two answers: a change
+            ("E", "2024-06-10 00:00", "survey_nps", 5.0),
         ),
     }
 
@@ -40,3 +42,4 @@ def test_last_nps_its_change_and_recency() -> None:
     assert math.isnan(voice["C"]["voice_last_nps"])
     assert math.isnan(voice["C"]["voice_days_since_last_nps"])
     assert (voice["D"]["voice_last_nps"], voice["D"]["voice_nps_change"]) == (8.0, 2.0)
+    assert voice["E"]["voice_nps_change"] == -4.0
