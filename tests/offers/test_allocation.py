@@ -45,6 +45,14 @@ def test_allocation_takes_the_best_offer_per_customer_when_money_is_no_object() 
     assert choice.tolist() == [1, NO_OFFER, 1]
 
 
+def test_a_pair_with_no_gain_is_never_bought_even_with_money_left() -> None:
+    gain = np.array([[0.0, -1.0], [1.0, 0.0]])
+
+    choice = allocate(gain, np.ones((2, 2), bool), [1.0, 1.0], [None, None], budget=100.0)
+
+    assert choice.tolist() == [NO_OFFER, 0]
+
+
 def test_allocation_prefers_gain_per_cost_under_a_tight_budget() -> None:
     # two cheap offers of gain 3 beat one expensive offer of gain 5 for the same money
     gain = np.array([[5.0, 0.0], [0.0, 3.0], [0.0, 3.0]])

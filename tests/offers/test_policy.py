@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from offers.allocation import NO_OFFER
-from offers.policy import OfferPolicy, PolicyLoadError, load_policy, save_policy
+from offers.policy import GainTable, OfferPolicy, PolicyLoadError, load_policy, save_policy
 from offers.rules import eligibility_matrix
 from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
 from offers.uplift import make_learner
@@ -31,6 +31,23 @@ def policy() -> OfferPolicy:
     model = make_learner("hazard_ratio", [o.id for o in config.catalog], TOY_COLUMNS)
     model.fit(rows, rows["treatment_offer"], rows["churned"], p0)
     return OfferPolicy(config, TOY_COLUMNS, model, ConstantValue(50.0), "constant")
+
+
+def test_a_best_offer_with_no_gain_is_no_offer(policy: OfferPolicy) -> None:
+    n_offers = len(policy.catalog)
+    gain = np.zeros((2, n_offers))
+    gain[1, 0] = 0.5
+    table = GainTable(
+        uplift=np.zeros((2, n_offers)),
+        value=np.full(2, 50.0),
+        gain=gain,
+        allowed=np.ones((2, n_offers), bool),
+        blocked=pd.Series(["", ""]),
+    )
+
+    best = policy.best_offers(table)
+
+    assert pd.isna(best["offer_id"][0]) and best["offer_id"][1] == policy.catalog[0]
 
 
 def test_recommendations_respect_rules_and_only_positive_gains(policy: OfferPolicy) -> None:

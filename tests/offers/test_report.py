@@ -144,3 +144,19 @@ def test_a_campaign_sent_over_several_days_waits_for_its_last_sends_window() -> 
         campaign_outcomes(log, _orders(), "CMP-1", 90, first_window_over)
     rows = campaign_outcomes(log, _orders(), "CMP-1", 90, pd.Timestamp("2024-07-14"))
     assert len(rows) == 4
+
+
+def test_the_outcome_window_runs_from_the_send_days_midnight_for_horizon_days() -> None:
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "order_ts": pd.to_datetime(["2024-03-01 00:00", "2024-05-30 00:00"]),
+            "amount": [10.0, 20.0],
+            "status": "completed",
+        }
+    )
+
+    rows = campaign_outcomes(_log(), orders, "CMP-1", 90, pd.Timestamp("2025-01-01"))
+
+    # A ordered at 00:00 of the send day (sent 10:00): inside; B exactly 90 days later: outside
+    assert rows.set_index("customer_id").loc[["A", "B"], "retained"].tolist() == [True, False]

@@ -42,6 +42,7 @@ def test_contact_rules(values: dict[str, object], expected: str) -> None:
         ({"loyalty_member": 0}, [True, False, True]),
         ({"static_country": "FR"}, [True, True, False]),
         ({"lifecycle_days_since_signup": 99.0}, [True, True, False]),
+        ({"lifecycle_days_since_signup": 100.0}, [True, True, True]),  # exactly the minimum
         ({"lifecycle_days_since_signup": np.nan}, [False, False, False]),
     ],
 )
