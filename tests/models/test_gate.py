@@ -38,6 +38,15 @@ def test_a_gain_smaller_than_the_margin_is_refused() -> None:
     assert not decision.promote
 
 
+def test_the_margin_is_in_metric_points_not_relative_to_the_champion() -> None:
+    weak_champion = {"pr_auc": 0.40, "ece": 0.02}
+
+    # +0.009 is 2.25% of 0.40 (a relative margin would pass) but below 0.01 points
+    decision = decide_promotion({"pr_auc": 0.409, "ece": 0.02}, weak_champion, "pr_auc", GATE)
+
+    assert not decision.promote
+
+
 def test_better_ranking_with_much_worse_calibration_is_refused() -> None:
     decision = decide_promotion({"pr_auc": 0.90, "ece": 0.030}, CHAMPION, "pr_auc", GATE)
 
