@@ -218,6 +218,28 @@ def test_body_over_the_limit_is_413_with_the_limit(client: TestClient, world: Co
     assert str(limit) in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_body_of_exactly_the_limit_is_read(
+    client: TestClient, world: Config, streamed: bool
+) -> None:
+    limit = world.serve.max_request_bytes
+    head, tail = b'{"customer_ids": ["', b'"]}'
+    body = head + b"A" * (limit - len(head) - len(tail)) + tail
+    assert len(body) == limit
+
+    def chunks() -> Any:  # no Content-Length
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    response = client.post(
+        "/v1/score/by-id",
+        content=chunks() if streamed else body,
+        headers={**auth(), "content-type": "application/json"},
+    )
+
+    assert response.status_code == 404  # read and parsed: the one id is simply unknown
+
+
 def test_streamed_body_over_the_limit_is_413(client: TestClient, world: Config) -> None:
     limit = world.serve.max_request_bytes
 
