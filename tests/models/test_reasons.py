@@ -89,6 +89,22 @@ def test_small_pushes_are_not_reasons() -> None:
     assert len(codes) == 3
 
 
+def test_a_push_of_exactly_the_minimum_is_not_a_reason_either_way() -> None:
+    contributions = {"rfm_days_since_last_order": 0.25, "loyalty_points_earned_90d": -0.25}
+    explanation = Explanation(
+        contributions=pd.DataFrame([contributions]),
+        base_value=0.0,
+        margin=np.array([0.0]),
+        churn_probability=np.array([0.5]),
+        base_probability=0.5,
+        values=pd.DataFrame([VALUES]),
+        path="xgboost_native",
+    )
+
+    assert reason_codes(contributions, VALUES, include_lowering=True, min_contribution=0.25) == []
+    assert reasons_for_rows(explanation, include_lowering=True, min_contribution=0.25) == [[]]
+
+
 def test_a_customer_nothing_pushes_up_gets_no_reasons() -> None:
     lowering = {name: -abs(value) for name, value in CONTRIBUTIONS.items()}
 

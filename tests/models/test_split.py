@@ -27,6 +27,11 @@ def test_embargo_keeps_a_horizon_between_train_validation_and_test() -> None:
     assert split.train == tuple(MONTHLY[:6])  # the last one + 90 days = the validation cutoff
 
 
+def test_a_test_offset_past_the_grid_is_a_split_error() -> None:
+    with pytest.raises(SplitError):
+        plan_split(MONTHLY, horizon_days=90, test_offset=len(MONTHLY))
+
+
 def test_without_embargo_the_previous_cutoffs_are_used() -> None:
     split = plan_split(MONTHLY, horizon_days=90, embargo=False)
 
