@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -392,3 +393,36 @@ def test_an_attribute_missing_from_earlier_parts_is_described_over_all_rows(
 
     (country,) = report["tables"]["customers"]["extra_columns"].values()
     assert country["null_rate"] == 0.666667
+
+
+def test_the_date_range_holds_its_first_and_last_day_whole(raw_dir: Path) -> None:
+    config = ValidateConfig(earliest_date=dt.date(2023, 1, 5), latest_date=dt.date(2023, 4, 2))
+    write_csv(  # first order at 10:00 on earliest_date, last at 23:59:59 on latest_date: inside
+        raw_dir,
+        "customers",
+        "customer_id,signup_date\nC1,2023-01-05\nC2,2023-02-15\nC3,2023-03-31\n",
+    )
+    (raw_dir / "support_tickets.csv").unlink()
+
+    validate_raw_tables(raw_dir, config)
+    late = ORDERS_CSV.replace("2023-04-02 23:59:59", "2023-04-03 00:00:00")
+    write_csv(raw_dir, "orders", late)
+
+    (line,) = failure_lines(raw_dir, config)
+    assert line.startswith('orders.order_ts: 1 of 4 rows fail "between 2023-01-05 and 2023-04-02"')
+
+
+def test_a_subscription_may_end_on_the_day_it_starts(raw_dir: Path) -> None:
+    write_csv(
+        raw_dir,
+        "subscriptions",
+        "subscription_id,customer_id,start_date,end_date,mrr\nS1,C1,2023-01-01,2023-01-01,9.9\n",
+    )
+
+    validate_raw_tables(raw_dir, CONFIG)
+    write_csv(
+        raw_dir,
+        "subscriptions",
+        "subscription_id,customer_id,start_date,end_date,mrr\nS1,C1,2023-01-02,2023-01-01,9.9\n",
+    )
+    assert len(failure_lines(raw_dir)) == 1
