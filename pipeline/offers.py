@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from models.candidates import FeatureColumns, build_preprocessor, model_inputs
 from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import (
+    CampaignDataError,
     CampaignSplit,
     campaign_rows,
     in_catalogue,
@@ -43,10 +44,19 @@ from offers.campaigns import (
     split_campaigns,
 )
 from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
-from offers.held_out import held_out_check
+from offers.held_out import HeldOutDataError, held_out_check
 from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
-from offers.targets import allocate_campaign, attach_reasons, crm_import, target_frame
+from offers.reach import ReachDataError
+from offers.rules import RuleInputError
+from offers.targets import (
+    ReasonsError,
+    allocate_campaign,
+    attach_reasons,
+    crm_import,
+    target_frame,
+)
+from offers.uplift import UpliftDataError
 from offers.value import next_period_margin
 from pipeline.train import load_training, read_registered, registered_columns
 from pipeline.truth import truth_folder
@@ -59,8 +69,26 @@ METRICS_FILE = "offers.json"
 PLOTS_DIR = "offers_plots"
 
 
+DATA_ERRORS = (
+    CampaignDataError,
+    HeldOutDataError,
+    ReachDataError,
+    ReasonsError,
+    RuleInputError,
+    UpliftDataError,
+)
+"""What the offers log, the features or the reasons cannot support: exit 1 with the message."""
+
+
 def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     """Fit, allocate, compare and write; return the metrics written to ``offers.json``."""
+    try:
+        return _run(config, require_reasons)
+    except DATA_ERRORS as error:
+        _fail(str(error))
+
+
+def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     offers_config = config.offers
     if not offers_config.catalog:
         _fail("params.yaml offers.catalog is empty: list at least one offer")
@@ -321,7 +349,7 @@ def _read_parquet(path: Path, producer: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
 

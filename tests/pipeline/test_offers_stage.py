@@ -166,3 +166,20 @@ def test_campaign_report_out_refuses_a_folder_holding_other_files(
     assert (mine / "notes.txt").read_text() == "keep me"
     assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
     assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
+
+
+def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["offers"]["holdout_campaigns"] = 50
+    (project / "too_many.yaml").write_text(yaml.safe_dump(params))
+    targets = (project / "data/offers/targets.parquet").read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        with pytest.raises(typer.Exit) as stopped:
+            offers.run(Config.load(project / "too_many.yaml"), require_reasons=False)
+
+    assert stopped.value.exit_code == 1
+    assert "need more than holdout_campaigns=50" in capsys.readouterr().err
+    assert (project / "data/offers/targets.parquet").read_bytes() == targets
