@@ -10,23 +10,29 @@ import pytest
 
 from offers import fitting
 from offers.campaigns import CampaignSplit
-from offers.fitting import compare_value_models, evaluate_uplift
+from offers.fitting import UpliftEvaluation, compare_value_models, evaluate_uplift
 from tests.offers.frames import TOY_COLUMNS, offers_config, toy_campaign
+
+
+def evaluate(fit: pd.DataFrame, holdout: pd.DataFrame, learners: list[str]) -> UpliftEvaluation:
+    """The toy campaign's learners judged on ``holdout`` after fitting on ``fit``."""
+    return evaluate_uplift(
+        CampaignSplit(fit, holdout, ["A"], ["B"]),
+        holdout["churn_probability"].to_numpy(),
+        TOY_COLUMNS,
+        offers_config(learners=learners),
+        seed=0,
+    )
+
+
+def without_de_only(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["treatment_offer"] != "de_only"].reset_index(drop=True)
 
 
 def test_an_offer_the_held_out_campaigns_did_not_send_is_left_out_of_the_ranking() -> None:
     rows, _, _ = toy_campaign(3000, seed=1)
-    fit, holdout = rows.iloc[:2000], rows.iloc[2000:]
-    holdout = holdout[holdout["treatment_offer"] != "de_only"].reset_index(drop=True)
-    config = offers_config(learners=["hazard_ratio"])
 
-    evaluation = evaluate_uplift(
-        CampaignSplit(fit, holdout, ["A"], ["B"]),
-        holdout["churn_probability"].to_numpy(),
-        TOY_COLUMNS,
-        config,
-        seed=0,
-    )
+    evaluation = evaluate(rows.iloc[:2000], without_de_only(rows.iloc[2000:]), ["hazard_ratio"])
 
     assert set(evaluation.metrics) == {"cheap", "members"}
     assert evaluation.best_learner == "hazard_ratio"
@@ -34,18 +40,9 @@ def test_an_offer_the_held_out_campaigns_did_not_send_is_left_out_of_the_ranking
 
 def test_a_learner_an_offer_new_to_the_fit_campaigns_defeats_is_skipped_by_name() -> None:
     rows, _, _ = toy_campaign(3000, seed=1)
-    fit = rows.iloc[:2000]
-    fit = fit[fit["treatment_offer"] != "de_only"].reset_index(drop=True)
     holdout = rows.iloc[2000:].reset_index(drop=True)
-    config = offers_config(learners=["t_learner", "hazard_ratio"])
 
-    evaluation = evaluate_uplift(
-        CampaignSplit(fit, holdout, ["A"], ["B"]),
-        holdout["churn_probability"].to_numpy(),
-        TOY_COLUMNS,
-        config,
-        seed=0,
-    )
+    evaluation = evaluate(without_de_only(rows.iloc[:2000]), holdout, ["t_learner", "hazard_ratio"])
 
     assert evaluation.best_learner == "hazard_ratio"
     assert "0 treated with de_only rows" in evaluation.skipped["t_learner"]
