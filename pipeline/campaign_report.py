@@ -28,6 +28,7 @@ from offers.report import (
     plot_lift,
     render_markdown,
 )
+from pipeline.errors import fail
 
 SEGMENTS = ("country", "plan", "loyalty_member")
 
@@ -42,8 +43,7 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
             offers_log, orders, campaign_id, config.churn.horizon_days, data_end
         )
     except (CampaignReportError, TableReadError, SnapshotDateError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        fail(str(error))
     segments = [c for c in SEGMENTS if c in customers.columns]
     rows = rows.merge(customers[["customer_id", *segments]], on="customer_id", how="left")
     settings = ReportSettings(

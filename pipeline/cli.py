@@ -13,6 +13,7 @@ import typer
 
 from core.config import Config, ConfigError
 from core.logging import configure_logging
+from pipeline.errors import fail
 
 app = typer.Typer(
     name="churn",
@@ -50,8 +51,7 @@ def load_config(params: Path) -> Config:
     try:
         return Config.load(params)
     except ConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(str(error), code=2)
 
 
 @app.command()

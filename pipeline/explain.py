@@ -29,6 +29,7 @@ from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL, CutoffSplit, split_frame
+from pipeline.errors import require
 from pipeline.train import load_training, read_registered
 
 _log = get_logger(__name__)
@@ -120,10 +121,7 @@ def _test_rows(config: Config, registered: dict[str, Any]) -> pd.DataFrame:
 
 def _read_snapshot(features_dir: Path) -> pd.DataFrame:
     path = features_dir / SNAPSHOT_FILE
-    if not path.exists():
-        typer.echo(f"error: {path} not found; run `churn features` (dvc repro features)", err=True)
-        raise typer.Exit(code=1)
-    return pd.read_parquet(path)
+    return pd.read_parquet(require(path, "features"))
 
 
 def _snapshot_reasons(

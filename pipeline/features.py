@@ -28,7 +28,6 @@ from typing import Any
 import duckdb
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
-import typer
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
@@ -52,6 +51,7 @@ from features.families import Context
 from features.labels import MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.sources import load_raw_tables
+from pipeline.errors import fail
 
 _log = get_logger(__name__)
 
@@ -77,8 +77,7 @@ def run(config: Config) -> dict[str, Any]:
             slices = plan_slices(tables, config.features)
             builds = _builds(tables, slices, cutoffs, snapshot_date, config)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(code=1) from None
+            fail(str(error))
     with _unreadable_values_exit_1(), atomic_dir(config.paths.features_dir) as folder:
         for build in builds:
             outputs = [replace(output, path=folder / output.path) for output in build.outputs]
@@ -120,13 +119,11 @@ def _unreadable_values_exit_1() -> Iterator[None]:
         yield
     except duckdb.ConversionException as error:
         first_line = str(error).splitlines()[0]
-        typer.echo(
-            f"error: the raw tables hold a value the features engine cannot read in its "
+        fail(
+            f"the raw tables hold a value the features engine cannot read in its "
             f"contract type ({first_line}); run `churn validate` to list every such value with "
-            f"its file, column and rows",
-            err=True,
+            f"its file, column and rows"
         )
-        raise typer.Exit(code=1) from None
 
 
 def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:

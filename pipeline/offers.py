@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,7 @@ from offers.targets import (
 )
 from offers.uplift import UpliftDataError
 from offers.value import next_period_margin
+from pipeline.errors import fail, require
 from pipeline.train import load_training, read_registered, registered_columns
 from pipeline.truth import truth_folder
 
@@ -85,15 +86,15 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     try:
         return _run(config, require_reasons)
     except DATA_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     offers_config = config.offers
     if not offers_config.catalog:
-        _fail("params.yaml offers.catalog is empty: list at least one offer")
+        fail("params.yaml offers.catalog is empty: list at least one offer")
     training = load_training(config.paths.features_dir)
-    snapshot = _read_parquet(config.paths.features_dir / SNAPSHOT_FILE, "`churn features`")
+    snapshot = pd.read_parquet(require(config.paths.features_dir / SNAPSHOT_FILE, "features"))
     columns = registered_columns(read_registered(config.paths.models_dir))
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
@@ -165,7 +166,7 @@ def _campaign_inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     con = connect(config.features)
     tables = load_raw_tables(con, config.paths.raw_dir)
     if "offers" not in tables:
-        _fail(f"{config.paths.raw_dir}: no offers table; the policy learns from past campaigns")
+        fail(f"{config.paths.raw_dir}: no offers table; the policy learns from past campaigns")
     offers_log = tables["offers"].to_pandas()
     orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
     dates = send_dates(offers_log)
@@ -311,7 +312,7 @@ def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
     if path.exists():
         return pd.read_parquet(path)
     if required:
-        _fail(f"{path} not found; run `churn explain` (dvc repro explain) first")
+        fail(f"{path} not found; run `churn explain` (dvc repro explain) first")
     _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
     return None
 
@@ -339,19 +340,8 @@ def _write(
 def _champion_path(models_dir: Path) -> Path:
     path = models_dir / "champion"
     if not path.is_dir():
-        _fail(f"{path} not found; run `churn train` (dvc repro train) first")
+        fail(f"{path} not found; run `churn train` (dvc repro train) first")
     return path
-
-
-def _read_parquet(path: Path, producer: str) -> pd.DataFrame:
-    if not path.exists():
-        _fail(f"{path} not found; run {producer} first")
-    return pd.read_parquet(path)
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _rounded(payload: Any) -> Any:

@@ -15,10 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import typer
-
 from core.config import Config
 from core.logging import get_logger
+from pipeline.errors import fail
 
 _log = get_logger(__name__)
 
@@ -47,8 +46,7 @@ def run(
     try:
         load_keys(serve.api_key_env, serve.api_key_file, "API")
     except KeyConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(str(error), code=2)
     os.environ[CONFIG_ENV] = config_to_environment(config)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if serve.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -71,8 +69,7 @@ def run(
 
         status = run_workers(serve.workers, serve.host, serve.port, options)
         if status:
-            typer.echo("error: a worker could not start; see the log above", err=True)
-            raise typer.Exit(code=status)
+            fail("a worker could not start; see the log above", code=status)
         return
     uvicorn.run(host=serve.host, port=serve.port, workers=serve.workers, **options)
 

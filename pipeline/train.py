@@ -48,6 +48,7 @@ from models.split import (
 )
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
+from pipeline.errors import fail, require
 
 _log = get_logger(__name__)
 
@@ -61,10 +62,7 @@ kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps th
 def read_registered(models_dir: Path) -> dict[str, Any]:
     """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
     path = models_dir / "registered.json"
-    if not path.exists():
-        typer.echo(f"error: {path} not found; run `churn train` (dvc repro train)", err=True)
-        raise typer.Exit(code=1)
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(require(path, "train").read_text(encoding="utf-8"))
 
 
 def registered_columns(registered: dict[str, Any]) -> FeatureColumns:
@@ -88,8 +86,7 @@ def run(config: Config) -> dict[str, Any]:
         frames = split_frame(frame, split)
         check_both_classes(frames, split)
     except SplitError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        fail(str(error))
     columns = feature_columns(frame)
     settings = metric_settings(config)
     tracking.configure(config.mlflow)
@@ -140,10 +137,7 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
 
 def load_training(features_dir: Path) -> pd.DataFrame:
     path = features_dir / TRAINING_FILE
-    if not path.exists():
-        typer.echo(f"error: {path} not found; run `churn features` (dvc repro features)", err=True)
-        raise typer.Exit(code=1)
-    return pd.read_parquet(path)
+    return pd.read_parquet(require(path, "features"))
 
 
 def metric_settings(config: Config) -> MetricSettings:
@@ -244,13 +238,11 @@ def _register_and_gate(
         try:
             champion_model = tracking.load_model(name, version=str(champion.version))
         except Exception as error:
-            typer.echo(
-                f"error: cannot load the champion, v{champion.version} of {name}, to compare "
+            fail(
+                f"cannot load the champion, v{champion.version} of {name}, to compare "
                 f"with ({error}); the challenger v{version} is registered but not promoted. "
-                f"Fix the tracking store (or move the '{CHAMPION}' alias on purpose) and rerun",
-                err=True,
+                f"Fix the tracking store (or move the '{CHAMPION}' alias on purpose) and rerun"
             )
-            raise typer.Exit(code=1) from None
         unusable = _other_features(champion_model, columns, champion.version)
         if unusable is None:
             champion_metrics = score_rows(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-
 from core.atomic import write_json
 from core.config import Config
 from core.logging import get_logger
 from crm.validation import RawDataError, validate_raw_tables
+from pipeline.errors import fail
 
 _log = get_logger(__name__)
 
@@ -18,8 +17,7 @@ def run(config: Config) -> None:
         report = validate_raw_tables(config.paths.raw_dir, config.validate_)
     except RawDataError as error:
         config.paths.validation_report.unlink(missing_ok=True)
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        fail(str(error))
     except BaseException:
         # Whatever stopped the check, the previous report must not vouch for these files.
         config.paths.validation_report.unlink(missing_ok=True)

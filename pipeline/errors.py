@@ -1,0 +1,26 @@
+"""How a stage stops on what it cannot use: one ``error:`` line on stderr and an exit status.
+
+DVC, CI and the CRM's schedulers read the status; a person reads the line, so it names the file,
+column or stage to fix, and no traceback buries it. Exit 1 is bad or missing input, exit 2 a
+usage error (params, keys), as click uses 2 for a bad option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Stop the command with ``message``; ``from None`` keeps the caught error's traceback out."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=code) from None
+
+
+def require(path: Path, stage: str) -> Path:
+    """``path``, or exit 1 naming the stage whose output it is, so the reader knows what to run."""
+    if not path.exists():
+        fail(f"{path} not found; run `churn {stage}` (dvc repro {stage}) first")
+    return path
