@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,20 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": SESSION_TIME_ZONE,
     "spark.ui.showConsoleProgress": "false",
 }
-"""Applied to a new session before ``SparkConfig.conf``, which overrides all but the time zone."""
+"""Applied to a new session before ``SparkConfig.conf``, which may override them (unlike
+:data:`REQUIRED_CONF`)."""
 
-_UTC = {"spark.sql.session.timeZone": SESSION_TIME_ZONE}
+REQUIRED_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": SESSION_TIME_ZONE,
+    "spark.sql.ansi.enabled": "true",
+}
+"""Settings no ``SparkConfig.conf`` may change. Without ANSI mode Spark casts a value it cannot
+read (``15/06/2024`` as a timestamp, ``abc`` as an amount) to NULL without a word, so bad rows
+would quietly become missing values; with it the cast fails and the stage exits 1 saying which
+value (:func:`unreadable_value`), as it does on DuckDB."""
+
+DATA_EXCEPTION_SQLSTATE_CLASS = "22"
+"""SQL's class of data exceptions: invalid casts (22018), overflow (22003), bad dates (22007)."""
 
 
 class SparkUnavailableError(RuntimeError):
@@ -47,6 +59,7 @@ def connect_spark(config: SparkConfig) -> ibis.BaseBackend:
 
     The session time zone is always UTC: a timestamp compared with a cutoff must mean the same
     instant on every engine, otherwise a row an hour before a cutoff could count as after it.
+    ANSI mode is always on, so a value the contract type cannot hold fails instead of turning NULL.
     """
     session = _active_session()
     if session is None:
@@ -65,9 +78,20 @@ def build_session(config: SparkConfig) -> SparkSession:
             "JAVA_HOME unset); Spark needs Java >= 17: `make setup` installs it on Debian"
         )
     builder = spark_sql.SparkSession.builder.master(config.master).appName(config.app_name)
-    for key, value in {**DEFAULT_CONF, **config.conf, **_UTC}.items():
+    for key, value in {**DEFAULT_CONF, **config.conf, **REQUIRED_CONF}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def unreadable_value(error: BaseException) -> bool:
+    """Whether ``error`` is Spark failing on a raw value (an SQL data exception), not on the plan
+    or the cluster. Never imports PySpark: on the DuckDB path it is not loaded and this is False.
+    """
+    errors = sys.modules.get("pyspark.errors")
+    if errors is None or not isinstance(error, errors.PySparkException):
+        return False
+    sql_state = error.getSqlState() or ""
+    return sql_state.startswith(DATA_EXCEPTION_SQLSTATE_CLASS)
 
 
 def _active_session() -> SparkSession | None:
@@ -76,7 +100,7 @@ def _active_session() -> SparkSession | None:
 
 def _apply_runtime_conf(session: SparkSession, conf: dict[str, str]) -> None:
     """Set ``conf`` on a running session; static settings (memory, master) cannot change: warn."""
-    for key, value in {**conf, **_UTC}.items():
+    for key, value in {**conf, **REQUIRED_CONF}.items():
         try:
             session.conf.set(key, value)
         except Exception as error:  # Spark raises AnalysisException, or Py4J errors on old versions

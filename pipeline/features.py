@@ -51,6 +51,7 @@ from features.families import Context
 from features.labels import MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.sources import load_raw_tables
+from features.spark import unreadable_value
 from pipeline.errors import fail
 
 _log = get_logger(__name__)
@@ -113,11 +114,14 @@ def _unreadable_values_exit_1() -> Iterator[None]:
     """Exit 1 with a pointer to ``churn validate`` when the engine cannot cast a raw value.
 
     The tables are read lazily, so a value the contract's types cannot hold (data that skipped
-    validation) surfaces in whichever query first touches it, as DuckDB's own message.
+    validation) surfaces in whichever query first touches it, as the engine's own message: a
+    DuckDB ConversionException, or a Spark error of SQL's data-exception class.
     """
     try:
         yield
-    except duckdb.ConversionException as error:
+    except Exception as error:
+        if not (isinstance(error, duckdb.ConversionException) or unreadable_value(error)):
+            raise
         first_line = str(error).splitlines()[0]
         fail(
             f"the raw tables hold a value the features engine cannot read in its "

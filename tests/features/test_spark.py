@@ -54,6 +54,35 @@ def test_the_session_time_zone_cannot_be_configured_away_from_utc(
     assert session.conf.get("spark.sql.session.timeZone") == "UTC"
 
 
+@pytest.mark.spark
+def test_ansi_mode_cannot_be_configured_off(spark_backend: ibis.BaseBackend) -> None:
+    """Without it Spark would read ``abc`` as a NULL amount and the build would go on."""
+    session = spark_backend._session
+    connect_spark(SparkConfig(conf={"spark.sql.ansi.enabled": "false"}))
+    assert session.conf.get("spark.sql.ansi.enabled") == "true"
+
+
+@pytest.mark.spark
+def test_a_failed_cast_is_an_unreadable_value_and_a_bad_query_is_not(
+    spark_backend: ibis.BaseBackend,
+) -> None:
+    session = spark_backend._session
+    failures = []
+    for query in (
+        "SELECT CAST('abc' AS INT)",
+        "SELECT CAST('15/06/2024' AS TIMESTAMP)",
+        "SELECT no_such_column",
+    ):
+        with pytest.raises(Exception) as failed:
+            session.sql(query).collect()
+        failures.append(failed.value)
+    assert [spark.unreadable_value(error) for error in failures] == [True, True, False]
+
+
+def test_an_error_is_not_a_spark_value_error_without_spark_loaded() -> None:
+    assert not spark.unreadable_value(ValueError("invalid literal for int()"))
+
+
 def test_a_missing_java_is_named_before_spark_tries_to_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

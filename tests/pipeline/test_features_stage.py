@@ -126,20 +126,26 @@ def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project
     assert exact_code == 0
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_a_value_that_skipped_validation_exits_1_pointing_at_churn_validate(
-    tmp_path: Path,
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
 ) -> None:
+    """Both engines fail the cast (Spark because ANSI mode is forced on) and say so in one line."""
+    if engine == "spark":
+        request.getfixturevalue("spark_backend")  # the stage reuses the running test session
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "customers.csv").write_text("customer_id,signup_date\nA,2023-01-01\n")
     (raw / "orders.csv").write_text(
         "order_id,customer_id,order_ts,amount\n1,A,2024-06-15 10:00,5\n2,A,15/06/2024 10:00,5\n"
     )
-    (tmp_path / "params.yaml").write_text("paths:\n  raw_dir: raw\n  features_dir: out/features\n")
+    (tmp_path / "params.yaml").write_text(
+        f"paths:\n  raw_dir: raw\n  features_dir: out/features\nfeatures:\n  engine: {engine}\n"
+    )
 
     exit_code, output = features(tmp_path)
 
-    assert exit_code == 1
+    assert exit_code == 1, output
     assert "cannot read in its contract type" in output
     assert "15/06/2024 10:00" in output
     assert "run `churn validate`" in output
