@@ -9,13 +9,14 @@ comparison detects a lift ``d`` with probability ``power`` when (normal approxim
 
 The smallest such ``d`` is the minimum detectable lift (solved by fixed-point iteration from the
 equal-variance value). Planning a campaign, the stage compares it with the lift the policy
-predicts for the customers it picks, and says which ``offers.control_share`` would make the two
-meet.
+predicts for the customers it picks, and with the lift the held-out campaigns measured where the
+policy would send its offers, and says which ``offers.control_share`` would make each meet.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -80,10 +81,20 @@ def control_share_needed(
     return float(optimize.brentq(shortfall, _SMALLEST_SHARE, 0.5, xtol=1e-9))
 
 
-def measurement_plan(targets: pd.DataFrame, control_share: float) -> dict[str, Any]:
-    """Can the campaign of ``targets`` (``offers.targets.target_frame``) confirm its predicted
-    lift? Retention without an offer is the picked customers' mean ``1 - churn_probability``,
-    the predicted lift their mean ``uplift``. Logs a warning when the control group is too small.
+def measurement_plan(
+    targets: pd.DataFrame,
+    control_share: float,
+    held_out_lift: Mapping[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """Can the campaign of ``targets`` (``offers.targets.target_frame``) confirm its lift?
+    Retention without an offer is the picked customers' mean ``1 - churn_probability``, the
+    predicted lift their mean ``uplift``. Logs a warning when the control group is too small.
+
+    ``held_out_lift`` is, per offer, the lift the held-out campaigns measured among the customers
+    the policy would send it (``held_out.uplift_calibration``). Picking the largest predicted
+    gains also picks the largest overestimates, so the prediction plans too small a control
+    group; the plan also sizes it for the measured lift, averaged over the offers as the campaign
+    sends them (offers nobody measured left out).
     """
     treated = int((targets["group"] == "treatment").sum())
     control = int((targets["group"] == "control").sum())
@@ -105,6 +116,7 @@ def measurement_plan(targets: pd.DataFrame, control_share: float) -> dict[str, A
             control_share=control_share,
             control_share_needed=None if needed is None else round(needed, 3),
         )
+    measured = _sent_mean(picked["offer_id"], held_out_lift or {})
     return {
         "treatment": treated,
         "control": control,
@@ -116,7 +128,22 @@ def measurement_plan(targets: pd.DataFrame, control_share: float) -> dict[str, A
         "can_confirm_predicted_lift": confirms,
         "control_share": control_share,
         "control_share_needed": needed,
+        "held_out_lift": measured,
+        "can_confirm_held_out_lift": (
+            None if measured is None else detectable is not None and measured >= detectable
+        ),
+        "control_share_needed_for_held_out_lift": (
+            None if measured is None else control_share_needed(len(picked), baseline, measured)
+        ),
     }
+
+
+def _sent_mean(offers: pd.Series, lift: Mapping[str, float | None]) -> float | None:
+    """Mean of ``lift`` over the picked customers' offers; None when no sent offer has one."""
+    known = offers[offers.map(lambda offer: lift.get(offer) is not None)]
+    if known.empty:
+        return None
+    return float(known.map(lift).astype(float).mean())
 
 
 def _z_total(alpha: float, power: float) -> float:

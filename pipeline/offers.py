@@ -144,7 +144,11 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     metrics = {
         "snapshot_date": snapshot_date.isoformat(),
         "allocation": _allocation_summary(targets, offers_config.budget)
-        | {"measurement": measurement_plan(targets, offers_config.control_share)},
+        | {
+            "measurement": measurement_plan(
+                targets, offers_config.control_share, _measured_on_picks(held_out)
+            )
+        },
         "uplift": uplift_eval.metrics,
         "uplift_skipped": uplift_eval.skipped,
         "uplift_learner": learner,
@@ -196,6 +200,16 @@ def _held_out(
         config.seed,
     )
     return check | {"campaigns": split.holdout_campaigns}
+
+
+def _measured_on_picks(held_out: dict[str, Any] | None) -> dict[str, float | None]:
+    """Per offer, the lift the held-out campaigns measured where the policy would send it."""
+    if held_out is None:
+        return {}
+    return {
+        offer: scopes["policy_picks"]["measured_uplift"]
+        for offer, scopes in held_out["uplift_calibration"].items()
+    }
 
 
 def _truth_comparison(

@@ -52,6 +52,7 @@ def _targets(n_treated: int, n_control: int, uplift: float) -> pd.DataFrame:
             "group": groups,
             "churn_probability": [0.25] * picked + [0.9] * 50,
             "uplift": [uplift] * picked + [0.0] * 50,
+            "offer_id": (["discount_10", "bonus_points"] * picked)[:picked] + [""] * 50,
         }
     )
 
@@ -73,3 +74,36 @@ def test_measurement_plan_warns_when_the_control_group_cannot_confirm_the_lift()
         plan = measurement_plan(_targets(600, 400, uplift=0.12), control_share=0.4)
     assert plan["can_confirm_predicted_lift"] is True
     assert logs == []
+
+
+def test_the_plan_also_sizes_the_control_group_for_the_lift_held_out_campaigns_measured() -> None:
+    """Half the picks get each offer; free_shipping is not sent, so its figure must not count."""
+    targets = _targets(9000, 1000, uplift=0.05)
+    measured = {"discount_10": 0.05, "bonus_points": 0.01, "free_shipping": -0.5}
+
+    plan = measurement_plan(targets, control_share=0.1, held_out_lift=measured)
+
+    # 9,000 against 1,000 at 75% detect 4.02 points: the predicted 5 yes, the measured 3 no
+    assert plan["can_confirm_predicted_lift"] is True
+    assert plan["held_out_lift"] == pytest.approx(0.03)
+    assert plan["can_confirm_held_out_lift"] is False
+    assert plan["control_share_needed_for_held_out_lift"] == pytest.approx(
+        control_share_needed(10000, 0.75, 0.03)
+    )
+    assert plan["control_share_needed_for_held_out_lift"] > 3 * plan["control_share_needed"]
+
+
+def test_a_held_out_lift_that_is_missing_or_not_positive_sizes_nothing() -> None:
+    targets = _targets(600, 400, uplift=0.12)
+
+    unmeasured = measurement_plan(targets, 0.4, {"discount_10": None, "free_shipping": 0.1})
+    only_one = measurement_plan(targets, 0.4, {"discount_10": -0.02, "bonus_points": None})
+    without = measurement_plan(targets, 0.4)
+
+    assert unmeasured["held_out_lift"] is None
+    assert unmeasured["can_confirm_held_out_lift"] is None
+    assert unmeasured["control_share_needed_for_held_out_lift"] is None
+    assert only_one["held_out_lift"] == pytest.approx(-0.02)
+    assert only_one["can_confirm_held_out_lift"] is False
+    assert only_one["control_share_needed_for_held_out_lift"] is None
+    assert without["held_out_lift"] is None

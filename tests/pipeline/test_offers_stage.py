@@ -118,6 +118,15 @@ def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> N
     assert everyone["control_rows"] == uplift["rows"]["control"]
     curve = pd.read_csv(project / "evaluation/offers_plots/qini_discount_10.csv")
     assert {"share", "x_learner", "risk_ranking"} <= set(curve.columns)
+    # the plan's held-out lift is the picks' measured lift, weighted by the campaign's sends
+    targets = pd.read_parquet(project / "data/offers/targets.parquet")
+    sent = targets.loc[targets["group"] != "none", "offer_id"].value_counts()
+    picks = {
+        o: c["policy_picks"]["measured_uplift"] for o, c in held_out["uplift_calibration"].items()
+    }
+    measured = {offer: n for offer, n in sent.items() if picks[offer] is not None}
+    expected = sum(picks[o] * n for o, n in measured.items()) / sum(measured.values())
+    assert measurement["held_out_lift"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_persisted_policy_recommends_without_budget(project: Path) -> None:
