@@ -29,20 +29,16 @@ class CampaignDataError(ValueError):
 @dataclass(frozen=True)
 class CampaignSplit:
     """Rows to fit and to hold out for judging learners, and every observed row (what the final
-    policy is fitted on: no held-out judgement is made of it)."""
+    policy is fitted on: no held-out judgement is made of it).
+
+    ``observed`` is kept, not rebuilt from ``fit`` and ``holdout``: the fit rows lack customers
+    the held-out campaigns also reached (:func:`split_campaigns`), and the policy needs them."""
 
     fit: pd.DataFrame
     holdout: pd.DataFrame
     fit_campaigns: list[str]
     holdout_campaigns: list[str]
-    observed: pd.DataFrame | None = None
-
-    @property
-    def all_rows(self) -> pd.DataFrame:
-        """Every observed row, fit campaigns first: ``observed`` when the split kept it."""
-        if self.observed is not None:
-            return self.observed
-        return pd.concat([self.fit, self.holdout], ignore_index=True)
+    observed: pd.DataFrame
 
 
 def send_dates(offers_log: pd.DataFrame) -> list[dt.date]:

@@ -126,7 +126,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         config.seed,
     )
     policy = fit_policy(
-        learner, split.all_rows, value_model, value_kind, columns, offers_config, config.seed
+        learner, split.observed, value_model, value_kind, columns, offers_config, config.seed
     )
 
     churn_probability = predict_churn(champion, snapshot, columns)

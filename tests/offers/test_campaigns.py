@@ -77,4 +77,4 @@ def test_fit_rows_whose_window_reaches_a_held_out_campaign_of_their_customer_are
     # CMP-A's 90-day window ends after CMP-B's send: its row for a customer CMP-B reached goes
     assert split.fit["customer_id"].tolist() == ["only-CMP-A"]
     assert len(split.holdout) == 4
-    assert len(split.all_rows) == 6  # the final policy still fits every observed row
+    assert len(split.observed) == 6  # the final policy still fits every observed row

@@ -17,7 +17,7 @@ from tests.offers.frames import TOY_COLUMNS, offers_config, toy_campaign
 def evaluate(fit: pd.DataFrame, holdout: pd.DataFrame, learners: list[str]) -> UpliftEvaluation:
     """The toy campaign's learners judged on ``holdout`` after fitting on ``fit``."""
     return evaluate_uplift(
-        CampaignSplit(fit, holdout, ["A"], ["B"]),
+        CampaignSplit(fit, holdout, ["A"], ["B"], pd.concat([fit, holdout], ignore_index=True)),
         holdout["churn_probability"].to_numpy(),
         TOY_COLUMNS,
         offers_config(learners=learners),

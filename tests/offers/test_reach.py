@@ -136,7 +136,7 @@ def test_a_log_too_small_for_the_reach_model_skips_that_learner_only() -> None:
     rows["redeemed"] = False
     rows.loc[rows.index[:5], "redeemed"] = rows["treatment_offer"].notna()[:5]
     rows["churn_probability"] = score
-    split = CampaignSplit(rows.iloc[:400], rows.iloc[400:], ["A"], ["B"])
+    split = CampaignSplit(rows.iloc[:400], rows.iloc[400:], ["A"], ["B"], observed=rows)
     config = offers_config(learners=["t_learner", "reach_hazard"], xgboost=SMALL_TREES)
 
     evaluation = evaluate_uplift(split, score[400:], TOY_COLUMNS, config, seed=0)
