@@ -157,7 +157,25 @@ class UpliftModel:
             )
 
 
-UpliftLearner = UpliftModel | HazardRatioUplift | ReachHazardUplift
+class NoEvidenceUplift:
+    """The learner of a business whose offers log holds no campaign yet (the table is optional).
+
+    No offer has a measured effect, so none is predicted: every uplift is 0, and with a certain
+    cost and no expected effect no offer has a positive expected gain. Churn scores, reasons and
+    values are served as usual; the first randomised campaign in the offers log (with its control
+    group) lets ``churn offers`` learn a policy instead.
+    """
+
+    kind = "none"
+
+    def __init__(self, offers: Sequence[str]) -> None:
+        self.offers = list(offers)
+
+    def predict(self, features: pd.DataFrame, churn_probability: Any = None) -> np.ndarray:
+        return np.zeros((len(features), len(self.offers)))
+
+
+UpliftLearner = UpliftModel | HazardRatioUplift | ReachHazardUplift | NoEvidenceUplift
 
 
 def make_learner(

@@ -12,12 +12,18 @@ champion churn model, the explain stage's snapshot reasons and, where present, t
 
 and the DVC metrics ``evaluation/offers.json`` plus Qini curves under
 ``evaluation/offers_plots/``.
+
+An export without an offers table (optional in the data contract) has no campaign to learn from:
+the policy then predicts no effect for any offer (``offers.uplift.NoEvidenceUplift``), so nobody
+is sent one, and everything else (scores, values, reasons, the service's policy) is written as
+usual, so ``dvc repro`` completes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +49,13 @@ from offers.campaigns import (
     send_dates,
     split_campaigns,
 )
-from offers.fitting import compare_value_models, evaluate_uplift, fit_policy, fit_value
+from offers.fitting import (
+    UpliftEvaluation,
+    compare_value_models,
+    evaluate_uplift,
+    fit_policy,
+    fit_value,
+)
 from offers.held_out import HeldOutDataError, held_out_check
 from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
@@ -56,7 +68,7 @@ from offers.targets import (
     crm_import,
     target_frame,
 )
-from offers.uplift import UpliftDataError
+from offers.uplift import NoEvidenceUplift, UpliftDataError
 from offers.value import next_period_margin
 from pipeline.errors import fail, require
 from pipeline.train import load_training, read_registered, registered_columns
@@ -99,16 +111,10 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 
-    offers_log, orders, at_sends = _campaign_inputs(config)
-    catalog = [offer.id for offer in offers_config.catalog]
-    rows = in_catalogue(campaign_rows(offers_log, at_sends), catalog)
-    rows["churn_probability"] = predict_churn(champion, rows, columns)
-    split = split_campaigns(
-        rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
-    )
-    holdout_risk = split.holdout["churn_probability"].to_numpy()
-    uplift_eval = evaluate_uplift(split, holdout_risk, columns, offers_config, config.seed)
-    learner = uplift_eval.best_learner if offers_config.learner == "auto" else offers_config.learner
+    tables = load_raw_tables(connect(config.features), config.paths.raw_dir)
+    orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
+    campaigns = _judge_learners(config, tables, champion, columns, snapshot_date)
+    learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind
 
     margin = next_period_margin(
         orders, training, config.churn.horizon_days, offers_config.gross_margin
@@ -125,9 +131,19 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         config.churn.horizon_days,
         config.seed,
     )
-    policy = fit_policy(
-        learner, split.observed, value_model, value_kind, columns, offers_config, config.seed
-    )
+    if campaigns is None:
+        no_evidence = NoEvidenceUplift([offer.id for offer in offers_config.catalog])
+        policy = OfferPolicy(offers_config, columns, no_evidence, value_model, value_kind)
+    else:
+        policy = fit_policy(
+            learner,
+            campaigns.split.observed,
+            value_model,
+            value_kind,
+            columns,
+            offers_config,
+            config.seed,
+        )
 
     churn_probability = predict_churn(champion, snapshot, columns)
     table = policy.gains(snapshot, churn_probability)
@@ -135,9 +151,15 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
     targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
 
-    held_out = _held_out(
-        split, uplift_eval.holdout_uplift.get(learner), policy, len(snapshot), config
-    )
+    held_out = None
+    if campaigns is not None:
+        held_out = _held_out(
+            campaigns.split,
+            campaigns.evaluation.holdout_uplift.get(learner),
+            policy,
+            len(snapshot),
+            config,
+        )
     truth = _truth_comparison(
         config, snapshot, columns, snapshot_date, churn_probability, table, choice
     )
@@ -149,33 +171,69 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
                 targets, offers_config.control_share, _measured_on_picks(held_out)
             )
         },
-        "uplift": uplift_eval.metrics,
-        "uplift_skipped": uplift_eval.skipped,
+        "uplift": campaigns.evaluation.metrics if campaigns else {},
+        "uplift_skipped": campaigns.evaluation.skipped if campaigns else {},
         "uplift_learner": learner,
         "value": {"chosen": value_kind, "models": value_eval},
         "held_out": held_out,
         "truth": truth,
     }
+    split = campaigns.split if campaigns else None
     summary = {
         **metrics,
-        "campaigns": {"fit": split.fit_campaigns, "holdout": split.holdout_campaigns},
+        "campaigns": {
+            "fit": split.fit_campaigns if split else [],
+            "holdout": split.holdout_campaigns if split else [],
+        },
     }
-    _write(config, targets, policy, summary, metrics, uplift_eval.curves)
+    _write(
+        config, targets, policy, summary, metrics, campaigns.evaluation.curves if campaigns else {}
+    )
     _echo(metrics)
     return metrics
 
 
-def _campaign_inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The offers log, orders and point-in-time features + labels at every send date."""
-    con = connect(config.features)
-    tables = load_raw_tables(con, config.paths.raw_dir)
+@dataclass(frozen=True)
+class _Campaigns:
+    """What the offers log taught: its fit/held-out split, the learners' held-out ranking, and
+    the learner the policy uses."""
+
+    split: CampaignSplit
+    evaluation: UpliftEvaluation
+    learner: str
+
+
+def _judge_learners(
+    config: Config,
+    tables: dict[str, Any],
+    champion: Any,
+    columns: FeatureColumns,
+    snapshot_date: dt.date,
+) -> _Campaigns | None:
+    """Fit the uplift learners on the earlier campaigns and rank them on the held-out ones; None
+    when the export has no offers table (optional in the data contract): no offer has a measured
+    effect, so the policy recommends none (:class:`NoEvidenceUplift`)."""
     if "offers" not in tables:
-        fail(f"{config.paths.raw_dir}: no offers table; the policy learns from past campaigns")
+        _log.warning(
+            "no offers table: no offer has a measured effect, so the policy recommends none; "
+            "log a randomised campaign (with its control group) to learn one",
+            raw_dir=str(config.paths.raw_dir),
+        )
+        return None
+    offers_config = config.offers
     offers_log = tables["offers"].to_pandas()
-    orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
     dates = send_dates(offers_log)
     at_sends = build_features(tables, dates, config.features, config.churn).to_pandas()
-    return offers_log, orders, at_sends
+    catalog = [offer.id for offer in offers_config.catalog]
+    rows = in_catalogue(campaign_rows(offers_log, at_sends), catalog)
+    rows["churn_probability"] = predict_churn(champion, rows, columns)
+    split = split_campaigns(
+        rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
+    )
+    holdout_risk = split.holdout["churn_probability"].to_numpy()
+    evaluation = evaluate_uplift(split, holdout_risk, columns, offers_config, config.seed)
+    learner = evaluation.best_learner if offers_config.learner == "auto" else offers_config.learner
+    return _Campaigns(split, evaluation, learner)
 
 
 def _held_out(

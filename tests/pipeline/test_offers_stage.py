@@ -5,6 +5,7 @@ offers stage without the explain stage's reasons, and a report of a simulated ca
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,46 @@ def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
     assert stopped.value.exit_code == 1
     assert "need more than holdout_campaigns=50" in capsys.readouterr().err
     assert (project / "data/offers/targets.parquet").read_bytes() == targets
+
+
+def test_an_export_without_an_offers_table_gets_a_policy_that_recommends_nothing(
+    project: Path,
+) -> None:
+    """The offers table is optional in the data contract: without past campaigns no offer has a
+    measured effect, so ``dvc repro`` still completes, every customer is scored, nobody is sent
+    an offer, and the service's policy loads and recommends none."""
+    assert (project / "data/raw/offers").is_dir()
+    shutil.copytree(
+        project / "data/raw",
+        project / "raw_without_offers",
+        ignore=shutil.ignore_patterns("offers"),
+    )
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["paths"] = {
+        "raw_dir": "raw_without_offers",
+        "offers_dir": "out/offers",
+        "evaluation_dir": "out/evaluation",
+    }
+    (project / "no_offers.yaml").write_text(yaml.safe_dump(params))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        metrics = offers.run(Config.load(project / "no_offers.yaml"), require_reasons=False)
+
+    assert metrics["uplift_learner"] == "none"
+    assert (metrics["uplift"], metrics["held_out"]) == ({}, None)
+    assert metrics["allocation"]["measurement"] == {"treatment": 0, "control": 0}
+    targets = pd.read_parquet(project / "out/offers/targets.parquet")
+    learnt = pd.read_parquet(project / "data/offers/targets.parquet")
+    assert len(targets) == len(learnt) > 0
+    assert set(targets["group"]) == {"none"}
+    assert (targets["expected_gain"] == 0).all()
+    np.testing.assert_array_equal(targets["churn_probability"], learnt["churn_probability"])
+    np.testing.assert_array_equal(targets["value"], learnt["value"])
+    snapshot = pd.read_parquet(project / "data/features/snapshot.parquet")
+    policy = load_policy(project / "out/offers/policy")
+    recommended = policy.recommend(snapshot, targets["churn_probability"].to_numpy())
+    assert recommended["offer_id"].isna().all()
+    assert not (recommended["reason"] == "best_offer").any()
+    assert list((project / "out/evaluation/offers_plots").iterdir()) == []
+    summary = json.loads((project / "out/offers/summary.json").read_text())
+    assert summary["campaigns"] == {"fit": [], "holdout": []}

@@ -166,3 +166,25 @@ def test_edited_values_nulls_unknown_categories_and_rules_match(
     assert fast(serving, edited) == reference(serving, edited)
     every_null = {name: None for name in rows[0]}
     assert fast(serving, [every_null]) == reference(serving, [every_null])
+
+
+def test_a_policy_with_no_campaign_evidence_scores_and_explains_but_offers_nothing(
+    served: Serving, snapshot: pd.DataFrame, world: Config
+) -> None:
+    """An export without an offers table gets ``NoEvidenceUplift`` (``churn offers``): the
+    service must still answer with probability and reasons, through the reference path."""
+    from offers.uplift import NoEvidenceUplift
+
+    catalog = [offer.id for offer in world.offers.catalog]
+    policy = replace(served.policy, uplift_model=NoEvidenceUplift(catalog))
+    serving = replace(served, policy=policy, fast_explain=None)
+    assert _checked_fast_explainer(serving, snapshot) is None
+
+    rows = snapshot_rows(snapshot.head(50), serving.required_features)
+    answers = score_frame(serving, request_frame(serving, rows), [None] * 50, True)
+    reference = score_frame(served, request_frame(served, rows), [None] * 50, True)
+
+    assert [a["churn_probability"] for a in answers] == [a["churn_probability"] for a in reference]
+    assert [a["reasons"] for a in answers] == [a["reasons"] for a in reference]
+    assert all(a["offer"]["offer_id"] is None for a in answers)
+    assert any(a["offer"]["decision"] == "no_positive_gain" for a in answers)
