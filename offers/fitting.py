@@ -253,7 +253,8 @@ def fit_policy(
     columns: FeatureColumns,
     config: OffersConfig,
     seed: int,
+    absent_tables: tuple[str, ...] = (),
 ) -> OfferPolicy:
     """The policy: ``learner`` refitted on every observed campaign, and the value model."""
     uplift = fit_uplift(learner, campaign_rows, columns, config, seed)
-    return OfferPolicy(config, columns, uplift, value_model, value_kind)
+    return OfferPolicy(config, columns, uplift, value_model, value_kind, absent_tables)

@@ -273,12 +273,13 @@ def held_out_check(
     config = policy.config
     catalog = policy.catalog
     costs = policy.unit_costs
+    rule_inputs = policy.rule_inputs(holdout)
     table = policy.table(
         churn_probability,
         predicted_uplift,
         policy.value_model.predict(holdout),
-        eligibility_matrix(holdout, config.catalog, config),
-        contact_block(holdout, config),
+        eligibility_matrix(rule_inputs, config.catalog, config),
+        contact_block(rule_inputs, config),
     )
     budget = config.budget * campaign_share
     capacities = [

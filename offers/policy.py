@@ -25,7 +25,12 @@ import pandas as pd
 from core.atomic import atomic_dir
 from core.config import OffersConfig
 from models.candidates import FeatureColumns
-from offers.rules import contact_block, eligibility_matrix, require_rule_columns
+from offers.rules import (
+    contact_block,
+    eligibility_matrix,
+    require_rule_columns,
+    with_absent_history,
+)
 from offers.uplift import UpliftLearner
 
 POLICY_FILE = "policy.joblib"
@@ -56,6 +61,9 @@ class OfferPolicy:
     uplift_model: UpliftLearner
     value_model: Any
     value_kind: str
+    absent_tables: tuple[str, ...] = ()
+    """Optional tables the export lacks: their contact-rule columns read as no history
+    (``offers.rules.NO_HISTORY``). A policy pickled before this field existed reads the default."""
 
     @property
     def catalog(self) -> list[str]:
@@ -69,8 +77,13 @@ class OfferPolicy:
     def unit_costs(self) -> np.ndarray:
         return np.array([offer.unit_cost for offer in self.config.catalog])
 
+    def rule_inputs(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``features`` as the eligibility and contact rules read them (absent tables filled)."""
+        return with_absent_history(features, self.absent_tables)
+
     def gains(self, features: pd.DataFrame, churn_probability: Any) -> GainTable:
         """Every offer's predicted uplift and net gain per row, and the rules' verdict."""
+        features = self.rule_inputs(features)
         require_rule_columns(features, "offer policy input")
         probability = np.asarray(churn_probability, dtype=float)
         if probability.shape != (len(features),):
@@ -147,6 +160,7 @@ def save_policy(policy: OfferPolicy, path: Path) -> None:
             "value_model": policy.value_kind,
             "value_periods": policy.config.value_periods,
             "features": policy.feature_names,
+            "absent_tables": list(policy.absent_tables),
         }
         (folder / POLICY_JSON).write_text(json.dumps(description, indent=2) + "\n")
 

@@ -24,8 +24,32 @@ OFFERS_365D = "offers_received_365d"
 RULE_COLUMNS = (TENURE, MEMBER, COUNTRY, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
 
 
+NO_HISTORY: dict[str, dict[str, float]] = {
+    "offers": {DAYS_SINCE_OFFER: np.nan, OFFERS_365D: 0.0},
+    "events": {UNSUBSCRIBED: np.nan, MEMBER: 0},
+}
+"""What a rule's columns read as when the export has no such table at all (both are optional in
+the data contract), as the features would compute them from an empty table: a CRM that logs no
+offers sent none; one that logs no events recorded no unsubscribe and no loyalty activity (the
+``loyalty_member`` feature's definition), so members-only offers go to nobody. A feature family
+switched off in params while its table exists stays an error (:class:`RuleInputError`): that
+history exists, and the rules would be ignoring it."""
+
+
 class RuleInputError(ValueError):
     """Feature rows lack a column the eligibility or contact rules read."""
+
+
+def with_absent_history(features: pd.DataFrame, absent_tables: Sequence[str]) -> pd.DataFrame:
+    """``features`` with the :data:`NO_HISTORY` columns of the ``absent_tables`` added where
+    missing; unchanged (the same object) when there is nothing to add."""
+    fill = {
+        column: value
+        for table in absent_tables
+        for column, value in NO_HISTORY.get(table, {}).items()
+        if column not in features.columns
+    }
+    return features.assign(**fill) if fill else features
 
 
 def require_rule_columns(features: pd.DataFrame, what: str = "feature rows") -> None:

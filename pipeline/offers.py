@@ -60,7 +60,7 @@ from offers.held_out import HeldOutDataError, held_out_check
 from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
 from offers.reach import ReachDataError
-from offers.rules import RuleInputError
+from offers.rules import NO_HISTORY, RuleInputError
 from offers.targets import (
     ReasonsError,
     allocate_campaign,
@@ -131,9 +131,10 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         config.churn.horizon_days,
         config.seed,
     )
+    absent = tuple(table for table in NO_HISTORY if table not in tables)
     if campaigns is None:
         no_evidence = NoEvidenceUplift([offer.id for offer in offers_config.catalog])
-        policy = OfferPolicy(offers_config, columns, no_evidence, value_model, value_kind)
+        policy = OfferPolicy(offers_config, columns, no_evidence, value_model, value_kind, absent)
     else:
         policy = fit_policy(
             learner,
@@ -143,6 +144,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
             columns,
             offers_config,
             config.seed,
+            absent,
         )
 
     churn_probability = predict_churn(champion, snapshot, columns)

@@ -4,7 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offers.rules import RuleInputError, contact_block, eligibility_matrix, offer_eligible
+from offers.rules import (
+    DAYS_SINCE_OFFER,
+    MEMBER,
+    OFFERS_365D,
+    UNSUBSCRIBED,
+    RuleInputError,
+    contact_block,
+    eligibility_matrix,
+    offer_eligible,
+    with_absent_history,
+)
 from tests.offers.frames import CATALOG, offers_config, rule_rows
 
 
@@ -61,3 +71,32 @@ def test_a_blocked_customer_may_receive_no_offer_at_all() -> None:
 def test_missing_rule_column_is_named() -> None:
     with pytest.raises(RuleInputError, match="offers_received_365d"):
         contact_block(_row().drop(columns="offers_received_365d"), offers_config())
+
+
+def test_an_absent_table_reads_as_no_history_and_a_present_column_is_kept() -> None:
+    """No offers table: nobody was ever sent an offer, so nobody is in a cooldown or over the
+    cap; no events table: nobody unsubscribed. The rules then block only on what is known."""
+    rows = rule_rows(300)
+    bare = rows.drop(columns=[DAYS_SINCE_OFFER, OFFERS_365D, UNSUBSCRIBED, MEMBER])
+
+    filled = with_absent_history(bare, ["offers", "events"])
+
+    assert filled[DAYS_SINCE_OFFER].isna().all() and filled[UNSUBSCRIBED].isna().all()
+    assert (filled[OFFERS_365D] == 0).all() and (filled[MEMBER] == 0).all()
+    assert (contact_block(filled, offers_config()) == "").all()
+    members_only = [k for k, offer in enumerate(CATALOG) if offer.members_only]
+    assert (
+        members_only
+        and not eligibility_matrix(filled, CATALOG, offers_config())[:, members_only].any()
+    )
+    # a column the export does have is never overwritten, and nothing absent means no copy
+    kept = with_absent_history(rows.drop(columns=[UNSUBSCRIBED]), ["offers", "events"])
+    pd.testing.assert_series_equal(kept[OFFERS_365D], rows[OFFERS_365D])
+    assert with_absent_history(rows, ["offers"]) is rows
+
+
+def test_a_family_switched_off_while_its_table_exists_is_still_an_error() -> None:
+    """Only an absent table means no history; a present one switched off would be ignored."""
+    bare = rule_rows(10).drop(columns=[DAYS_SINCE_OFFER, OFFERS_365D])
+    with pytest.raises(RuleInputError, match=DAYS_SINCE_OFFER):
+        contact_block(with_absent_history(bare, ["events"]), offers_config())
