@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from offers.power import minimum_detectable_lift
+from offers.value import completed_orders
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -82,7 +83,7 @@ def campaign_outcomes(
             f"ends {end.date()}, after the latest data ({data_end.date()}); report it once the "
             f"horizon has passed"
         )
-    completed = orders if "status" not in orders else orders[orders["status"] == "completed"]
+    completed = completed_orders(orders)
     merged = rows[["customer_id", "sent_ts"]].merge(
         completed[["customer_id", "order_ts", "amount"]], on="customer_id", how="left"
     )

@@ -38,17 +38,27 @@ WINDOW_DAYS = 365.0
 WEEK = 7.0
 
 
+def completed_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    """The orders that count as purchases, by the features' rule (``features.rows.is_completed``):
+    ``status`` completed, or no status at all. The column is optional in the data contract, and
+    the raw-table reader fills an absent one with nulls, so a null must count as completed here
+    too, or an export without statuses would have no purchases at all outside the features."""
+    if "status" not in orders:
+        return orders
+    status = orders["status"]
+    return orders[status.isna() | (status == "completed")]
+
+
 def next_period_margin(
     orders: pd.DataFrame, keys: pd.DataFrame, horizon_days: int, gross_margin: float
 ) -> pd.Series:
     """Realised margin of completed orders in ``[cutoff, cutoff + horizon_days)`` per key row.
 
-    ``orders`` needs ``customer_id``, ``order_ts``, ``amount`` and optionally ``status`` (only
-    ``completed`` counts, as for the churn label); ``keys`` needs ``customer_id``,
+    ``orders`` needs ``customer_id``, ``order_ts``, ``amount`` and optionally ``status``
+    (:func:`completed_orders` count, as for the churn label); ``keys`` needs ``customer_id``,
     ``cutoff_date``. Returns a Series aligned to ``keys``' index.
     """
-    completed = orders if "status" not in orders else orders[orders["status"] == "completed"]
-    completed = completed[["customer_id", "order_ts", "amount"]]
+    completed = completed_orders(orders)[["customer_id", "order_ts", "amount"]]
     result = pd.Series(0.0, index=keys.index)
     for cutoff, rows in keys.groupby("cutoff_date"):
         start = pd.Timestamp(cutoff)

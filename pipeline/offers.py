@@ -112,6 +112,12 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 
     tables = load_raw_tables(connect(config.features), config.paths.raw_dir)
+    if "orders" not in tables:
+        fail(
+            f"{config.paths.raw_dir}: no orders table; the offers stage values a customer by "
+            "their order margin (BG/NBD or a regression on it), which a subscriptions-only "
+            "export cannot give. Export orders (one per billed period will do) to get offers"
+        )
     orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
     campaigns = _judge_learners(config, tables, champion, columns, snapshot_date)
     learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind

@@ -160,3 +160,16 @@ def test_the_outcome_window_runs_from_the_send_days_midnight_for_horizon_days() 
 
     # A ordered at 00:00 of the send day (sent 10:00): inside; B exactly 90 days later: outside
     assert rows.set_index("customer_id").loc[["A", "B"], "retained"].tolist() == [True, False]
+
+
+def test_outcomes_count_orders_without_a_status_as_completed() -> None:
+    """An export without a ``status`` column reads as nulls: those orders are purchases (as in
+    the churn label), so the report must not call every customer churned."""
+    orders = _orders().assign(status=pd.Series([None] * 5, dtype="string"))
+    rows = campaign_outcomes(_log(), orders, "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    assert rows.set_index("customer_id")["retained"].to_dict() == {
+        "A": True,
+        "B": False,
+        "C": True,
+        "D": False,
+    }

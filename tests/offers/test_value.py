@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offers.value import BgNbdValue, next_period_margin, rfm_summary, value_metrics
+from offers.value import (
+    BgNbdValue,
+    completed_orders,
+    next_period_margin,
+    rfm_summary,
+    value_metrics,
+)
 
 
 def test_next_period_margin_counts_completed_orders_in_the_horizon() -> None:
@@ -104,3 +110,22 @@ def test_expected_margin_by_hand_from_known_parameters() -> None:
     purchases = np.array([13 * (1 + 2) / (10 + 20), 13 * (1 + 0) / (10 + 52)])
     order_value = np.array([2 * (50 + 3 * 40) / (2 * 3 + 3 - 1), 2 * 50 / (3 - 1)])
     np.testing.assert_allclose(value, purchases * order_value * 0.3)
+
+
+def test_an_order_without_a_status_counts_as_completed_as_in_the_features() -> None:
+    """``status`` is optional: the reader fills an absent column with nulls, and the features
+    (``features.rows.is_completed``) count those orders as purchases, so the value must too."""
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B"],
+            "order_ts": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]),
+            "amount": [10.0, 20.0, 100.0],
+            "status": pd.Series([None, "cancelled", None], dtype="string"),
+        }
+    )
+    keys = pd.DataFrame(
+        {"customer_id": ["A", "B"], "cutoff_date": pd.to_datetime(["2024-01-01"] * 2).date}
+    )
+
+    assert next_period_margin(orders, keys, 90, 1.0).tolist() == [10.0, 100.0]
+    assert completed_orders(orders)["amount"].tolist() == [10.0, 100.0]

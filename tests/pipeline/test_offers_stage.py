@@ -196,6 +196,28 @@ def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
     assert (project / "data/offers/targets.parquet").read_bytes() == targets
 
 
+def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subscriptions-only export is valid, but the customer value is an order margin."""
+    shutil.copytree(
+        project / "data/raw",
+        project / "raw_without_orders",
+        ignore=shutil.ignore_patterns("orders"),
+    )
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["paths"] = {"raw_dir": "raw_without_orders", "offers_dir": "out/offers"}
+    (project / "no_orders.yaml").write_text(yaml.safe_dump(params))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        with pytest.raises(typer.Exit) as stopped:
+            offers.run(Config.load(project / "no_orders.yaml"), require_reasons=False)
+
+    assert stopped.value.exit_code == 1
+    assert "raw_without_orders: no orders table" in capsys.readouterr().err
+    assert not (project / "out/offers").exists()
+
+
 @pytest.fixture(scope="module")
 def minimal_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The smallest export the data contract allows for retail (customers, orders) plus support
