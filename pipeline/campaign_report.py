@@ -98,6 +98,11 @@ def _inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, p
     tables = load_raw_tables(con, config.paths.raw_dir)
     if "offers" not in tables:
         raise CampaignReportError(f"{config.paths.raw_dir}: no offers table to report on")
+    if "orders" not in tables:
+        raise CampaignReportError(
+            f"{config.paths.raw_dir}: no orders table; a campaign's outcome is whether its "
+            "customers ordered within the horizon, and what they spent"
+        )
     data_end = pd.Timestamp(resolve_snapshot_date(tables, config.features))
     return (
         tables["offers"].to_pandas(),

@@ -199,7 +199,8 @@ def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
 def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A subscriptions-only export is valid, but the customer value is an order margin."""
+    """A subscriptions-only export is valid, but the customer value is an order margin and a
+    campaign's outcome is an order: both commands say so instead of failing with a KeyError."""
     shutil.copytree(
         project / "data/raw",
         project / "raw_without_orders",
@@ -216,6 +217,13 @@ def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
     assert stopped.value.exit_code == 1
     assert "raw_without_orders: no orders table" in capsys.readouterr().err
     assert not (project / "out/offers").exists()
+    first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        with pytest.raises(typer.Exit) as stopped:
+            campaign_report.run(Config.load(project / "no_orders.yaml"), first)
+    assert stopped.value.exit_code == 1
+    assert "raw_without_orders: no orders table" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
