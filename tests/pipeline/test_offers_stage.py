@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +187,9 @@ def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
     params["offers"]["holdout_campaigns"] = 50
     (project / "too_many.yaml").write_text(yaml.safe_dump(params))
     targets = (project / "data/offers/targets.parquet").read_bytes()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        with pytest.raises(typer.Exit) as stopped:
-            offers.run(Config.load(project / "too_many.yaml"), require_reasons=False)
+    config = Config.load(project / "too_many.yaml")
 
-    assert stopped.value.exit_code == 1
+    assert _exit_code_in(project, lambda: offers.run(config, require_reasons=False)) == 1
     assert "need more than holdout_campaigns=50" in capsys.readouterr().err
     assert (project / "data/offers/targets.parquet").read_bytes() == targets
 
@@ -209,21 +207,23 @@ def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["paths"] = {"raw_dir": "raw_without_orders", "offers_dir": "out/offers"}
     (project / "no_orders.yaml").write_text(yaml.safe_dump(params))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        with pytest.raises(typer.Exit) as stopped:
-            offers.run(Config.load(project / "no_orders.yaml"), require_reasons=False)
+    config = Config.load(project / "no_orders.yaml")
+    first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
 
-    assert stopped.value.exit_code == 1
+    assert _exit_code_in(project, lambda: offers.run(config, require_reasons=False)) == 1
     assert "raw_without_orders: no orders table" in capsys.readouterr().err
     assert not (project / "out/offers").exists()
-    first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
+    assert _exit_code_in(project, lambda: campaign_report.run(config, first)) == 1
+    assert "raw_without_orders: no orders table" in capsys.readouterr().err
+
+
+def _exit_code_in(project: Path, command: Callable[[], object]) -> int:
+    """Run ``command`` from ``project`` (relative params paths), expecting it to stop."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         with pytest.raises(typer.Exit) as stopped:
-            campaign_report.run(Config.load(project / "no_orders.yaml"), first)
-    assert stopped.value.exit_code == 1
-    assert "raw_without_orders: no orders table" in capsys.readouterr().err
+            command()
+    return stopped.value.exit_code
 
 
 @pytest.fixture(scope="module")
