@@ -82,12 +82,24 @@ class FeatureColumns:
         return [*self.numeric, *self.categorical]
 
 
-def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
-    """Every column but the keys, the label and those without a single value in ``frame``; text,
-    boolean and category columns are categorical, the rest numeric.
+MAX_CATEGORIES = 255
+"""The most distinct values a categorical feature may have: histogram gradient boosting's native
+categorical splits take at most 255, and a one-hot of more would be a wide dense matrix of mostly
+single customers. A text attribute beyond it is an identifier, e-mail or postcode rather than a
+category, and personal data the model should not learn."""
 
-    An empty column (an optional field the export never fills) cannot inform a model, and
-    histogram gradient boosting cannot even bin it, so it is left out, with a log line.
+
+def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
+    """Every column but the keys and the label that a model can take; text, boolean and category
+    columns are categorical, number columns numeric. The rest is left out, with a log line each:
+
+    * a column without a single value in ``frame`` (an optional field the export never fills):
+      it cannot inform a model, and histogram gradient boosting cannot even bin it;
+    * a column neither number nor category (a date or timestamp attribute of ``customers``):
+      no model here reads it; an age or a tenure in the export, as a number, would be used;
+    * a categorical column of more than :data:`MAX_CATEGORIES` distinct values.
+
+    Pass the training rows: a column is only worth a model input if those rows hold values.
     """
     names = [c for c in frame.columns if c not in (*KEYS, LABEL)]
     if len(frame):
@@ -95,17 +107,47 @@ def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
         if empty:
             _log.warning("feature columns without any value left out", columns=empty)
             names = [c for c in names if c not in empty]
-    categorical = tuple(
-        c
-        for c in names
-        if pd.api.types.is_bool_dtype(frame[c])
-        or isinstance(frame[c].dtype, pd.CategoricalDtype)
-        or pd.api.types.is_string_dtype(frame[c])
-    )
-    numeric = tuple(c for c in names if c not in categorical)
+    categorical = [c for c in names if _is_categorical(frame[c])]
+    numeric = [c for c in names if c not in categorical and _is_number(frame[c])]
+    other = [c for c in names if c not in categorical and c not in numeric]
+    if other:
+        _log.warning(
+            "feature columns neither number nor category left out (store dates as numbers, "
+            "such as an age in days, to use them)",
+            columns={c: str(frame[c].dtype) for c in other},
+        )
+    wide = {c: int(frame[c].nunique()) for c in categorical}
+    wide = {c: n for c, n in wide.items() if n > MAX_CATEGORIES}
+    if wide:
+        _log.warning(
+            f"categorical feature columns of more than {MAX_CATEGORIES} distinct values left out "
+            "(an identifier, e-mail or postcode is no category: export a coarser one)",
+            distinct_values=wide,
+        )
+        categorical = [c for c in categorical if c not in wide]
     if not numeric and not categorical:
         raise CandidateError("the feature table has no feature columns besides keys and label")
-    return FeatureColumns(numeric=numeric, categorical=categorical)
+    return FeatureColumns(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+_NUMBER_OBJECTS = frozenset({"decimal", "integer", "floating", "mixed-integer-float", "empty"})
+
+
+def _is_number(column: pd.Series) -> bool:
+    """Numbers, including object columns of them (a Parquet decimal reads as ``Decimal``s)."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return True
+    return column.dtype == object and pd.api.types.infer_dtype(column) in _NUMBER_OBJECTS
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    return (
+        pd.api.types.is_bool_dtype(column.dtype)
+        or isinstance(column.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(column)
+    )
 
 
 def model_inputs(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
@@ -262,6 +304,12 @@ def fit_candidate(
     early-stopping evaluation set, so no validation statistic leaks into the features.
     """
     x_train = model_inputs(train, columns)
+    empty = [c for c in columns.all if train[c].isna().all()] if len(train) else []
+    if empty:
+        raise CandidateError(
+            f"feature column(s) {empty} hold no value in the {len(train):,} training rows: no "
+            "model can learn from them (histogram gradient boosting cannot even bin them)"
+        )
     y_train = train[LABEL].to_numpy(dtype=int)
     weight = positive_class_weight(y_train) if class_weight == "balanced" else None
     preprocessor = build_preprocessor(kind, columns).fit(x_train)

@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 
 from core.config import EvaluateConfig, TrainConfig
+from core.logging import get_logger
 from models import curves
 from models.calibration import calibrate
-from models.candidates import FeatureColumns, fit_candidate, model_inputs
+from models.candidates import CandidateError, FeatureColumns, fit_candidate, model_inputs
 from models.metrics import MetricError, classification_metrics
 from models.split import KEYS, LABEL, CutoffSplit, split_frame
 from models.training import MetricSettings, predict_churn
+
+_log = get_logger(__name__)
 
 ORACLE = "oracle"
 ORACLE_COLUMN = "p_churn_no_offer"
@@ -138,16 +141,22 @@ def backtest(
     rows = []
     for split in origins:
         frames = split_frame(frame, split)
-        model = fit_candidate(
-            kind,
-            params,
-            columns,
-            frames.train,
-            frames.validation,
-            seed,
-            train.n_jobs,
-            train.class_weight,
-        )
+        try:
+            model = fit_candidate(
+                kind,
+                params,
+                columns,
+                frames.train,
+                frames.validation,
+                seed,
+                train.n_jobs,
+                train.class_weight,
+            )
+        except CandidateError as error:
+            # a source that starts late (a support tool adopted last spring) leaves an earlier
+            # origin without values of a feature the champion uses: that origin cannot be refitted
+            _log.warning("backtest origin skipped", test_cutoff=str(split.test), reason=str(error))
+            continue
         y_valid = frames.validation[LABEL].to_numpy(dtype=int)
         model = calibrate(
             model, model_inputs(frames.validation, columns), y_valid, train.calibration

@@ -33,6 +33,10 @@ def input_owners(preprocessor: ColumnTransformer) -> list[str]:
     for name, transformer, columns in preprocessor.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
             continue
+        if len(columns) == 0:
+            # scikit-learn leaves a transformer of no columns unfitted (a ``customers`` table
+            # without attributes has no categoricals): it makes no output column to own
+            continue
         owners += _owners(transformer, list(columns), name)
     return owners
 

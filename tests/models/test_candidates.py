@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +167,41 @@ def test_preprocess_rows_equals_the_fitted_transformer(kind: str) -> None:
     if kind == "logistic_regression":
         indicator = preprocessor.named_transformers_["numeric"].steps[0][1].indicator_
         assert len(indicator.features_) < len(columns.numeric)  # new nulls outside the mask
+
+
+def test_dates_and_wide_categories_are_left_out_and_decimals_kept() -> None:
+    """``customers`` attributes pass through the features as stored: a date (birth date), a
+    timestamp (last login) or an e-mail cannot be a model input, a Parquet decimal can."""
+    table = feature_table(customers=300)
+    rows = len(table)
+    table["static_birth_date"] = [
+        dt.date(1980, 1, 1) + dt.timedelta(days=i % 9000) for i in range(rows)
+    ]
+    table["static_last_login"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(rows), "h")
+    table["static_email"] = pd.array([f"c{i % 300}@example.com" for i in range(rows)], dtype="str")
+    table["static_credit"] = [decimal.Decimal(i % 7) for i in range(rows)]
+
+    columns = feature_columns(table)
+
+    assert "static_credit" in columns.numeric
+    assert not {"static_birth_date", "static_last_login", "static_email"} & set(columns.all)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+    fit_candidate(
+        "hist_gradient_boosting",
+        FAST["hist_gradient_boosting"],
+        columns,
+        frames.train,
+        frames.validation,
+        0,
+    )
+
+
+def test_a_column_with_no_training_value_is_named_before_any_fit() -> None:
+    """Histogram gradient boosting crashes deep in its binning on such a column."""
+    table = feature_table(customers=60)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+    columns = feature_columns(table)
+    train = frames.train.assign(rfm_spend_365d=np.nan)
+
+    with pytest.raises(CandidateError, match=r"\['rfm_spend_365d'\] hold no value"):
+        fit_candidate("xgboost", FAST["xgboost"], columns, train, frames.validation, 0)

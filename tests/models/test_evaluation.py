@@ -5,16 +5,21 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
-from core.config import EconomicsConfig, EvaluateConfig
+from core.config import EconomicsConfig, EvaluateConfig, TrainConfig
+from models.candidates import feature_columns
 from models.evaluation import (
+    backtest,
     oracle_ratios,
     oracle_scores,
     segment_labels,
     segment_metrics,
     stability,
 )
+from models.split import rolling_origins
 from models.training import MetricSettings
+from tests.models.frames import CUTOFFS, feature_table
 
 DAY = dt.date(2024, 10, 3)
 
@@ -79,3 +84,32 @@ def test_stability_summarises_a_metric_over_origins() -> None:
     assert stability(rows, "roc_auc") == pytest.approx(
         {"mean": 0.85, "std": 0.05, "min": 0.8, "max": 0.9}
     )
+
+
+def test_backtest_skips_an_origin_whose_training_cutoffs_lack_a_feature() -> None:
+    """A source that starts late (a support tool adopted mid-history) leaves early origins with
+    no value of a feature the champion uses: those origins are skipped, the others refitted."""
+    table = feature_table(customers=150)
+    late = pd.to_datetime(table["cutoff_date"]).dt.date < CUTOFFS[3]
+    table.loc[late, "rfm_spend_365d"] = np.nan
+    origins = rolling_origins(CUTOFFS, 60, embargo=False, n_origins=4, min_train_cutoffs=1)
+    columns = feature_columns(table)
+
+    with capture_logs() as logs:
+        rows = backtest(
+            table,
+            origins,
+            "hist_gradient_boosting",
+            {"max_iter": 20},
+            columns,
+            TrainConfig(),
+            MetricSettings(economics=EconomicsConfig()),
+            seed=0,
+        )
+
+    usable = [s for s in origins if not set(s.train) <= set(CUTOFFS[:3])]
+    assert [row["test_cutoff"] for row in rows] == [s.test.isoformat() for s in usable]
+    assert 0 < len(usable) < len(origins)
+    skipped = [log for log in logs if log["event"] == "backtest origin skipped"]
+    assert len(skipped) == len(origins) - len(usable)
+    assert "rfm_spend_365d" in skipped[0]["reason"]

@@ -212,3 +212,21 @@ def test_explainer_is_built_once_per_model(
 def test_a_model_that_is_not_a_churn_pipeline_is_refused() -> None:
     with pytest.raises(ExplainError, match="Pipeline with steps"):
         ChurnExplainer.from_model(XGBClassifier())
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "logistic_regression", "hist_gradient_boosting"])
+def test_a_model_without_categorical_features_is_explained(kind: str) -> None:
+    """A ``customers`` table with no attributes leaves the categorical transformer without
+    columns, and scikit-learn then leaves it unfitted: its mapping must simply own nothing."""
+    table = feature_table(customers=150).drop(
+        columns=["static_plan", "static_acquisition_channel", "static_loyalty_member"]
+    )
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+    columns = feature_columns(frames.train)
+    assert columns.categorical == ()
+    fitted = fit_candidate(kind, FAST[kind], columns, frames.train, frames.validation, 3)
+
+    # every output column owned by a numeric feature (logistic adds missing-value flags)
+    assert set(input_owners(model_parts(fitted).preprocessor)) == set(columns.numeric)
+    explanation = explain_rows(fitted, frames.test)
+    assert list(explanation.contributions.columns) == list(columns.all)
