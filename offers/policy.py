@@ -84,7 +84,7 @@ class OfferPolicy:
     def gains(self, features: pd.DataFrame, churn_probability: Any) -> GainTable:
         """Every offer's predicted uplift and net gain per row, and the rules' verdict."""
         features = self.rule_inputs(features)
-        require_rule_columns(features, "offer policy input")
+        require_rule_columns(features, self.config.catalog, "offer policy input")
         probability = np.asarray(churn_probability, dtype=float)
         if probability.shape != (len(features),):
             raise ValueError(

@@ -21,7 +21,7 @@ COUNTRY = "static_country"
 UNSUBSCRIBED = "events_days_since_email_unsubscribe"
 DAYS_SINCE_OFFER = "offers_days_since_last_offer"
 OFFERS_365D = "offers_received_365d"
-RULE_COLUMNS = (TENURE, MEMBER, COUNTRY, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
+CONTACT_COLUMNS = (UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
 
 
 NO_HISTORY: dict[str, dict[str, float]] = {
@@ -52,12 +52,28 @@ def with_absent_history(features: pd.DataFrame, absent_tables: Sequence[str]) ->
     return features.assign(**fill) if fill else features
 
 
-def require_rule_columns(features: pd.DataFrame, what: str = "feature rows") -> None:
-    missing = [name for name in RULE_COLUMNS if name not in features.columns]
+def rule_columns(catalog: Sequence[CatalogOffer]) -> tuple[str, ...]:
+    """The columns the rules read for ``catalog``: the contact rules' and the tenure always,
+    membership and country only when an offer is restricted by them (both come from optional
+    data: an events table, a ``country`` attribute of ``customers``)."""
+    needed = [TENURE, *CONTACT_COLUMNS]
+    if any(offer.members_only for offer in catalog):
+        needed.append(MEMBER)
+    if any(offer.countries for offer in catalog):
+        needed.append(COUNTRY)
+    return tuple(needed)
+
+
+def require_rule_columns(
+    features: pd.DataFrame, catalog: Sequence[CatalogOffer], what: str = "feature rows"
+) -> None:
+    missing = [name for name in rule_columns(catalog) if name not in features.columns]
     if missing:
         raise RuleInputError(
             f"{what}: {len(features)} rows lack column(s) {missing} needed by the offer "
-            f"eligibility and contact rules (expected the feature table's columns)"
+            f"eligibility and contact rules (expected the feature table's columns; "
+            f"{COUNTRY} comes from a `country` column of customers, {MEMBER} from loyalty "
+            "events)"
         )
 
 
@@ -68,7 +84,7 @@ def contact_block(features: pd.DataFrame, config: OffersConfig) -> pd.Series:
     re-subscribe event); the cooldown and the 365-day cap come from params. Checked in that
     order, so the reason names the strongest rule.
     """
-    require_rule_columns(features)
+    require_rule_columns(features, ())
     reason = contact_block_values(
         features[UNSUBSCRIBED].notna().to_numpy(),
         features[DAYS_SINCE_OFFER].astype("float64").to_numpy(),
@@ -101,7 +117,7 @@ def offer_eligible(features: pd.DataFrame, offer: CatalogOffer) -> np.ndarray:
 
     A null tenure or country fails the rule that needs it (unknown is not eligible).
     """
-    require_rule_columns(features)
+    require_rule_columns(features, [offer])
     return offer_eligible_values(
         features[TENURE].astype("float64").to_numpy(),
         features[MEMBER].fillna(0).astype("float64").to_numpy() if offer.members_only else None,

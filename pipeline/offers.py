@@ -108,6 +108,8 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     training = load_training(config.paths.features_dir)
     snapshot = pd.read_parquet(require(config.paths.features_dir / SNAPSHOT_FILE, "features"))
     columns = registered_columns(read_registered(config.paths.models_dir))
+    config = _with_usable_effect_features(config, columns)
+    offers_config = config.offers
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 
@@ -199,6 +201,26 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     )
     _echo(metrics)
     return metrics
+
+
+def _with_usable_effect_features(config: Config, columns: FeatureColumns) -> Config:
+    """``config`` with ``offers.effect_features`` cut to the champion's inputs. The defaults
+    name features an export may lack (``loyalty_member`` needs an events table, the discount
+    share a ``discount_amount``), and train leaves out a column without values: the offers'
+    effects then vary with the features that remain, with a warning naming the rest."""
+    wanted = config.offers.effect_features
+    if wanted is None:
+        return config
+    kept = [feature for feature in wanted if feature in columns.all]
+    if kept == wanted:
+        return config
+    _log.warning(
+        "effect features the champion does not use left out of the uplift models",
+        left_out=[feature for feature in wanted if feature not in kept],
+        kept=kept,
+    )
+    offers = config.offers.model_copy(update={"effect_features": kept})
+    return config.model_copy(update={"offers": offers})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from offers.rules import (
+    COUNTRY,
     DAYS_SINCE_OFFER,
     MEMBER,
     OFFERS_365D,
@@ -100,3 +101,18 @@ def test_a_family_switched_off_while_its_table_exists_is_still_an_error() -> Non
     bare = rule_rows(10).drop(columns=[DAYS_SINCE_OFFER, OFFERS_365D])
     with pytest.raises(RuleInputError, match=DAYS_SINCE_OFFER):
         contact_block(with_absent_history(bare, ["events"]), offers_config())
+
+
+def test_membership_and_country_are_needed_only_by_offers_restricted_by_them() -> None:
+    """A ``customers`` table without ``country`` (optional) still gets offers open to all
+    countries; only a catalogue that restricts by country needs the column, and says where it
+    comes from."""
+    rows = rule_rows(50).drop(columns=[MEMBER, COUNTRY])
+    open_to_all = [CATALOG[0]]
+    config = offers_config(catalog=[offer.model_dump() for offer in open_to_all])
+
+    allowed = eligibility_matrix(rows, open_to_all, config)
+
+    assert allowed.shape == (50, 1) and allowed.any()
+    with pytest.raises(RuleInputError, match=r"static_country.*`country` column of customers"):
+        eligibility_matrix(rows, CATALOG, offers_config())

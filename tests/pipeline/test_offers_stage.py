@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import typer
 import yaml
+from structlog.testing import capture_logs
 
 from core.config import Config
 from offers.policy import load_policy
@@ -279,3 +280,23 @@ def test_an_export_without_offers_or_events_gets_a_policy_that_recommends_nothin
     assert list((root / "evaluation/offers_plots").iterdir()) == []
     summary = json.loads((root / "data/offers/summary.json").read_text())
     assert summary["campaigns"] == {"fit": [], "holdout": []}
+
+
+def test_effect_features_the_champion_lacks_are_left_out_with_a_warning() -> None:
+    """The default effect features need an events table (``loyalty_member``) and a discount
+    column: an export without them must still fit the hazard learners on what remains."""
+    from models.candidates import FeatureColumns
+    from pipeline.offers import _with_usable_effect_features
+
+    config = Config.model_validate(PARAMS)
+    columns = FeatureColumns(numeric=("rfm_orders_365d", "rfm_spend_365d"), categorical=())
+
+    with capture_logs() as logs:
+        usable = _with_usable_effect_features(config, columns)
+
+    assert usable.offers.effect_features == ["rfm_orders_365d"]
+    assert [log["left_out"] for log in logs] == [["loyalty_member", "rfm_discount_share_365d"]]
+    assert config.offers.effect_features == PARAMS["offers"]["effect_features"]  # not mutated
+    everything = [*columns.all, "loyalty_member", "rfm_discount_share_365d"]
+    whole = FeatureColumns(numeric=tuple(everything), categorical=())
+    assert _with_usable_effect_features(config, whole) is config
