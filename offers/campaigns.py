@@ -26,6 +26,11 @@ class CampaignDataError(ValueError):
     """The offers log or campaign features cannot make uplift training data."""
 
 
+class TooFewCampaignsError(CampaignDataError):
+    """Too few campaigns with an observed outcome to fit learners and judge them on later ones:
+    a young offers log, not a broken one."""
+
+
 @dataclass(frozen=True)
 class CampaignSplit:
     """Rows to fit and to hold out for judging learners, and every observed row (what the final
@@ -112,7 +117,7 @@ def split_campaigns(
     observed = rows[rows["cutoff_date"].map(lambda day: day + horizon <= snapshot_date)]
     order = observed.groupby("campaign_id")["cutoff_date"].min().sort_values().index.tolist()
     if len(order) <= holdout:
-        raise CampaignDataError(
+        raise TooFewCampaignsError(
             f"offers log: {len(order)} campaign(s) with an observed {horizon_days}-day outcome "
             f"by {snapshot_date}, need more than holdout_campaigns={holdout}"
         )

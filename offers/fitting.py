@@ -142,13 +142,33 @@ def evaluate_uplift(
         }
         curves[offer.id] = curve
     if not metrics:
-        raise UpliftDataError(
-            f"no offer of {[offer.id for offer in config.catalog]} has both sent and held-out "
-            f"customers in the held-out campaigns ({len(holdout)} rows): nothing to rank the "
-            f"uplift learners on; raise offers.holdout_campaigns or wait for more campaigns"
-        )
+        raise UpliftDataError(_nothing_to_rank(holdout, split.holdout_campaigns, config))
     best = _best_learner(metrics, list(scores))
     return UpliftEvaluation(metrics, curves, best, skipped, scores)
+
+
+def _nothing_to_rank(holdout: pd.DataFrame, campaigns: list[str], config: OffersConfig) -> str:
+    """Why no catalogue offer can be ranked on the held-out campaigns, with what to do."""
+    catalog = [offer.id for offer in config.catalog]
+    control = int(holdout["treatment_offer"].isna().sum())
+    sends = {offer: int((holdout["treatment_offer"] == offer).sum()) for offer in catalog}
+    if control == 0:
+        advice = (
+            "they hold no control rows (group = control): without a randomised control group no "
+            "effect can be measured, so log each campaign's control group"
+        )
+    elif not any(sends.values()):
+        advice = (
+            "they sent no catalogue offer: check that the ids in offers.catalog are the offer_id "
+            "values of the offers log"
+        )
+    else:
+        advice = "raise offers.holdout_campaigns or wait for more campaigns"
+    return (
+        f"no offer of {catalog} has both sent and held-out customers in the held-out campaigns "
+        f"{campaigns} ({len(holdout)} rows: {control} control, sends {sends}): nothing to rank "
+        f"the uplift learners on; {advice}"
+    )
 
 
 def _bootstrap_qini(

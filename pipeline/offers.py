@@ -44,6 +44,7 @@ from offers import truth as strategies
 from offers.campaigns import (
     CampaignDataError,
     CampaignSplit,
+    TooFewCampaignsError,
     campaign_rows,
     in_catalogue,
     send_dates,
@@ -121,7 +122,9 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
             "export cannot give. Export orders (one per billed period will do) to get offers"
         )
     orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
-    campaigns = _judge_learners(config, tables, champion, columns, snapshot_date)
+    campaigns, no_evidence_reason = _judge_learners(
+        config, tables, champion, columns, snapshot_date
+    )
     learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind
 
     margin = next_period_margin(
@@ -184,6 +187,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         "uplift": campaigns.evaluation.metrics if campaigns else {},
         "uplift_skipped": campaigns.evaluation.skipped if campaigns else {},
         "uplift_learner": learner,
+        "no_evidence_reason": no_evidence_reason,
         "value": {"chosen": value_kind, "models": value_eval},
         "held_out": held_out,
         "truth": truth,
@@ -239,17 +243,21 @@ def _judge_learners(
     champion: Any,
     columns: FeatureColumns,
     snapshot_date: dt.date,
-) -> _Campaigns | None:
-    """Fit the uplift learners on the earlier campaigns and rank them on the held-out ones; None
-    when the export has no offers table (optional in the data contract): no offer has a measured
-    effect, so the policy recommends none (:class:`NoEvidenceUplift`)."""
+) -> tuple[_Campaigns | None, str | None]:
+    """Fit the uplift learners on the earlier campaigns and rank them on the held-out ones.
+
+    Without campaigns to learn from, no offer has a measured effect, and the policy recommends
+    none (:class:`NoEvidenceUplift`): then (None, why). That is an export without an offers
+    table (optional in the data contract), or a log too young to hold more than
+    ``offers.holdout_campaigns`` campaigns with an observed outcome: a business that logs its
+    first campaign must not see the pipeline stop until the third.
+    """
     if "offers" not in tables:
-        _log.warning(
+        return None, _no_evidence(
             "no offers table: no offer has a measured effect, so the policy recommends none; "
             "log a randomised campaign (with its control group) to learn one",
-            raw_dir=str(config.paths.raw_dir),
+            config,
         )
-        return None
     offers_config = config.offers
     offers_log = tables["offers"].to_pandas()
     dates = send_dates(offers_log)
@@ -257,13 +265,25 @@ def _judge_learners(
     catalog = [offer.id for offer in offers_config.catalog]
     rows = in_catalogue(campaign_rows(offers_log, at_sends), catalog)
     rows["churn_probability"] = predict_churn(champion, rows, columns)
-    split = split_campaigns(
-        rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
-    )
+    try:
+        split = split_campaigns(
+            rows, snapshot_date, config.churn.horizon_days, offers_config.holdout_campaigns
+        )
+    except TooFewCampaignsError as error:
+        return None, _no_evidence(
+            f"{error}: the latest holdout_campaigns judge the uplift learners fitted on the "
+            "earlier ones, so no offer is recommended until there are more",
+            config,
+        )
     holdout_risk = split.holdout["churn_probability"].to_numpy()
     evaluation = evaluate_uplift(split, holdout_risk, columns, offers_config, config.seed)
     learner = evaluation.best_learner if offers_config.learner == "auto" else offers_config.learner
-    return _Campaigns(split, evaluation, learner)
+    return _Campaigns(split, evaluation, learner), None
+
+
+def _no_evidence(reason: str, config: Config) -> str:
+    _log.warning(reason, raw_dir=str(config.paths.raw_dir))
+    return reason
 
 
 def _held_out(

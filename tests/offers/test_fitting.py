@@ -11,6 +11,7 @@ import pytest
 from offers import fitting
 from offers.campaigns import CampaignSplit
 from offers.fitting import UpliftEvaluation, compare_value_models, evaluate_uplift
+from offers.uplift import UpliftDataError
 from tests.offers.frames import TOY_COLUMNS, offers_config, toy_campaign
 
 
@@ -80,3 +81,23 @@ def test_value_models_are_fitted_only_on_cutoffs_whose_margin_window_has_ended(
     # 90-day windows: the cutoffs 30 and 60 days before the latest overlap its window
     assert fitted_on["gradient_boosting"] == set(cutoffs[3:])
     assert fitted_on["bg_nbd"] == set(cutoffs[3:])
+
+
+def test_held_out_campaigns_nothing_can_be_ranked_on_say_why() -> None:
+    """No control group, or offer ids the catalogue does not know: the error names the cause,
+    not "wait for more campaigns"."""
+    rows, _, _ = toy_campaign(3000, seed=1)
+    fit, holdout = rows.iloc[:2000], rows.iloc[2000:].reset_index(drop=True)
+    no_control = holdout[holdout["treatment_offer"].notna()].reset_index(drop=True)
+    renamed = holdout.assign(
+        treatment_offer=holdout["treatment_offer"].map(
+            {"cheap": "CHEAP", "members": "MEMBERS", "de_only": "DE"}
+        )
+    )
+
+    with pytest.raises(UpliftDataError, match=r"0 control.*hold no control rows"):
+        evaluate(fit, no_control, ["hazard_ratio"])
+    with pytest.raises(
+        UpliftDataError, match=r"sends \{'cheap': 0, 'members': 0, 'de_only': 0\}.*offer_id values"
+    ):
+        evaluate(fit, renamed, ["hazard_ratio"])

@@ -181,18 +181,25 @@ def test_campaign_report_out_refuses_a_folder_holding_other_files(
     assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
 
 
-def test_an_offers_log_too_short_for_the_hold_out_exits_1_and_keeps_the_outputs(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
+    project: Path,
 ) -> None:
+    """Fewer observed campaigns than ``holdout_campaigns`` + 1 (a business that has logged its
+    first campaign): no learner can be judged, so no offer is recommended, and the stage says
+    why instead of stopping the pipeline until the log is old enough."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["offers"]["holdout_campaigns"] = 50
+    params["paths"] = {"offers_dir": "young/offers", "evaluation_dir": "young/evaluation"}
     (project / "too_many.yaml").write_text(yaml.safe_dump(params))
-    targets = (project / "data/offers/targets.parquet").read_bytes()
-    config = Config.load(project / "too_many.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        metrics = offers.run(Config.load(project / "too_many.yaml"), require_reasons=False)
 
-    assert _exit_code_in(project, lambda: offers.run(config, require_reasons=False)) == 1
-    assert "need more than holdout_campaigns=50" in capsys.readouterr().err
-    assert (project / "data/offers/targets.parquet").read_bytes() == targets
+    assert metrics["uplift_learner"] == "none"
+    assert "need more than holdout_campaigns=50" in metrics["no_evidence_reason"]
+    assert set(pd.read_parquet(project / "young/offers/targets.parquet")["group"]) == {"none"}
+    learnt = json.loads((project / "evaluation/offers.json").read_text())
+    assert learnt["no_evidence_reason"] is None and learnt["uplift_learner"] != "none"
 
 
 def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
@@ -262,6 +269,7 @@ def test_an_export_without_offers_or_events_gets_a_policy_that_recommends_nothin
     ]
 
     assert metrics["uplift_learner"] == "none"
+    assert metrics["no_evidence_reason"].startswith("no offers table")
     assert (metrics["uplift"], metrics["held_out"]) == ({}, None)
     assert metrics["allocation"]["measurement"] == {"treatment": 0, "control": 0}
     snapshot = pd.read_parquet(root / "data/features/snapshot.parquet")
