@@ -70,7 +70,7 @@ def run(config: Config) -> dict[str, Any]:
             tables = load_raw_tables(con, config.paths.raw_dir)
             missing = missing_sources(tables, config.features.families)
             for family, absent in missing.items():
-                _log.warning("feature family off", family=family, absent_tables=absent)
+                _log.warning("features left out", family=family, absent_tables=absent)
             snapshot_date = resolve_snapshot_date(tables, config.features)
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
