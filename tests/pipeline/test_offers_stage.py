@@ -52,16 +52,27 @@ PARAMS = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    run_stages(root, PARAMS)
+    return root
+
+
+def run_stages(
+    root: Path, params: dict[str, Any], export: Callable[[Path], None] | None = None
+) -> dict[str, Any]:
+    """generate, then ``export`` (raw tables → ``paths.raw_dir``) if given, features, train and
+    offers (without reasons) in the scratch project ``root`` with its own MLflow store; returns
+    the offers metrics."""
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         config = Config.load(root / "params.yaml")
         generate.run(config)
+        if export is not None:
+            export(root)
         features.run(config)
         train.run(config)
-        offers.run(config, require_reasons=False)
-    return root
+        return offers.run(config, require_reasons=False)
 
 
 def test_targets_respect_budget_capacity_and_rules(project: Path) -> None:
@@ -239,19 +250,13 @@ def minimal_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     """The smallest export the data contract allows for retail (customers, orders) plus support
     tickets: no offers and no events table. features → train → offers on it, for real."""
     root = tmp_path_factory.mktemp("minimal")
-    params = PARAMS | {"paths": {"raw_dir": "export"}}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        config = Config.load(root / "params.yaml")
-        generate.run(config)
+
+    def without_offers_and_events(root: Path) -> None:
         shutil.copytree(
             root / "data/raw", root / "export", ignore=shutil.ignore_patterns("offers", "events")
         )
-        features.run(config)
-        train.run(config)
-        metrics = offers.run(config, require_reasons=False)
+
+    metrics = run_stages(root, PARAMS | {"paths": {"raw_dir": "export"}}, without_offers_and_events)
     return root, metrics
 
 
