@@ -431,12 +431,10 @@ def _allocation_summary(targets: pd.DataFrame, budget: float) -> dict[str, Any]:
 
 def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
     path = explain_dir / REASONS_FILE
-    if path.exists():
-        return pd.read_parquet(path)
-    if required:
-        fail(f"{path} not found; run `churn explain` (dvc repro explain) first")
-    _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
-    return None
+    if not path.exists() and not required:
+        _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
+        return None
+    return pd.read_parquet(require(path, "explain"))
 
 
 def _write(
