@@ -318,6 +318,7 @@ class FeatureFamiliesConfig(Section):
 
     rfm: bool = True
     lifecycle: bool = True
+    subscription: bool = True
     support: bool = True
     engagement: bool = True
     voice: bool = True

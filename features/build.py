@@ -5,13 +5,15 @@ The plan, for any number of cutoffs and on any backend:
 1. the population: customers × cutoffs, kept where the churn definition's rule holds
    (``features.labels``), each row numbered (``features.cutoffs.ROW_KEY``) so that every
    group-by and join per (customer, cutoff) below is on one integer;
-2. each source (orders, events, NPS answers, support tickets, offers; ``features.rows``) is
-   joined **once** to the population on ``customer_id``, keeping rows strictly before the cutoff
-   and within ``features.history_days`` of it, and aggregated in **one** group-by per (customer,
-   cutoff): every family reading it contributes conditional aggregates (``count(where=...)``,
-   ``sum(where=...)``) to the same pass. Events, the largest table, are first reduced to a few
-   statistics per (customer, cutoff, event type) (``features.event_stats``); this join and
-   group-by are most of the build's time (each event meets every later cutoff of its customer);
+2. each source (orders, events, NPS answers, support tickets, offers, subscriptions;
+   ``features.rows``) is joined **once** to the population on ``customer_id``, keeping rows
+   strictly before the cutoff and within ``features.history_days`` of it (subscriptions: all
+   earlier ones, since one started long ago may still be running), and aggregated in **one**
+   group-by per (customer, cutoff): every family reading it contributes conditional aggregates
+   (``count(where=...)``, ``sum(where=...)``) to the same pass. Events, the largest table, are
+   first reduced to a few statistics per (customer, cutoff, event type)
+   (``features.event_stats``); this join and group-by are most of the build's time (each event
+   meets every later cutoff of its customer);
 3. the per-source aggregates are left-joined onto the population and turned into feature values
    in catalogue order (``features.definitions``); a family that does not produce exactly its
    catalogue entries fails the build;
@@ -319,7 +321,12 @@ def _with_aggregates(
             continue
         per_cutoff = [f.window_aggregates[name] for f in families if name in f.window_aggregates]
         if per_cutoff:
-            joined = _join_history(rows, source.time_column, window_keys, history_days)
+            joined = _join_history(
+                rows,
+                source.time_column,
+                window_keys,
+                history_days if source.history_bounded else None,
+            )
             aggregated = joined.group_by(ROW_KEY).aggregate(**_merged(per_cutoff, joined, context))
             frame = _attach(frame, aggregated, [ROW_KEY])
         per_customer = [
@@ -430,18 +437,16 @@ def _settled(value: ir.Value, family: str) -> ir.Value:
     return value
 
 
-def _join_history(rows: ir.Table, time_column: str, keys: ir.Table, history_days: int) -> ir.Table:
-    """Rows joined to each population cutoff they precede by at most ``history_days``."""
+def _join_history(
+    rows: ir.Table, time_column: str, keys: ir.Table, history_days: int | None
+) -> ir.Table:
+    """Rows joined to each population cutoff they precede by at most ``history_days`` (``None``:
+    every earlier row)."""
     ts = rows[time_column]
-    joined = rows.join(
-        keys,
-        [
-            rows.customer_id == keys.customer_id,
-            ts < keys.cutoff_ts,
-            ts >= keys[start_column(history_days)],
-        ],
-    )
-    return joined.drop("customer_id_right")
+    conditions = [rows.customer_id == keys.customer_id, ts < keys.cutoff_ts]
+    if history_days is not None:
+        conditions.append(ts >= keys[start_column(history_days)])
+    return rows.join(keys, conditions).drop("customer_id_right")
 
 
 def _attach(frame: ir.Table, aggregated: ir.Table, keys: list[str]) -> ir.Table:

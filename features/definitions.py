@@ -114,6 +114,16 @@ FAMILIES: dict[str, FamilyDef] = {
             "These look at the whole history, not just `features.history_days`.",
         ),
         FamilyDef(
+            "subscription",
+            "Subscriptions",
+            ("subscriptions",),
+            "The customer's subscriptions (contractual businesses): the monthly fee running at the "
+            "cutoff, how it moved, and subscriptions started and ended. A subscription counts "
+            "from its first day; its end counts once it came before the day before the cutoff "
+            "(an end on or after that day may have been notified later, so it reads as still "
+            "running). Every subscription started before the cutoff is read, however long ago.",
+        ),
+        FamilyDef(
             "support",
             "Support",
             ("support_tickets",),
@@ -274,6 +284,66 @@ def _lifecycle() -> list[FeatureDef]:
             "orders",
             "Completed orders in the 90 days starting at the first completed order (so far, when "
             "those 90 days are not over at the cutoff); 0 before the first order.",
+        ),
+    ]
+
+
+def _subscription() -> list[FeatureDef]:
+    def subscription(
+        name: str, unit: str, description: str, window: int | None = None
+    ) -> FeatureDef:
+        return FeatureDef(name, "subscription", "subscriptions", unit, description, window)
+
+    return [
+        subscription(
+            "subscription_running",
+            "subscriptions",
+            "Subscriptions running at the cutoff: started before it and not ended before the day "
+            "before it.",
+        ),
+        subscription(
+            "subscription_mrr",
+            "currency per month",
+            "Monthly recurring revenue (`mrr`) of the subscriptions running at the cutoff; 0 "
+            "without one.",
+        ),
+        subscription(
+            "subscription_mrr_change_90d",
+            "currency per month",
+            "That monthly revenue minus the one of the subscriptions running 90 days earlier: "
+            "negative after a downgrade or a cancellation, positive after an upgrade.",
+            90,
+        ),
+        subscription(
+            "subscription_started_365d",
+            "subscriptions",
+            "Subscriptions started in the 365 days before (renewals, plan changes, new ones).",
+            365,
+        ),
+        subscription(
+            "subscription_ended_365d",
+            "subscriptions",
+            "Subscriptions that ended in the 365 days before (and before the day before the "
+            "cutoff).",
+            365,
+        ),
+        subscription(
+            "subscription_days_since_first_start",
+            "days",
+            "Days from the start of the customer's first subscription to the cutoff; null "
+            "without one.",
+        ),
+        subscription(
+            "subscription_days_since_current_start",
+            "days",
+            "Days from the start of the latest running subscription to the cutoff; null when "
+            "none is running.",
+        ),
+        subscription(
+            "subscription_days_since_last_end",
+            "days",
+            "Days from the latest subscription end (before the day before the cutoff) to the "
+            "cutoff; null if none ended.",
         ),
     ]
 
@@ -506,6 +576,7 @@ def _static() -> list[FeatureDef]:
 CATALOGUE: tuple[FeatureDef, ...] = (
     *_rfm(),
     *_lifecycle(),
+    *_subscription(),
     *_support(),
     *_engagement(),
     *_voice(),

@@ -66,6 +66,13 @@ GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup("tenure", "lifecycle", False, "none: tenure cannot be changed"),
         ReasonGroup("early experience", "lifecycle", False, "none: the first months are past"),
         ReasonGroup(
+            "subscription changes",
+            "subscription",
+            True,
+            "review plan fit and price before the next renewal",
+        ),
+        ReasonGroup("subscription tenure", "subscription", False, "none: tenure cannot be changed"),
+        ReasonGroup(
             "support friction", "support", True, "fast-track support, resolve open tickets"
         ),
         ReasonGroup("e-mail disengagement", "engagement", True, "fewer, more relevant e-mails"),
@@ -194,6 +201,50 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
         "lifecycle_orders_first_90d",
         "early experience",
         "{value:count:order} in the first 90 days",
+    ),
+    # subscription
+    _t(
+        "subscription_running",
+        "subscription changes",
+        "{value:count:subscription} running",
+    ),
+    _t(
+        "subscription_mrr",
+        "subscription changes",
+        "Pays {value:money} a month",
+    ),
+    _t(
+        "subscription_mrr_change_90d",
+        "subscription changes",
+        "Monthly fee changed by {value:signed} in the last 90 days",
+    ),
+    _t(
+        "subscription_started_365d",
+        "subscription changes",
+        "{value:count:subscription} started in the last year",
+    ),
+    _t(
+        "subscription_ended_365d",
+        "subscription changes",
+        "{value:count:subscription} ended in the last year",
+    ),
+    _t(
+        "subscription_days_since_first_start",
+        "subscription tenure",
+        "First subscribed {value:days} ago",
+        missing="Never subscribed",
+    ),
+    _t(
+        "subscription_days_since_current_start",
+        "subscription tenure",
+        "Current subscription started {value:days} ago",
+        missing="No subscription running",
+    ),
+    _t(
+        "subscription_days_since_last_end",
+        "subscription changes",
+        "Last subscription ended {value:days} ago",
+        missing="No subscription has ended",
     ),
     # support
     *(

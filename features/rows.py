@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from features.expr import days_between, hours_between
@@ -28,6 +29,9 @@ class Source:
     table: str
     time_column: str
     prepare: Callable[[ir.Table], ir.Table]
+    history_bounded: bool = True
+    """Whether rows older than ``features.history_days`` are left out of the join; a
+    subscription started long ago may still be the one running, so subscriptions are not."""
 
 
 def is_completed(orders: ir.Table) -> ir.BooleanValue:
@@ -90,11 +94,27 @@ def _offers(offers: ir.Table) -> ir.Table:
     return sent.select("customer_id", "sent_ts", "redeemed_ts")
 
 
+def _subscriptions(subscriptions: ir.Table) -> ir.Table:
+    """Subscriptions with their first and last day as 00:00 timestamps (comparable with cutoffs).
+
+    A subscription is known from the day it starts; its end is known only once that day is past
+    (``features.families.subscription``), since an export writes the end date of a cancellation
+    that may have been notified long after the cutoff.
+    """
+    return subscriptions.select(
+        "customer_id",
+        "mrr",
+        start_ts=subscriptions.start_date.cast(dt.timestamp),
+        end_ts=subscriptions.end_date.cast(dt.timestamp),
+    )
+
+
 SOURCES: dict[str, Source] = {
     "orders": Source("orders", "order_ts", _orders),
     "events": Source("events", "ts", _events),
     "nps_answers": Source("events", "ts", _nps_answers),
     "support_tickets": Source("support_tickets", "opened_ts", _support_tickets),
     "offers": Source("offers", "sent_ts", _offers),
+    "subscriptions": Source("subscriptions", "start_ts", _subscriptions, history_bounded=False),
 }
 """Every source families may aggregate, by name (``Family.window_aggregates`` keys)."""

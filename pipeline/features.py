@@ -45,6 +45,7 @@ from features.build import (
     resolve_snapshot_date,
 )
 from features.cutoffs import KEYS, ROW_ORDER
+from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FeatureNameError, definitions_hash
 from features.engine import Output, Slice, connect, write_outputs
 from features.families import Context
@@ -131,10 +132,17 @@ def _unreadable_values_exit_1() -> Iterator[None]:
 
 
 def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:
-    """Why each switched-off family is off: params, or the tables it lacks."""
+    """Why each family is off, or partly off: params, or the tables it lacks.
+
+    A family with another source still present keeps that source's features (lifecycle keeps
+    days since signup without orders), so it is "partly off", as the build's log line says.
+    """
     families = config.features.families
     off = {name: "switched off in params" for name, on in families if not on}
-    return off | {name: f"table(s) {', '.join(tables)} absent" for name, tables in missing.items()}
+    for name, tables in missing.items():
+        kept = set(FAMILY_DEFS[name].sources) - set(tables)
+        off[name] = f"{'partly off: ' if kept else ''}table(s) {', '.join(tables)} absent"
+    return off
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from features.families import (
     offers,
     rfm,
     static,
+    subscription,
     support,
     voice,
 )
@@ -17,7 +18,18 @@ from features.families.base import Context, Family
 
 FAMILIES: dict[str, Family] = {
     module.FAMILY.name: module.FAMILY
-    for module in (rfm, lifecycle, support, engagement, voice, loyalty, events, offers, static)
+    for module in (
+        rfm,
+        lifecycle,
+        subscription,
+        support,
+        engagement,
+        voice,
+        loyalty,
+        events,
+        offers,
+        static,
+    )
 }
 
 __all__ = ["FAMILIES", "Context", "Family"]

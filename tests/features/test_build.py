@@ -25,7 +25,8 @@ CUTOFF = dt.date(2024, 7, 1)
 
 
 def world() -> dict:
-    """Two customers with orders, events, a ticket and an offer around 2024-07-01."""
+    """Two customers with orders, events, a ticket, an offer and a subscription around
+    2024-07-01."""
     return {
         "customers": table(
             "customers",
@@ -69,6 +70,18 @@ def world() -> dict:
                     "sent_ts": "2024-06-11 00:00",
                     "group": "treatment",
                     "redeemed_ts": None,
+                }
+            ],
+        ),
+        "subscriptions": table(
+            "subscriptions",
+            [
+                {
+                    "subscription_id": "S1",
+                    "customer_id": "A",
+                    "start_date": "2024-01-01",
+                    "end_date": None,
+                    "mrr": 9.5,
                 }
             ],
         ),
@@ -149,6 +162,7 @@ def test_missing_optional_tables_switch_their_families_off_with_a_log_line(
         "loyalty": ["events"],
         "events": ["events"],
         "offers": ["offers"],
+        "subscription": ["subscriptions"],
     }
     lines = capsys.readouterr().err.splitlines()
     for family, table_name in [("support", "support_tickets"), ("voice", "events")]:

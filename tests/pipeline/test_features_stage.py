@@ -78,7 +78,8 @@ def test_stage_writes_training_snapshot_and_manifest(project: Path) -> None:
     assert set(training.column("churned").to_pylist()) == {0, 1}
     assert len(manifest["feature_definitions_hash"]) == 64
     assert "events_count_90d_web_session" in manifest["features"]
-    assert manifest["families_off"] == {}
+    # The synthetic world has no subscriptions table.
+    assert manifest["families_off"] == {"subscription": "table(s) subscriptions absent"}
 
 
 def test_a_second_run_writes_the_same_bytes(project: Path) -> None:
@@ -105,6 +106,46 @@ def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project
     assert exit_code == 1
     assert "needs the subscriptions table" in output
     assert (project / "out" / "features" / "manifest.json").read_bytes() == manifest
+
+
+def test_a_subscriptions_export_gets_subscription_features_and_says_what_is_off(
+    project: Path,
+) -> None:
+    """No orders, no events: the subscription family carries the build, rfm is off, and
+    lifecycle, which keeps days since signup, is listed as partly off."""
+    raw = project / "raw_subscriptions"
+    shutil.copytree(project / "raw" / "customers", raw / "customers")
+    customers = pq.read_table(raw / "customers").select(["customer_id", "signup_date"])
+    ids, signups = customers.column(0).to_pylist(), customers.column(1).to_pylist()
+    rows = [
+        f"S{i},{customer},{signup},{signup + dt.timedelta(days=200) if i % 3 == 0 else ''},"
+        f"{10 + i % 4 * 5}"
+        for i, (customer, signup) in enumerate(zip(ids, signups, strict=True))
+    ]
+    (raw / "subscriptions.csv").write_text(
+        "subscription_id,customer_id,start_date,end_date,mrr\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
+    params_variant(
+        project,
+        "subscriptions.yaml",
+        ("raw_dir: raw\n", "raw_dir: raw_subscriptions\n"),
+        ("out/features", "out/subscription_features"),
+    )
+    with (project / "subscriptions.yaml").open("a", encoding="utf-8") as params:
+        params.write("churn:\n  definition: subscription\n")
+
+    exit_code, output = features(project, "subscriptions.yaml")
+
+    assert exit_code == 0, output
+    folder = project / "out" / "subscription_features"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "subscription_mrr_change_90d" in manifest["features"]
+    assert manifest["families_off"]["rfm"] == "table(s) orders absent"
+    assert manifest["families_off"]["lifecycle"] == "partly off: table(s) orders absent"
+    assert "subscription" not in manifest["families_off"]
+    training = pq.read_table(folder / "training.parquet")
+    assert pc.min(training.column("subscription_running")).as_py() >= 1  # the population
 
 
 def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project: Path) -> None:
