@@ -161,8 +161,20 @@ def _lift_record(
     }
 
 
-def render_markdown(campaign_id: str, rows: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+def uncosted_offers(rows: pd.DataFrame, settings: ReportSettings) -> list[str]:
+    """Offers the campaign sent that ``offers.catalog`` no longer lists: their cost is unknown."""
+    sent = rows.loc[rows["group"] == "treatment", "offer_id"].dropna().unique()
+    return sorted(str(offer) for offer in sent if offer not in settings.unit_costs)
+
+
+def render_markdown(
+    campaign_id: str,
+    rows: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    settings: ReportSettings,
+) -> str:
     sent = rows["sent_ts"].min()
+    uncosted = uncosted_offers(rows, settings)
     lines = [
         f"# Campaign {campaign_id}",
         "",
@@ -172,6 +184,16 @@ def render_markdown(campaign_id: str, rows: pd.DataFrame, tables: dict[str, pd.D
         "detectable_lift = the lift these arm sizes detect with 80% power; "
         "net gain = extra retained × value per retained customer − cost.",
         "",
+        *(
+            [
+                f"Cost and net gain are blank wherever {', '.join(uncosted)} was sent: "
+                "`offers.catalog` in params.yaml does not list it, so its unit cost is unknown "
+                "(add it back to price this campaign).",
+                "",
+            ]
+            if uncosted
+            else []
+        ),
         "![lift per offer](lift.png)",
         "",
     ]

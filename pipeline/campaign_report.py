@@ -27,6 +27,7 @@ from offers.report import (
     lift_table,
     plot_lift,
     render_markdown,
+    uncosted_offers,
 )
 from pipeline.errors import fail
 
@@ -58,7 +59,7 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
     folder_path = out or config.paths.offers_dir.parent / "campaigns" / campaign_id
     with atomic_dir(folder_path) as folder:
         (folder / "report.md").write_text(
-            render_markdown(campaign_id, rows, tables), encoding="utf-8"
+            render_markdown(campaign_id, rows, tables, settings), encoding="utf-8"
         )
         plot_lift(tables["Per offer"], folder / "lift.png")
         pd.concat(tables.values(), ignore_index=True).to_csv(folder / "lift.csv", index=False)
@@ -68,6 +69,11 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
             f"{record.offer_id:>14}: lift {record.lift:+.3f} "
             f"[{record.lift_ci_low:+.3f}, {record.lift_ci_high:+.3f}], "
             f"detectable {record.detectable_lift:.3f}, net gain {record.net_gain:,.0f}"
+        )
+    uncosted = uncosted_offers(rows, settings)
+    if uncosted:
+        typer.echo(
+            f"not in offers.catalog, so cost and net gain are unknown: {', '.join(uncosted)}"
         )
     typer.echo(f"report: {folder_path / 'report.md'}")
     return {"per_offer": per_offer.to_dict(orient="records")}
