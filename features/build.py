@@ -61,7 +61,9 @@ __all__ = [
     "build_context",
     "build_features",
     "compute_features",
+    "cut_short_cutoffs",
     "cutoff_grid",
+    "data_start",
     "missing_sources",
     "output_definitions",
     "resolve_snapshot_date",
@@ -108,10 +110,32 @@ def data_end(tables: Mapping[str, ir.Table]) -> dt.date | None:
     latest: list[dt.date] = []
     for name, column in (("orders", "order_ts"), ("events", "ts")):
         if name in tables:
-            latest += _max_dates(tables[name], [column])
+            latest += _dates(tables[name], [column], "max")
     if not latest and "subscriptions" in tables:
-        latest += _max_dates(tables["subscriptions"], ["start_date", "end_date"])
+        latest += _dates(tables["subscriptions"], ["start_date", "end_date"], "max")
     return max(latest) + dt.timedelta(days=1) if latest else None
+
+
+def data_start(tables: Mapping[str, ir.Table]) -> dt.date | None:
+    """The day of the earliest order or event (subscription starts without either); ``None``
+    when nothing is dated. Windows reaching before it count less history than they say."""
+    earliest: list[dt.date] = []
+    for name, column in (("orders", "order_ts"), ("events", "ts")):
+        if name in tables:
+            earliest += _dates(tables[name], [column], "min")
+    if not earliest and "subscriptions" in tables:
+        earliest += _dates(tables["subscriptions"], ["start_date"], "min")
+    return min(earliest) if earliest else None
+
+
+def cut_short_cutoffs(
+    cutoffs: Sequence[dt.date], start: dt.date | None, window_days: int
+) -> list[dt.date]:
+    """Cutoffs whose ``window_days``-day window starts before the data does (see
+    :func:`data_start`): their windowed features cannot be told from a quieter customer's."""
+    if start is None:
+        return []
+    return [c for c in cutoffs if c - dt.timedelta(days=window_days) < start]
 
 
 def check_horizons_observed(
@@ -135,8 +159,11 @@ def check_horizons_observed(
         )
 
 
-def _max_dates(table: ir.Table, columns: list[str]) -> list[dt.date]:
-    result = table.aggregate(**{column: table[column].max() for column in columns}).to_pyarrow()
+def _dates(table: ir.Table, columns: list[str], how: str) -> list[dt.date]:
+    """The ``min`` or ``max`` (``how``) of each of ``columns``, as days (nulls left out)."""
+    result = table.aggregate(
+        **{column: getattr(table[column], how)() for column in columns}
+    ).to_pyarrow()
     values = [result.column(column)[0].as_py() for column in columns]
     return [
         value.date() if isinstance(value, dt.datetime) else value

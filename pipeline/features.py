@@ -6,7 +6,8 @@ Writes ``paths.features_dir`` atomically (a half-built folder never replaces a f
   ``churned``;
 * ``snapshot.parquet``: the scoring snapshot at the snapshot date, without a label;
 * ``manifest.json``: cutoffs, snapshot date, churn definition, feature names, row counts and
-  churn rate per cutoff, the hash of the feature definitions, families switched off.
+  churn rate per cutoff, the hash of the feature definitions, families switched off, and the
+  cutoffs whose windows reach before the data's start (``cut_short``).
 
 The labelled cutoffs and the snapshot are one build (the snapshot is one more cutoff; see
 ``_builds``). It runs over slices of the customers (``features.partitions``), sized so that each
@@ -38,15 +39,17 @@ from features.build import (
     build_context,
     build_features,
     check_horizons_observed,
+    cut_short_cutoffs,
     cutoff_grid,
     data_end,
+    data_start,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
 )
 from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FAMILIES as FAMILY_DEFS
-from features.definitions import FeatureNameError, definitions_hash
+from features.definitions import FEATURE_WINDOWS, FeatureNameError, definitions_hash
 from features.engine import Output, Slice, connect, write_outputs
 from features.families import Context
 from features.labels import MissingSourceError
@@ -76,6 +79,7 @@ def run(config: Config) -> dict[str, Any]:
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
                 check_horizons_observed(cutoffs, config.churn.horizon_days, data_end(tables))
+            cut_short = _cut_short(tables, cutoffs, config)
             slices = plan_slices(tables, config.features)
             builds = _builds(tables, slices, cutoffs, snapshot_date, config)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
@@ -96,6 +100,7 @@ def run(config: Config) -> dict[str, Any]:
             "features": feature_names,
             "feature_definitions_hash": definitions_hash(output_definitions(feature_names)),
             "families_off": _families_off(config, missing),
+            "cut_short": cut_short,
             "rows": {"training": training_counts, "snapshot": snapshot_counts},
         }
         write_json(folder / MANIFEST_FILE, manifest)
@@ -129,6 +134,36 @@ def _unreadable_values_exit_1() -> Iterator[None]:
             f"contract type ({first_line}); run `churn validate` to list every such value with "
             f"its file, column and rows"
         )
+
+
+def _cut_short(
+    tables: dict[str, ir.Table], cutoffs: list[dt.date], config: Config
+) -> dict[str, Any]:
+    """Which labelled cutoffs have windows (or the inactivity look-back) reaching before the data.
+
+    Their 365-day counts and sums hold less history than a later cutoff's, so a model trained on
+    them learns that a short history looks like a quiet customer. Logged with the
+    ``features.cutoffs.count`` that would keep only full windows, and written to the manifest.
+    """
+    window_days = max(FEATURE_WINDOWS)
+    if config.churn.definition == "inactivity":
+        window_days = max(window_days, config.churn.lookback_days)
+    start = data_start(tables)
+    cut_short = cut_short_cutoffs(cutoffs, start, window_days)
+    if cut_short:
+        _log.warning(
+            "windows cut short by the data's start",
+            data_start=str(start),
+            window_days=window_days,
+            cutoffs=len(cut_short),
+            latest=cut_short[-1].isoformat(),
+            full_windows_with_cutoffs_count=len(cutoffs) - len(cut_short),
+        )
+    return {
+        "data_start": None if start is None else start.isoformat(),
+        "window_days": window_days,
+        "cutoffs": [cutoff.isoformat() for cutoff in cut_short],
+    }
 
 
 def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:

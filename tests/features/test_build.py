@@ -13,6 +13,8 @@ from features.build import (
     SnapshotDateError,
     build_features,
     compute_features,
+    cut_short_cutoffs,
+    data_start,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
@@ -250,3 +252,13 @@ def test_export_spellings_of_the_families_own_event_types_are_types_of_their_own
     assert a["events_count_30d_referral"] == 1
     assert a["events_count_30d_アプリ起動"] == 1
     assert a["loyalty_referrals_365d"] == 0
+
+
+def test_cutoffs_whose_window_starts_before_the_first_order_or_event_are_cut_short() -> None:
+    start = data_start(world())  # B's order on 2024-05-01 precedes every event
+    full, short = dt.date(2025, 5, 1), dt.date(2025, 4, 30)
+
+    assert start == dt.date(2024, 5, 1)
+    assert cut_short_cutoffs([short, full], start, 365) == [short]
+    assert cut_short_cutoffs([short], None, 365) == []
+    assert data_start({"customers": customers("A")}) is None

@@ -80,6 +80,7 @@ def test_stage_writes_training_snapshot_and_manifest(project: Path) -> None:
     assert "events_count_90d_web_session" in manifest["features"]
     # The synthetic world has no subscriptions table.
     assert manifest["families_off"] == {"subscription": "table(s) subscriptions absent"}
+    assert manifest["cut_short"]["cutoffs"] == []  # 3 cutoffs in 2024 of a world from 2023
 
 
 def test_a_second_run_writes_the_same_bytes(project: Path) -> None:
@@ -146,6 +147,31 @@ def test_a_subscriptions_export_gets_subscription_features_and_says_what_is_off(
     assert "subscription" not in manifest["families_off"]
     training = pq.read_table(folder / "training.parquet")
     assert pc.min(training.column("subscription_running")).as_py() >= 1  # the population
+
+
+def test_cutoffs_whose_windows_reach_before_the_data_are_named(project: Path) -> None:
+    """The world starts on 2023-01-01; 20 monthly cutoffs reach back to 2023-04, so the
+    365-day windows of the earliest ones start before any order was recorded."""
+    params_variant(
+        project,
+        "long.yaml",
+        ("count: 3", "count: 20"),
+        ("out/features", "out/long_features"),
+    )
+
+    exit_code, output = features(project, "long.yaml")
+
+    assert exit_code == 0, output
+    manifest = json.loads((project / "out" / "long_features" / "manifest.json").read_text())
+    start = dt.date.fromisoformat(manifest["cut_short"]["data_start"])
+    assert start >= dt.date(2023, 1, 1)
+    cutoffs = [dt.date.fromisoformat(c) for c in manifest["cutoffs"]]
+    expected = [c for c in cutoffs if c - dt.timedelta(days=365) < start]
+    assert 0 < len(expected) < len(cutoffs)
+    assert manifest["cut_short"]["cutoffs"] == [c.isoformat() for c in expected]
+    assert manifest["cut_short"]["window_days"] == 365
+    [line] = [line for line in output.splitlines() if "windows cut short by the data's" in line]
+    assert f"full_windows_with_cutoffs_count={len(cutoffs) - len(expected)}" in line
 
 
 def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project: Path) -> None:
