@@ -202,8 +202,9 @@ def compare_value_models(
     config: OffersConfig,
     horizon_days: int,
     seed: int,
+    kinds: tuple[str, ...] = VALUE_MODELS,
 ) -> tuple[str, dict[str, dict[str, float]]]:
-    """Both value models fitted on earlier cutoffs, scored on the latest cutoff's stayers.
+    """The value models ``kinds`` fitted on earlier cutoffs, scored on the latest cutoff's stayers.
 
     Fitted only on cutoffs whose margin window ends by the latest cutoff: a cutoff 30 days
     earlier shares 60 of the test window's 90 days of the same customers' spend, which flatters
@@ -221,7 +222,7 @@ def compare_value_models(
         kind: _fit_value_model(
             kind, training[fit_rows], margin[fit_rows], columns, config, horizon_days, seed
         )
-        for kind in VALUE_MODELS
+        for kind in kinds
     }
     metrics = {
         name: value_metrics(margin[test_rows], model.predict(training[test_rows]))

@@ -12,6 +12,11 @@ the winner without the raw order history:
   summary comes from the 365-day RFM features (a left-truncated window, see ``rfm_summary``);
   the expected count of an *alive* customer over ``t`` weeks is ``t (r + x) / (alpha + T)``.
 
+The margin a model learns is the order margin (``gross_margin`` × completed spend) plus, when the
+export has subscriptions, the same share of the subscription revenue the window covers. BG/NBD
+models purchases only, so it competes only when there are orders; a subscriptions-only export
+is valued by gradient boosting alone.
+
 PyMC-Marketing fits the same BG/NBD and Gamma-Gamma likelihoods with MCMC, but it pulls PyMC
 and a compiler toolchain into the install and takes minutes per fit in CI; ``lifetimes`` is
 unmaintained. The two likelihoods are short and well known, so they are written out here.
@@ -66,6 +71,39 @@ def next_period_margin(
         window = completed[(completed["order_ts"] >= start) & (completed["order_ts"] < end)]
         spend = window.groupby("customer_id")["amount"].sum()
         result.loc[rows.index] = rows["customer_id"].map(spend).fillna(0.0).to_numpy()
+    return result * gross_margin
+
+
+DAYS_PER_MONTH = 365.25 / 12
+"""Days one month of recurring revenue (``mrr``) pays for."""
+
+
+def next_period_subscription_margin(
+    subscriptions: pd.DataFrame, keys: pd.DataFrame, horizon_days: int, gross_margin: float
+) -> pd.Series:
+    """Realised margin of subscription revenue in ``[cutoff, cutoff + horizon_days)`` per key.
+
+    A subscription pays ``mrr`` per month for each of its days (``start_date`` … ``end_date``
+    inclusive; no end: still running) that falls in the window, as the labels read coverage.
+    ``subscriptions`` needs ``customer_id``, ``start_date``, ``end_date``, ``mrr``; ``keys``
+    needs ``customer_id``, ``cutoff_date``. Returns a Series aligned to ``keys``' index.
+    """
+    start = pd.to_datetime(subscriptions["start_date"])
+    # The day after the last one; a running subscription runs past any window.
+    stop = pd.to_datetime(subscriptions["end_date"]) + pd.Timedelta(days=1)
+    result = pd.Series(0.0, index=keys.index)
+    for cutoff, rows in keys.groupby("cutoff_date"):
+        window_start = pd.Timestamp(cutoff)
+        window_stop = window_start + pd.Timedelta(days=horizon_days)
+        covered_from = start.clip(lower=window_start)
+        covered_to = stop.fillna(window_stop).clip(upper=window_stop)
+        days = (covered_to - covered_from).dt.days.clip(lower=0)
+        revenue = (
+            (subscriptions["mrr"] * days / DAYS_PER_MONTH)
+            .groupby(subscriptions["customer_id"])
+            .sum()
+        )
+        result.loc[rows.index] = rows["customer_id"].map(revenue).fillna(0.0).to_numpy()
     return result * gross_margin
 
 

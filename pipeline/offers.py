@@ -1,9 +1,9 @@
 """DVC stage ``offers``: fit the offer policy on past campaigns, pick the campaign's targets,
 and measure the policy against the synthetic world's truth.
 
-Reads the raw offers log and orders, the features folder (training cutoffs, snapshot), the
-champion churn model, the explain stage's snapshot reasons and, where present, the truth. Writes
-``paths.offers_dir`` atomically:
+Reads the raw offers log, orders and subscriptions, the features folder (training cutoffs,
+snapshot), the champion churn model, the explain stage's snapshot reasons and, where present, the
+truth. Writes ``paths.offers_dir`` atomically:
 
 * ``targets.parquet`` / ``crm_import.csv``: one row per snapshot customer (offer or none,
   treatment/control/none, expected gain, churn probability, top reasons);
@@ -51,6 +51,7 @@ from offers.campaigns import (
     split_campaigns,
 )
 from offers.fitting import (
+    VALUE_MODELS,
     UpliftEvaluation,
     compare_value_models,
     evaluate_uplift,
@@ -70,7 +71,7 @@ from offers.targets import (
     target_frame,
 )
 from offers.uplift import NoEvidenceUplift, UpliftDataError
-from offers.value import next_period_margin
+from offers.value import next_period_margin, next_period_subscription_margin
 from pipeline.errors import fail, require
 from pipeline.train import load_training, read_registered, registered_columns
 from pipeline.truth import truth_folder
@@ -115,23 +116,25 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
 
     tables = load_raw_tables(connect(config.features), config.paths.raw_dir)
-    if "orders" not in tables:
+    if "orders" not in tables and "subscriptions" not in tables:
         fail(
-            f"{config.paths.raw_dir}: no orders table; the offers stage values a customer by "
-            "their order margin (BG/NBD or a regression on it), which a subscriptions-only "
-            "export cannot give. Export orders (one per billed period will do) to get offers"
+            f"{config.paths.raw_dir}: neither an orders nor a subscriptions table; the customer "
+            "value is the margin of one or both (the data contract requires at least one)"
         )
-    orders = tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas()
     campaigns, no_evidence_reason = _judge_learners(
         config, tables, champion, columns, snapshot_date
     )
     learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind
 
-    margin = next_period_margin(
-        orders, training, config.churn.horizon_days, offers_config.gross_margin
-    )
+    margin = _next_period_margin(tables, training, config)
     value_kind, value_eval = compare_value_models(
-        training, margin, columns, offers_config, config.churn.horizon_days, config.seed
+        training,
+        margin,
+        columns,
+        offers_config,
+        config.churn.horizon_days,
+        config.seed,
+        VALUE_MODELS if "orders" in tables else ("gradient_boosting",),
     )
     value_model = fit_value(
         value_kind,
@@ -205,6 +208,27 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     )
     _echo(metrics)
     return metrics
+
+
+def _next_period_margin(
+    tables: dict[str, Any], training: pd.DataFrame, config: Config
+) -> pd.Series:
+    """What each training row's customer brought in over the next horizon: the order margin, plus
+    the margin of the subscription revenue the horizon covers when the export has subscriptions
+    (the data contract requires at least one of the two tables)."""
+    horizon, gross_margin = config.churn.horizon_days, config.offers.gross_margin
+    margin = pd.Series(0.0, index=training.index)
+    if "orders" in tables:
+        orders = tables["orders"].select("customer_id", "order_ts", "amount", "status")
+        margin += next_period_margin(orders.to_pandas(), training, horizon, gross_margin)
+    if "subscriptions" in tables:
+        subscriptions = tables["subscriptions"].select(
+            "customer_id", "start_date", "end_date", "mrr"
+        )
+        margin += next_period_subscription_margin(
+            subscriptions.to_pandas(), training, horizon, gross_margin
+        )
+    return margin
 
 
 def _with_usable_effect_features(config: Config, columns: FeatureColumns) -> Config:

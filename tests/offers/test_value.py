@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from offers.value import (
+    DAYS_PER_MONTH,
     BgNbdValue,
     completed_orders,
     next_period_margin,
+    next_period_subscription_margin,
     rfm_summary,
     value_metrics,
 )
@@ -46,6 +48,29 @@ def _features(
             "rfm_avg_basket_365d": basket,
         }
     )
+
+
+def test_next_period_subscription_margin_pays_mrr_for_each_covered_day() -> None:
+    subscriptions = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B", "C"],
+            "start_date": pd.to_datetime(["2023-06-01", "2024-02-01", "2024-03-01", "2023-01-01"]),
+            "end_date": pd.to_datetime(["2024-01-15", None, None, "2024-01-09"]),
+            "mrr": [DAYS_PER_MONTH, 2 * DAYS_PER_MONTH, 99.0, 99.0],
+        }
+    )
+    keys = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "cutoff_date": pd.to_datetime(["2024-01-10"] * 4).date,
+        }
+    )
+
+    margin = next_period_subscription_margin(subscriptions, keys, 30, gross_margin=0.5)
+
+    # Window 2024-01-10 .. 02-08: A's first runs 01-10 .. 01-15 (6 days at 1 a day), its second
+    # 02-01 .. 02-08 (8 days at 2 a day); B starts after it, C ended the day before it.
+    assert margin.tolist() == pytest.approx([0.5 * (6 + 16), 0.0, 0.0, 0.0])
 
 
 def test_rfm_summary_uses_the_first_order_as_origin_inside_the_window() -> None:

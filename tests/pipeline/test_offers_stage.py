@@ -213,11 +213,12 @@ def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
     assert learnt["no_evidence_reason"] is None and learnt["uplift_learner"] != "none"
 
 
-def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
+def test_an_export_without_orders_or_subscriptions_exits_1_naming_what_the_value_needs(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A subscriptions-only export is valid, but the customer value is an order margin and a
-    campaign's outcome is an order: both commands say so instead of failing with a KeyError."""
+    """The data contract requires one of the two (``churn validate`` says so); run anyway, the
+    offers stage and the campaign report say what they miss instead of failing with a
+    KeyError."""
     shutil.copytree(
         project / "data/raw",
         project / "raw_without_orders",
@@ -230,7 +231,7 @@ def test_an_export_without_orders_exits_1_naming_what_the_value_needs(
     first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
 
     assert _exit_code_in(project, lambda: offers.run(config, require_reasons=False)) == 1
-    assert "raw_without_orders: no orders table" in capsys.readouterr().err
+    assert "neither an orders nor a subscriptions table" in capsys.readouterr().err
     assert not (project / "out/offers").exists()
     assert _exit_code_in(project, lambda: campaign_report.run(config, first)) == 1
     assert "raw_without_orders: no orders table" in capsys.readouterr().err
@@ -293,6 +294,65 @@ def test_an_export_without_offers_or_events_gets_a_policy_that_recommends_nothin
     assert list((root / "evaluation/offers_plots").iterdir()) == []
     summary = json.loads((root / "data/offers/summary.json").read_text())
     assert summary["campaigns"] == {"fit": [], "holdout": []}
+
+
+MRR_BY_PLAN = {"basic": 15.0, "plus": 30.0}
+
+
+@pytest.fixture(scope="module")
+def subscription_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A contractual business: the synthetic world's customers, events and offers log, and one
+    subscription per customer from sign-up to churn (the truth's ``churn_ts``) in place of its
+    orders; churn is the subscription definition. features → train → offers, for real."""
+    root = tmp_path_factory.mktemp("subscriptions")
+
+    def subscriptions_instead_of_orders(root: Path) -> None:
+        shutil.copytree(root / "data/raw", root / "export", ignore=shutil.ignore_patterns("orders"))
+        customers = pd.read_parquet(root / "data/raw/customers")
+        churn = pd.read_parquet(root / "data/truth/customers", columns=["customer_id", "churn_ts"])
+        rows = customers.merge(churn, on="customer_id")
+        start = pd.to_datetime(rows["signup_date"]).dt.date
+        last_day = (rows["churn_ts"].dt.normalize() - pd.Timedelta(days=1)).dt.date
+        pd.DataFrame(
+            {
+                "subscription_id": "S" + rows["customer_id"].astype(str),
+                "customer_id": rows["customer_id"],
+                "start_date": start,
+                "end_date": [
+                    None if pd.isna(d) else max(d, s) for d, s in zip(last_day, start, strict=True)
+                ],
+                "mrr": rows["plan"].map(MRR_BY_PLAN),
+            }
+        ).to_csv(root / "export/subscriptions.csv", index=False)
+
+    params = PARAMS | {
+        "paths": {"raw_dir": "export"},
+        "churn": {"definition": "subscription"},
+    }
+    metrics = run_stages(root, params, subscriptions_instead_of_orders)
+    return root, metrics
+
+
+def test_a_subscriptions_export_is_valued_by_its_recurring_revenue_and_gets_offers(
+    subscription_export: tuple[Path, dict[str, Any]],
+) -> None:
+    """Without orders the value is the margin of the subscription revenue the next horizon
+    covers; BG/NBD, a model of purchases, does not compete; the uplift learners fit on the
+    offers log with subscription labels."""
+    root, metrics = subscription_export
+    snapshot = pd.read_parquet(root / "data/features/snapshot.parquet")
+    assert "subscription_mrr" in snapshot.columns
+    assert not any(column.startswith("rfm_") for column in snapshot.columns)
+
+    assert metrics["value"]["chosen"] == "gradient_boosting"
+    assert set(metrics["value"]["models"]) == {"gradient_boosting", "test_rows"}
+    # a stayer's next 90 days at 15 or 30 a month, times the 0.3 gross margin
+    mean_margin = metrics["value"]["models"]["test_rows"]["mean_margin"]
+    assert 0.3 * 15 * 90 / (365.25 / 12) - 1e-6 <= mean_margin <= 0.3 * 30 * 90 / (365.25 / 12)
+    assert metrics["uplift_learner"] != "none"
+    targets = pd.read_parquet(root / "data/offers/targets.parquet")
+    assert len(targets) == len(snapshot) > 0
+    assert (targets["value"] > 0).all()
 
 
 def test_effect_features_the_champion_lacks_are_left_out_with_a_warning() -> None:
