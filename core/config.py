@@ -437,6 +437,10 @@ class TrainConfig(Section):
     class_weight: Literal["balanced", "none"] = "balanced"
     calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
     n_jobs: int = Field(default=2, ge=1)
+    exclude_features: list[str] = Field(default_factory=list)
+    """Feature columns no model may learn from, by name or glob (``static_gender``,
+    ``static_*``): sensitive attributes stay in the feature table, for eligibility rules and for
+    auditing outcomes by them, but never drive a score, a value or an uplift."""
     split: SplitConfig = SplitConfig()
     tuning: TuningConfig = TuningConfig()
     gate: GateConfig = GateConfig()

@@ -14,8 +14,9 @@ strings) and returns probabilities, so training and scoring can never preprocess
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 import numpy as np
@@ -89,9 +90,12 @@ single customers. A text attribute beyond it is an identifier, e-mail or postcod
 category, and personal data the model should not learn."""
 
 
-def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
+def feature_columns(frame: pd.DataFrame, excluded: Sequence[str] = ()) -> FeatureColumns:
     """Every column but the keys and the label that a model can take; text, boolean and category
     columns are categorical, number columns numeric. The rest is left out, with a log line each:
+
+    * a column ``excluded`` names, exactly or as a glob (``train.exclude_features``); a name
+      that matches no column is logged too, since a typo would silently keep the column;
 
     * a column without a single value in ``frame`` (an optional field the export never fills):
       it cannot inform a model, and histogram gradient boosting cannot even bin it;
@@ -102,6 +106,7 @@ def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
     Pass the training rows: a column is only worth a model input if those rows hold values.
     """
     names = [c for c in frame.columns if c not in (*KEYS, LABEL)]
+    names = _without_excluded(names, excluded)
     if len(frame):
         empty = [c for c in names if frame[c].isna().all()]
         if empty:
@@ -128,6 +133,16 @@ def feature_columns(frame: pd.DataFrame) -> FeatureColumns:
     if not numeric and not categorical:
         raise CandidateError("the feature table has no feature columns besides keys and label")
     return FeatureColumns(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+def _without_excluded(names: list[str], excluded: Sequence[str]) -> list[str]:
+    dropped = [name for name in names if any(fnmatchcase(name, rule) for rule in excluded)]
+    unmatched = [rule for rule in excluded if not any(fnmatchcase(n, rule) for n in names)]
+    if dropped:
+        _log.info("feature columns excluded by train.exclude_features", columns=dropped)
+    if unmatched:
+        _log.warning("train.exclude_features entries match no feature column", entries=unmatched)
+    return [name for name in names if name not in dropped]
 
 
 _NUMBER_OBJECTS = frozenset({"decimal", "integer", "floating", "mixed-integer-float", "empty"})

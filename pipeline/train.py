@@ -87,7 +87,8 @@ def run(config: Config) -> dict[str, Any]:
         check_both_classes(frames, split)
     except SplitError as error:
         fail(str(error))
-    columns = feature_columns(frames.train)  # a column needs values where models learn
+    # a column needs values where models learn
+    columns = feature_columns(frames.train, config.train.exclude_features)
     settings = metric_settings(config)
     tracking.configure(config.mlflow)
     with tracking.parent_run("train", provenance(config)) as parent_run_id:

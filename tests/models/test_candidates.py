@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from structlog.testing import capture_logs
 
 from models.candidates import (
     KINDS,
@@ -39,6 +40,19 @@ def test_feature_columns_split_numbers_from_categories() -> None:
     )
     assert "churned" not in columns.all and "customer_id" not in columns.all
     assert "rfm_days_since_last_order" in columns.numeric
+
+
+def test_excluded_features_by_name_or_glob_are_never_model_inputs() -> None:
+    table = feature_table(customers=5)
+
+    with capture_logs() as logs:
+        columns = feature_columns(table, ["static_plan", "lifecycle_*", "static_gender"])
+
+    assert columns.numeric == ("rfm_days_since_last_order", "rfm_spend_365d")
+    assert columns.categorical == ("static_acquisition_channel", "static_loyalty_member")
+    [unmatched] = [log for log in logs if log["log_level"] == "warning"]
+    assert unmatched["entries"] == ["static_gender"]  # a typo or an absent column is named
+    assert feature_columns(table) == feature_columns(table, [])
 
 
 def test_model_inputs_name_nulls_and_stringify_categories() -> None:
