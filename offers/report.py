@@ -1,10 +1,11 @@
 """Campaign report: did the offers work? Realised retention of treatment vs control.
 
-For one executed campaign of the offers log, a customer is retained when they place a completed
-order within ``horizon_days`` of the send (the churn label's definition, measured from the send
-date). Lift = retention(treatment) - retention(control), with a 95% Newcombe hybrid score
-interval (Wilson intervals of each arm combined; Newcombe 1998, method 10), which keeps its
-coverage for small arms and rates near 0 or 1 where the Wald interval does not. Control rows
+For one executed campaign of the offers log, a customer is retained by the churn label's
+definition, measured from the send date: a completed order within ``horizon_days`` of the send
+(``inactivity``), or a subscription still covering the first day after them (``subscription``).
+Lift = retention(treatment) - retention(control), with a 95% Newcombe hybrid score interval
+(Wilson intervals of each arm combined; Newcombe 1998, method 10), which keeps its coverage for
+small arms and rates near 0 or 1 where the Wald interval does not. Control rows
 are shared by every offer: the hold-out is drawn independently of the offer in the log.
 
 ``detectable_lift`` is the lift these arm sizes detect with 80% power at the control's retention
@@ -13,7 +14,7 @@ was too small to tell, not that the offer does nothing.
 
 Net gain = extra customers retained (lift × treated) × value per retained customer - cost of
 the sends, with value per retained customer = ``value_periods`` × the mean realised margin of
-retained treated customers over the horizon.
+retained treated customers over the horizon (orders, plus subscription revenue).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from offers.power import minimum_detectable_lift
-from offers.value import completed_orders
+from offers.value import completed_orders, next_period_subscription_margin
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -61,12 +62,22 @@ def newcombe_interval(
 
 def campaign_outcomes(
     offers_log: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: pd.DataFrame | None,
     campaign_id: str,
     horizon_days: int,
     data_end: pd.Timestamp,
+    *,
+    subscriptions: pd.DataFrame | None = None,
+    definition: str = "inactivity",
 ) -> pd.DataFrame:
-    """The campaign's rows with ``retained`` (bool) and ``margin_spend`` (horizon spend)."""
+    """The campaign's rows with ``retained`` (bool) and ``horizon_spend``.
+
+    Retained follows the churn definition, measured from the send day: a completed order within
+    the horizon (``inactivity``), or a subscription covering the first day after it
+    (``subscription``). ``horizon_spend`` is what the customer paid over the horizon: completed
+    orders, plus the subscription revenue the horizon covers. The definition's table is needed;
+    the other one only adds to the spend.
+    """
     rows = offers_log[offers_log["campaign_id"] == campaign_id].copy()
     if rows.empty:
         known = sorted(offers_log["campaign_id"].unique())
@@ -83,6 +94,31 @@ def campaign_outcomes(
             f"ends {end.date()}, after the latest data ({data_end.date()}); report it once the "
             f"horizon has passed"
         )
+    retained = {}
+    spend = np.zeros(len(rows))
+    if orders is not None:
+        retained["inactivity"], order_spend = _order_outcomes(rows, orders, horizon_days)
+        spend += order_spend
+    if subscriptions is not None:
+        retained["subscription"], revenue = _subscription_outcomes(
+            rows, subscriptions, horizon_days
+        )
+        spend += revenue
+    if definition not in retained:
+        table = "orders" if definition == "inactivity" else "subscriptions"
+        raise CampaignReportError(
+            f"no {table} table: under the {definition} churn definition a campaign's outcome "
+            f"is read from it"
+        )
+    rows["retained"] = retained[definition]
+    rows["horizon_spend"] = spend
+    return rows
+
+
+def _order_outcomes(
+    rows: pd.DataFrame, orders: pd.DataFrame, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a completed order within the horizon from the send day, and their amount."""
     completed = completed_orders(orders)
     merged = rows[["customer_id", "sent_ts"]].merge(
         completed[["customer_id", "order_ts", "amount"]], on="customer_id", how="left"
@@ -91,9 +127,33 @@ def campaign_outcomes(
         merged["order_ts"] < merged["sent_ts"].dt.normalize() + pd.Timedelta(days=horizon_days)
     )
     spend = merged[inside].groupby("customer_id")["amount"].agg(["count", "sum"])
-    rows["retained"] = rows["customer_id"].map(spend["count"]).fillna(0).to_numpy() > 0
-    rows["horizon_spend"] = rows["customer_id"].map(spend["sum"]).fillna(0.0).to_numpy()
-    return rows
+    ordered = rows["customer_id"].map(spend["count"]).fillna(0).to_numpy() > 0
+    return ordered, rows["customer_id"].map(spend["sum"]).fillna(0.0).to_numpy()
+
+
+def _subscription_outcomes(
+    rows: pd.DataFrame, subscriptions: pd.DataFrame, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a subscription covering the first day after the horizon (the subscription
+    label's rule), and the subscription revenue the horizon covers."""
+    keys = pd.DataFrame(
+        {
+            "customer_id": rows["customer_id"].to_numpy(),
+            "cutoff_date": rows["sent_ts"].dt.normalize().dt.date.to_numpy(),
+        }
+    )
+    revenue = next_period_subscription_margin(subscriptions, keys, horizon_days, 1.0)
+    day_after = pd.to_datetime(keys["cutoff_date"]) + pd.Timedelta(days=horizon_days)
+    merged = keys.assign(day=day_after, row=np.arange(len(keys))).merge(
+        subscriptions[["customer_id", "start_date", "end_date"]], on="customer_id", how="inner"
+    )
+    end = pd.to_datetime(merged["end_date"])
+    covers = (pd.to_datetime(merged["start_date"]) <= merged["day"]) & (
+        end.isna() | (end >= merged["day"])
+    )
+    covered = np.zeros(len(keys), dtype=bool)
+    covered[merged.loc[covers, "row"].to_numpy()] = True
+    return covered, revenue.to_numpy()
 
 
 @dataclass(frozen=True)
@@ -101,6 +161,14 @@ class ReportSettings:
     unit_costs: dict[str, float]
     gross_margin: float
     value_periods: float
+    definition: str = "inactivity"
+    """The churn definition retention is read by (:func:`campaign_outcomes`)."""
+
+
+RETAINED = {
+    "inactivity": "a completed order within the horizon after the send",
+    "subscription": "a subscription still running on the first day after the horizon",
+}
 
 
 def lift_table(rows: pd.DataFrame, by: str | None, settings: ReportSettings) -> pd.DataFrame:
@@ -179,8 +247,9 @@ def render_markdown(
         f"# Campaign {campaign_id}",
         "",
         f"Sent {sent:%Y-%m-%d}: {int((rows['group'] == 'treatment').sum())} treated, "
-        f"{int((rows['group'] == 'control').sum())} control. Retained = a completed order within "
-        "the horizon after the send. Lift = retention treated − control, 95% Newcombe interval; "
+        f"{int((rows['group'] == 'control').sum())} control. "
+        f"Retained = {RETAINED[settings.definition]}. "
+        "Lift = retention treated − control, 95% Newcombe interval; "
         "detectable_lift = the lift these arm sizes detect with 80% power; "
         "net gain = extra retained × value per retained customer − cost.",
         "",

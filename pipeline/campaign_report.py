@@ -1,6 +1,6 @@
 """``churn campaign-report CAMPAIGN_ID``: did an executed campaign work?
 
-Reads the offers log, orders and customers of ``paths.raw_dir`` and writes, to
+Reads the offers log, orders, subscriptions and customers of ``paths.raw_dir`` and writes, to
 ``data/campaigns/<CAMPAIGN_ID>/`` (next to ``paths.offers_dir``) or ``--out``:
 ``report.md`` (retention treatment vs control with 95% intervals, cost and net gain per offer
 and per segment), ``lift.png`` and ``lift.csv`` (every table row).
@@ -39,9 +39,15 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
     try:
         if out is not None:
             _check_out_folder(out)
-        offers_log, orders, customers, data_end = _inputs(config)
+        offers_log, outcome_tables, customers, data_end = _inputs(config)
         rows = campaign_outcomes(
-            offers_log, orders, campaign_id, config.churn.horizon_days, data_end
+            offers_log,
+            outcome_tables["orders"],
+            campaign_id,
+            config.churn.horizon_days,
+            data_end,
+            subscriptions=outcome_tables["subscriptions"],
+            definition=config.churn.definition,
         )
     except (CampaignReportError, TableReadError, SnapshotDateError) as error:
         fail(str(error))
@@ -51,6 +57,7 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
         unit_costs={offer.id: offer.unit_cost for offer in config.offers.catalog},
         gross_margin=config.offers.gross_margin,
         value_periods=config.offers.value_periods,
+        definition=config.churn.definition,
     )
     tables = {"Per offer": lift_table(rows, None, settings)}
     for segment in segments:
@@ -99,20 +106,30 @@ def _check_out_folder(out: Path) -> None:
         )
 
 
-def _inputs(config: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+def _inputs(
+    config: Config,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None], pd.DataFrame, pd.Timestamp]:
+    """The offers log, the outcome tables (orders, subscriptions; ``None`` when absent), the
+    customers and the data's end."""
     con = connect(config.features)
     tables = load_raw_tables(con, config.paths.raw_dir)
     if "offers" not in tables:
         raise CampaignReportError(f"{config.paths.raw_dir}: no offers table to report on")
-    if "orders" not in tables:
+    needed = "orders" if config.churn.definition == "inactivity" else "subscriptions"
+    if needed not in tables:
         raise CampaignReportError(
-            f"{config.paths.raw_dir}: no orders table; a campaign's outcome is whether its "
-            "customers ordered within the horizon, and what they spent"
+            f"{config.paths.raw_dir}: no {needed} table; under the {config.churn.definition} "
+            f"churn definition a campaign's outcome is read from it"
         )
+    outcome_tables: dict[str, pd.DataFrame | None] = {
+        "orders": _frame(tables, "orders", ["customer_id", "order_ts", "amount", "status"]),
+        "subscriptions": _frame(
+            tables, "subscriptions", ["customer_id", "start_date", "end_date", "mrr"]
+        ),
+    }
     data_end = pd.Timestamp(resolve_snapshot_date(tables, config.features))
-    return (
-        tables["offers"].to_pandas(),
-        tables["orders"].select("customer_id", "order_ts", "amount", "status").to_pandas(),
-        tables["customers"].to_pandas(),
-        data_end,
-    )
+    return tables["offers"].to_pandas(), outcome_tables, tables["customers"].to_pandas(), data_end
+
+
+def _frame(tables: dict[str, Any], name: str, columns: list[str]) -> pd.DataFrame | None:
+    return tables[name].select(*columns).to_pandas() if name in tables else None

@@ -13,6 +13,7 @@ from offers.report import (
     newcombe_interval,
     render_markdown,
 )
+from offers.value import DAYS_PER_MONTH
 
 
 @pytest.mark.parametrize(
@@ -179,3 +180,35 @@ def test_outcomes_count_orders_without_a_status_as_completed() -> None:
         "C": True,
         "D": False,
     }
+
+
+def test_under_the_subscription_definition_retained_means_covered_after_the_horizon() -> None:
+    """Sent 2024-03-01, horizon 90 days: the label's day is 2024-05-30."""
+    subscriptions = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "C"],
+            "start_date": pd.to_datetime(["2023-01-01", "2023-01-01", "2023-01-01", "2024-05-30"]),
+            "end_date": pd.to_datetime([None, "2024-05-29", "2024-03-10", None]),
+            "mrr": [DAYS_PER_MONTH, 2 * DAYS_PER_MONTH, DAYS_PER_MONTH, 5.0],
+        }
+    )
+
+    rows = campaign_outcomes(
+        _log(),
+        _orders(),
+        "CMP-1",
+        90,
+        pd.Timestamp("2025-01-01"),
+        subscriptions=subscriptions,
+        definition="subscription",
+    ).set_index("customer_id")
+
+    # A runs on; B's ends the day before; C renewed on the day itself; D has none
+    assert rows["retained"].to_dict() == {"A": True, "B": False, "C": True, "D": False}
+    # The horizon's 90 days at 1 a day plus A's orders (40); B's covers all 90 (its last day is
+    # the horizon's) at 2 a day; C's first runs 10 days of it, the renewal none
+    assert rows["horizon_spend"].tolist() == pytest.approx([90 + 40.0, 180.0, 10.0, 0.0])
+    with pytest.raises(CampaignReportError, match="no subscriptions table"):
+        campaign_outcomes(
+            _log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"), definition="subscription"
+        )

@@ -355,6 +355,22 @@ def test_a_subscriptions_export_is_valued_by_its_recurring_revenue_and_gets_offe
     assert (targets["value"] > 0).all()
 
 
+def test_campaign_report_of_a_subscriptions_export_reads_retention_from_subscriptions(
+    subscription_export: tuple[Path, dict[str, Any]],
+) -> None:
+    root, _ = subscription_export
+    first = sorted(pd.read_parquet(root / "export/offers")["campaign_id"].unique())[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        result = campaign_report.run(Config.load(root / "params.yaml"), first)
+
+    per_offer = pd.DataFrame(result["per_offer"]).set_index("offer_id")
+    assert 0 < per_offer.loc["any", "retention_control"] < 1
+    assert per_offer.loc["any", "treated"] > 0
+    report = (root / "data/campaigns" / first / "report.md").read_text()
+    assert "Retained = a subscription still running on the first day after the horizon" in report
+
+
 def test_effect_features_the_champion_lacks_are_left_out_with_a_warning() -> None:
     """The default effect features need an events table (``loyalty_member``) and a discount
     column: an export without them must still fit the hazard learners on what remains."""
