@@ -119,6 +119,8 @@ def run(config: Config) -> dict[str, Any]:
             },
         }
         tracking.log_json(summary, "registered.json")
+    if decision.promote:
+        _refuse_if_the_champion_moved(summary)
     _write_outputs(
         config, results, winner, decision, summary, frames, columns, _data_end(frame, config)
     )
@@ -128,6 +130,26 @@ def run(config: Config) -> dict[str, Any]:
         tracking.set_alias(summary["registered_model"], CHAMPION, summary["challenger_version"])
     typer.echo(f"{'PROMOTED' if decision.promote else 'KEPT CHAMPION'}: {decision.reason}")
     return summary
+
+
+def _refuse_if_the_champion_moved(summary: dict[str, Any]) -> None:
+    """Stop before writing anything when another run moved the champion alias while this one
+    trained: the gate compared with a champion that is no longer the one it would replace.
+
+    A check, not a lock: two runs promoting within the moment between this read and the alias
+    move can still both move it (the registry has no compare-and-set). It closes the window
+    of a whole training run down to that moment.
+    """
+    name, compared = summary["registered_model"], summary["previous_champion_version"]
+    current = tracking.version_by_alias(name, CHAMPION)
+    now = None if current is None else str(current.version)
+    if now != compared:
+        fail(
+            f"the '{CHAMPION}' alias of {name} moved from "
+            f"{'no version' if compared is None else 'v' + compared} to v{now} while this run "
+            f"trained; the challenger v{summary['challenger_version']} is registered but not "
+            f"promoted, and {CHAMPION} stays v{now}. Rerun to compare with it"
+        )
 
 
 def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:

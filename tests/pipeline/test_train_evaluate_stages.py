@@ -161,6 +161,41 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
     )
 
 
+def test_a_champion_another_run_moved_while_this_one_trained_is_not_overwritten(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate compared with v1; by the time it would promote, a concurrent run had made its
+    own version champion: the stage stops before writing, and that champion stays."""
+    (tmp_path / "data").mkdir()
+    shutil.copytree(project / "data/features", tmp_path / "data/features")
+    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
+    training = tmp_path / "data/features/training.parquet"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(tmp_path / "params.yaml")
+        train.run(config)
+        first_models = (tmp_path / "data/models/registered.json").read_bytes()
+        # Another feature set: this run's winner is promoted over v1 unchecked.
+        pd.read_parquet(training).drop(columns="lifecycle_days_since_signup").to_parquet(training)
+        real_register = tracking.register
+
+        def register_while_another_run_promotes(uri: str, name: str, tags: dict) -> str:
+            other = real_register(uri, name, {"candidate": "another run"})
+            tracking.set_alias(name, "champion", other)
+            return real_register(uri, name, tags)
+
+        patch.setattr(tracking, "register", register_while_another_run_promotes)
+        with pytest.raises(typer.Exit) as stopped:
+            train.run(config)
+        champion = tracking.version_by_alias(config.mlflow.registered_model, "champion")
+
+    assert stopped.value.exit_code == 1
+    assert "alias of churn-classifier moved from v1 to v2" in capsys.readouterr().err
+    assert champion is not None and str(champion.version) == "2"
+    assert (tmp_path / "data/models/registered.json").read_bytes() == first_models
+
+
 def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
     project: Path, runs: tuple[dict, dict]
 ) -> None:
