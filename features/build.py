@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
@@ -56,6 +57,7 @@ from features.families.base import Aggregates
 from features.rows import SOURCES
 
 __all__ = [
+    "DataSpan",
     "FeatureDefinitionError",
     "SnapshotDateError",
     "build_context",
@@ -63,7 +65,7 @@ __all__ = [
     "compute_features",
     "cut_short_cutoffs",
     "cutoff_grid",
-    "data_start",
+    "data_span",
     "missing_sources",
     "output_definitions",
     "resolve_snapshot_date",
@@ -85,17 +87,48 @@ class SnapshotDateError(ValueError):
     """No snapshot date in params and no order or event to derive one from."""
 
 
+@dataclass(frozen=True)
+class DataSpan:
+    """Where the export's dated activity starts and ends (``None``: nothing is dated).
+
+    ``start``: the day of the earliest order or event; windows reaching before it count less
+    history than they say. ``end``: the day after the latest one; days from then on are not
+    recorded, so no label may depend on them. A contractual export with neither orders nor
+    events falls back to its subscriptions' start (and end) dates.
+    """
+
+    start: dt.date | None
+    end: dt.date | None
+
+
+def data_span(tables: Mapping[str, ir.Table]) -> DataSpan:
+    """The :class:`DataSpan` of ``tables``: one small aggregate query (min and max) per table."""
+    bounds: list[tuple[dt.date | None, dt.date | None]] = []
+    for name, column in (("orders", "order_ts"), ("events", "ts")):
+        if name in tables:
+            bounds.append(_span(tables[name], [column]))
+    if not any(low is not None for low, _ in bounds) and "subscriptions" in tables:
+        bounds = [_span(tables["subscriptions"], ["start_date"], ["end_date"])]
+    starts = [low for low, _ in bounds if low is not None]
+    ends = [high for _, high in bounds if high is not None]
+    return DataSpan(
+        start=min(starts) if starts else None,
+        end=max(ends) + dt.timedelta(days=1) if ends else None,
+    )
+
+
 def resolve_snapshot_date(
-    tables: Mapping[str, ir.Table], features_config: FeaturesConfig
+    tables: Mapping[str, ir.Table], features_config: FeaturesConfig, span: DataSpan | None = None
 ) -> dt.date:
     """``features.snapshot_date`` if set, else the day after the latest order or event.
 
     Falls back to subscription start/end dates for a contractual export with neither orders nor
-    events. Runs one small aggregate query per table when it has to look.
+    events. Runs one small aggregate query per table when it has to look and ``span`` (the
+    tables' :func:`data_span`, if the caller has it) is not given.
     """
     if features_config.snapshot_date is not None:
         return features_config.snapshot_date
-    end = data_end(tables)
+    end = (span or data_span(tables)).end
     if end is None:
         raise SnapshotDateError(
             "cannot derive the snapshot date: no orders, events or subscriptions with a date; "
@@ -104,35 +137,11 @@ def resolve_snapshot_date(
     return end
 
 
-def data_end(tables: Mapping[str, ir.Table]) -> dt.date | None:
-    """The day after the latest order or event (subscription dates without either); ``None``
-    when nothing is dated. Days from then on are not recorded: no label may depend on them."""
-    latest: list[dt.date] = []
-    for name, column in (("orders", "order_ts"), ("events", "ts")):
-        if name in tables:
-            latest += _dates(tables[name], [column], "max")
-    if not latest and "subscriptions" in tables:
-        latest += _dates(tables["subscriptions"], ["start_date", "end_date"], "max")
-    return max(latest) + dt.timedelta(days=1) if latest else None
-
-
-def data_start(tables: Mapping[str, ir.Table]) -> dt.date | None:
-    """The day of the earliest order or event (subscription starts without either); ``None``
-    when nothing is dated. Windows reaching before it count less history than they say."""
-    earliest: list[dt.date] = []
-    for name, column in (("orders", "order_ts"), ("events", "ts")):
-        if name in tables:
-            earliest += _dates(tables[name], [column], "min")
-    if not earliest and "subscriptions" in tables:
-        earliest += _dates(tables["subscriptions"], ["start_date"], "min")
-    return min(earliest) if earliest else None
-
-
 def cut_short_cutoffs(
     cutoffs: Sequence[dt.date], start: dt.date | None, window_days: int
 ) -> list[dt.date]:
-    """Cutoffs whose ``window_days``-day window starts before the data does (see
-    :func:`data_start`): their windowed features cannot be told from a quieter customer's."""
+    """Cutoffs whose ``window_days``-day window starts before the data does (``start``, see
+    :class:`DataSpan`): their windowed features cannot be told from a quieter customer's."""
     if start is None:
         return []
     return [c for c in cutoffs if c - dt.timedelta(days=window_days) < start]
@@ -141,7 +150,7 @@ def cut_short_cutoffs(
 def check_horizons_observed(
     cutoffs: Sequence[dt.date], horizon_days: int, end: dt.date | None
 ) -> None:
-    """Refuse labelled cutoffs whose horizon runs past ``end`` (see :func:`data_end`).
+    """Refuse labelled cutoffs whose horizon runs past ``end`` (see :class:`DataSpan`).
 
     Only possible with an explicit ``features.snapshot_date`` later than the data: the missing
     orders after the export would read as churn, so the latest cutoffs' labels would be wrong.
@@ -159,17 +168,20 @@ def check_horizons_observed(
         )
 
 
-def _dates(table: ir.Table, columns: list[str], how: str) -> list[dt.date]:
-    """The ``min`` or ``max`` (``how``) of each of ``columns``, as days (nulls left out)."""
-    result = table.aggregate(
-        **{column: getattr(table[column], how)() for column in columns}
-    ).to_pyarrow()
-    values = [result.column(column)[0].as_py() for column in columns]
-    return [
-        value.date() if isinstance(value, dt.datetime) else value
-        for value in values
-        if value is not None
-    ]
+def _span(
+    table: ir.Table, dated: list[str], ending: Sequence[str] = ()
+) -> tuple[dt.date | None, dt.date | None]:
+    """The earliest day in ``dated`` and the latest in ``dated`` and ``ending``, in one query."""
+    lows = {f"low_{i}": table[column].min() for i, column in enumerate(dated)}
+    highs = {f"high_{i}": table[column].max() for i, column in enumerate([*dated, *ending])}
+    row = table.aggregate(**lows, **highs).to_pyarrow().to_pylist()[0]
+
+    def days(prefix: str) -> list[dt.date]:
+        values = [value for key, value in row.items() if key.startswith(prefix)]
+        return [v.date() if isinstance(v, dt.datetime) else v for v in values if v is not None]
+
+    low, high = days("low_"), days("high_")
+    return (min(low) if low else None, max(high) if high else None)
 
 
 def missing_sources(

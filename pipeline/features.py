@@ -41,8 +41,7 @@ from features.build import (
     check_horizons_observed,
     cut_short_cutoffs,
     cutoff_grid,
-    data_end,
-    data_start,
+    data_span,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
@@ -75,11 +74,12 @@ def run(config: Config) -> dict[str, Any]:
             missing = missing_sources(tables, config.features.families)
             for family, absent in missing.items():
                 _log.warning("features left out", family=family, absent_tables=absent)
-            snapshot_date = resolve_snapshot_date(tables, config.features)
+            span = data_span(tables)
+            snapshot_date = resolve_snapshot_date(tables, config.features, span)
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
-                check_horizons_observed(cutoffs, config.churn.horizon_days, data_end(tables))
-            cut_short = _cut_short(tables, cutoffs, config)
+                check_horizons_observed(cutoffs, config.churn.horizon_days, span.end)
+            cut_short = _cut_short(span.start, cutoffs, config)
             slices = plan_slices(tables, config.features)
             builds = _builds(tables, slices, cutoffs, snapshot_date, config)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
@@ -136,9 +136,7 @@ def _unreadable_values_exit_1() -> Iterator[None]:
         )
 
 
-def _cut_short(
-    tables: dict[str, ir.Table], cutoffs: list[dt.date], config: Config
-) -> dict[str, Any]:
+def _cut_short(start: dt.date | None, cutoffs: list[dt.date], config: Config) -> dict[str, Any]:
     """Which labelled cutoffs have windows (or the inactivity look-back) reaching before the data.
 
     Their 365-day counts and sums hold less history than a later cutoff's, so a model trained on
@@ -148,7 +146,6 @@ def _cut_short(
     window_days = max(FEATURE_WINDOWS)
     if config.churn.definition == "inactivity":
         window_days = max(window_days, config.churn.lookback_days)
-    start = data_start(tables)
     cut_short = cut_short_cutoffs(cutoffs, start, window_days)
     if cut_short:
         _log.warning(

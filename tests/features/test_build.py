@@ -9,12 +9,13 @@ from pandas.testing import assert_frame_equal
 from core.config import FeaturesConfig
 from features import families as family_registry
 from features.build import (
+    DataSpan,
     FeatureDefinitionError,
     SnapshotDateError,
     build_features,
     compute_features,
     cut_short_cutoffs,
-    data_start,
+    data_span,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
@@ -255,10 +256,11 @@ def test_export_spellings_of_the_families_own_event_types_are_types_of_their_own
 
 
 def test_cutoffs_whose_window_starts_before_the_first_order_or_event_are_cut_short() -> None:
-    start = data_start(world())  # B's order on 2024-05-01 precedes every event
+    span = data_span(world())  # B's order on 2024-05-01 precedes every event
     full, short = dt.date(2025, 5, 1), dt.date(2025, 4, 30)
 
-    assert start == dt.date(2024, 5, 1)
-    assert cut_short_cutoffs([short, full], start, 365) == [short]
+    assert span.start == dt.date(2024, 5, 1)
+    assert span.end == dt.date(2024, 8, 31)  # the day after the last event (2024-08-30)
+    assert cut_short_cutoffs([short, full], span.start, 365) == [short]
     assert cut_short_cutoffs([short], None, 365) == []
-    assert data_start({"customers": customers("A")}) is None
+    assert data_span({"customers": customers("A")}) == DataSpan(None, None)
