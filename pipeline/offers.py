@@ -126,40 +126,9 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     )
     learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind
 
-    margin = _next_period_margin(tables, training, config)
-    value_kind, value_eval = compare_value_models(
-        training,
-        margin,
-        columns,
-        offers_config,
-        config.churn.horizon_days,
-        config.seed,
-        VALUE_MODELS if "orders" in tables else ("gradient_boosting",),
-    )
-    value_model = fit_value(
-        value_kind,
-        training,
-        margin,
-        columns,
-        offers_config,
-        config.churn.horizon_days,
-        config.seed,
-    )
+    value = _value(tables, training, columns, config)
     absent = tuple(table for table in NO_HISTORY if table not in tables)
-    if campaigns is None:
-        no_evidence = NoEvidenceUplift([offer.id for offer in offers_config.catalog])
-        policy = OfferPolicy(offers_config, columns, no_evidence, value_model, value_kind, absent)
-    else:
-        policy = fit_policy(
-            learner,
-            campaigns.split.observed,
-            value_model,
-            value_kind,
-            columns,
-            offers_config,
-            config.seed,
-            absent,
-        )
+    policy = _policy(campaigns, value, columns, config, absent)
 
     churn_probability = predict_churn(champion, snapshot, columns)
     table = policy.gains(snapshot, churn_probability)
@@ -191,7 +160,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         "uplift_skipped": campaigns.evaluation.skipped if campaigns else {},
         "uplift_learner": learner,
         "no_evidence_reason": no_evidence_reason,
-        "value": {"chosen": value_kind, "models": value_eval},
+        "value": {"chosen": value.kind, "models": value.evaluation},
         "held_out": held_out,
         "truth": truth,
     }
@@ -208,6 +177,54 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     )
     _echo(metrics)
     return metrics
+
+
+@dataclass(frozen=True)
+class _Value:
+    """The chosen customer-value model, and every competitor's held-out metrics."""
+
+    kind: str
+    evaluation: dict[str, dict[str, float]]
+    model: Any
+
+
+def _value(
+    tables: dict[str, Any], training: pd.DataFrame, columns: FeatureColumns, config: Config
+) -> _Value:
+    """Value models compared on held-out spend, the winner refitted on every cutoff's stayers;
+    BG/NBD models purchases, so it competes only when there are orders."""
+    margin = _next_period_margin(tables, training, config)
+    horizon = config.churn.horizon_days
+    kinds = VALUE_MODELS if "orders" in tables else ("gradient_boosting",)
+    kind, evaluation = compare_value_models(
+        training, margin, columns, config.offers, horizon, config.seed, kinds
+    )
+    model = fit_value(kind, training, margin, columns, config.offers, horizon, config.seed)
+    return _Value(kind, evaluation, model)
+
+
+def _policy(
+    campaigns: _Campaigns | None,
+    value: _Value,
+    columns: FeatureColumns,
+    config: Config,
+    absent: tuple[str, ...],
+) -> OfferPolicy:
+    """The learner picked on the held-out campaigns, refitted on every observed one; without
+    campaign evidence, a policy that predicts no effect for any offer."""
+    if campaigns is None:
+        uplift = NoEvidenceUplift([offer.id for offer in config.offers.catalog])
+        return OfferPolicy(config.offers, columns, uplift, value.model, value.kind, absent)
+    return fit_policy(
+        campaigns.learner,
+        campaigns.split.observed,
+        value.model,
+        value.kind,
+        columns,
+        config.offers,
+        config.seed,
+        absent,
+    )
 
 
 def _next_period_margin(
