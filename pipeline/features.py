@@ -51,7 +51,7 @@ from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FEATURE_WINDOWS, FeatureNameError, definitions_hash
 from features.engine import Output, Slice, connect, write_outputs
 from features.families import Context
-from features.labels import MissingSourceError
+from features.labels import POPULATION_SOURCE, MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.sources import load_raw_tables
 from features.spark import unreadable_value
@@ -72,8 +72,7 @@ def run(config: Config) -> dict[str, Any]:
         try:
             tables = load_raw_tables(con, config.paths.raw_dir)
             missing = missing_sources(tables, config.features.families)
-            for family, absent in missing.items():
-                _log.warning("features left out", family=family, absent_tables=absent)
+            _log_left_out(missing, config)
             span = data_span(tables)
             snapshot_date = resolve_snapshot_date(tables, config.features, span)
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
@@ -134,6 +133,20 @@ def _unreadable_values_exit_1() -> Iterator[None]:
             f"contract type ({first_line}); run `churn validate` to list every such value with "
             f"its file, column and rows"
         )
+
+
+def _log_left_out(missing: dict[str, list[str]], config: Config) -> None:
+    """Warn about features an absent table costs, except where only the other business model's
+    table is absent.
+
+    The contract needs ``orders`` or ``subscriptions``, not both: a retailer (the inactivity
+    definition) has no subscriptions and a subscription business may have no orders, so their
+    absence is said at info level, not warned about on every run.
+    """
+    expected = set(POPULATION_SOURCE.values()) - {POPULATION_SOURCE[config.churn.definition]}
+    for family, absent in missing.items():
+        log = _log.info if set(absent) <= expected else _log.warning
+        log("features left out", family=family, absent_tables=absent)
 
 
 def _cut_short(start: dt.date | None, cutoffs: list[dt.date], config: Config) -> dict[str, Any]:
