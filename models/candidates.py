@@ -96,7 +96,6 @@ def feature_columns(frame: pd.DataFrame, excluded: Sequence[str] = ()) -> Featur
 
     * a column ``excluded`` names, exactly or as a glob (``train.exclude_features``); a name
       that matches no column is logged too, since a typo would silently keep the column;
-
     * a column without a single value in ``frame`` (an optional field the export never fills):
       it cannot inform a model, and histogram gradient boosting cannot even bin it;
     * a column neither number nor category (a date or timestamp attribute of ``customers``):

@@ -94,7 +94,7 @@ def campaign_outcomes(
             f"ends {end.date()}, after the latest data ({data_end.date()}); report it once the "
             f"horizon has passed"
         )
-    retained = {}
+    retained: dict[str, np.ndarray] = {}
     spend = np.zeros(len(rows))
     if orders is not None:
         retained["inactivity"], order_spend = _order_outcomes(rows, orders, horizon_days)
@@ -255,9 +255,9 @@ def render_markdown(
         "",
         *(
             [
-                f"Cost and net gain are blank wherever {', '.join(uncosted)} was sent: "
-                "`offers.catalog` in params.yaml does not list it, so its unit cost is unknown "
-                "(add it back to price this campaign).",
+                f"Unknown unit cost for {', '.join(uncosted)} (not in `offers.catalog` in "
+                "params.yaml): cost and net gain are blank in every row that counts its sends. "
+                "List it in the catalogue to price this campaign.",
                 "",
             ]
             if uncosted

@@ -144,11 +144,15 @@ def _refuse_if_the_champion_moved(summary: dict[str, Any]) -> None:
     current = tracking.version_by_alias(name, CHAMPION)
     now = None if current is None else str(current.version)
     if now != compared:
+
+        def named(version: str | None) -> str:
+            return "no version" if version is None else f"v{version}"
+
         fail(
-            f"the '{CHAMPION}' alias of {name} moved from "
-            f"{'no version' if compared is None else 'v' + compared} to v{now} while this run "
-            f"trained; the challenger v{summary['challenger_version']} is registered but not "
-            f"promoted, and {CHAMPION} stays v{now}. Rerun to compare with it"
+            f"the '{CHAMPION}' alias of {name} moved from {named(compared)} to {named(now)} "
+            f"while this run trained; the challenger v{summary['challenger_version']} is "
+            f"registered but not promoted, and {CHAMPION} stays {named(now)}. Rerun to compare "
+            "with it"
         )
 
 

@@ -129,8 +129,8 @@ def test_an_offer_missing_from_the_catalogue_has_an_unknown_cost_not_a_free_one(
     assert np.isnan(table.loc["o1", "cost"]) and np.isnan(table.loc["o1", "net_gain"])
     assert table.loc["o1", "lift"] == pytest.approx(0.5)
     report = render_markdown("CMP-1", rows, {"Per offer": table.reset_index()}, settings)
-    assert "blank wherever o1 was sent: `offers.catalog`" in report
-    assert "blank wherever" not in render_markdown(
+    assert "Unknown unit cost for o1 (not in `offers.catalog`" in report
+    assert "Unknown unit cost" not in render_markdown(
         "CMP-1", rows, {}, ReportSettings({"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
     )
 
