@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,19 @@ def runs(project: Path) -> tuple[dict, dict]:
     return first, second
 
 
+@contextmanager
+def scratch_copy(project: Path, root: Path) -> Iterator[Config]:
+    """The project's features and params copied to ``root`` and run from there, with a fresh
+    MLflow store (so registry versions start at 1)."""
+    (root / "data").mkdir()
+    shutil.copytree(project / "data/features", root / "data/features")
+    shutil.copy(project / "params.yaml", root / "params.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield Config.load(root / "params.yaml")
+
+
 def test_first_model_becomes_champion_and_an_equal_one_does_not_replace_it(
     project: Path, runs: tuple[dict, dict]
 ) -> None:
@@ -92,13 +107,8 @@ def test_same_data_and_params_give_the_same_model_folder_bytes(
     """A fresh project (its own, empty registry) trains the same table: every file of
     ``data/models`` is byte-identical to the first run's, so ``dvc.lock`` does not move."""
     first, _ = runs
-    (tmp_path / "data").mkdir()
-    shutil.copytree(project / "data/features", tmp_path / "data/features")
-    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp_path)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        again = train.run(Config.load(tmp_path / "params.yaml"))
+    with scratch_copy(project, tmp_path) as config:
+        again = train.run(config)
 
     assert again["candidate_runs"] != first["candidate_runs"]  # new runs, yet the same files:
     before, after = project / FIRST_MODELS, tmp_path / "data/models"
@@ -116,14 +126,8 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
 ) -> None:
     """An unreadable champion stops the stage (it used to wave any challenger through); one
     trained on another feature set is replaced, saying why."""
-    (tmp_path / "data").mkdir()
-    shutil.copytree(project / "data/features", tmp_path / "data/features")
-    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
     training = tmp_path / "data/features/training.parquet"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp_path)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        config = Config.load(tmp_path / "params.yaml")
+    with scratch_copy(project, tmp_path) as config:
         train.run(config)
 
         def store_is_down(*_: object, **__: object) -> None:
@@ -166,14 +170,8 @@ def test_a_champion_another_run_moved_while_this_one_trained_is_not_overwritten(
 ) -> None:
     """The gate compared with v1; by the time it would promote, a concurrent run had made its
     own version champion: the stage stops before writing, and that champion stays."""
-    (tmp_path / "data").mkdir()
-    shutil.copytree(project / "data/features", tmp_path / "data/features")
-    shutil.copy(project / "params.yaml", tmp_path / "params.yaml")
     training = tmp_path / "data/features/training.parquet"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(tmp_path)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        config = Config.load(tmp_path / "params.yaml")
+    with scratch_copy(project, tmp_path) as config:
         train.run(config)
         first_models = (tmp_path / "data/models/registered.json").read_bytes()
         # Another feature set: this run's winner is promoted over v1 unchecked.
@@ -185,8 +183,8 @@ def test_a_champion_another_run_moved_while_this_one_trained_is_not_overwritten(
             tracking.set_alias(name, "champion", other)
             return real_register(uri, name, tags)
 
-        patch.setattr(tracking, "register", register_while_another_run_promotes)
-        with pytest.raises(typer.Exit) as stopped:
+        with pytest.MonkeyPatch.context() as race, pytest.raises(typer.Exit) as stopped:
+            race.setattr(tracking, "register", register_while_another_run_promotes)
             train.run(config)
         champion = tracking.version_by_alias(config.mlflow.registered_model, "champion")
 
