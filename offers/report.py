@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from features.labels import POPULATION_SOURCE
 from offers.power import minimum_detectable_lift
 from offers.value import completed_orders, next_period_subscription_margin
 
@@ -105,10 +106,9 @@ def campaign_outcomes(
         )
         spend += revenue
     if definition not in retained:
-        table = "orders" if definition == "inactivity" else "subscriptions"
         raise CampaignReportError(
-            f"no {table} table: under the {definition} churn definition a campaign's outcome "
-            f"is read from it"
+            f"no {POPULATION_SOURCE[definition]} table: under the {definition} churn definition "
+            f"a campaign's outcome is read from it"
         )
     rows["retained"] = retained[definition]
     rows["horizon_spend"] = spend

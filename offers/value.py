@@ -43,6 +43,12 @@ WINDOW_DAYS = 365.0
 WEEK = 7.0
 
 
+ORDER_COLUMNS = ("customer_id", "order_ts", "amount", "status")
+"""The ``orders`` columns :func:`next_period_margin` reads (``status`` optional)."""
+SUBSCRIPTION_COLUMNS = ("customer_id", "start_date", "end_date", "mrr")
+"""The ``subscriptions`` columns :func:`next_period_subscription_margin` reads."""
+
+
 def completed_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """The orders that count as purchases, by the features' rule (``features.rows.is_completed``):
     ``status`` completed, or no status at all. The column is optional in the data contract, and

@@ -8,6 +8,7 @@ and per segment), ``lift.png`` and ``lift.csv`` (every table row).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from core.config import Config
 from crm.tables import TableReadError
 from features.build import SnapshotDateError, resolve_snapshot_date
 from features.engine import connect
+from features.labels import POPULATION_SOURCE
 from features.sources import load_raw_tables
 from offers.report import (
     CampaignReportError,
@@ -29,6 +31,7 @@ from offers.report import (
     render_markdown,
     uncosted_offers,
 )
+from offers.value import ORDER_COLUMNS, SUBSCRIPTION_COLUMNS
 from pipeline.errors import fail
 
 SEGMENTS = ("country", "plan", "loyalty_member")
@@ -115,21 +118,19 @@ def _inputs(
     tables = load_raw_tables(con, config.paths.raw_dir)
     if "offers" not in tables:
         raise CampaignReportError(f"{config.paths.raw_dir}: no offers table to report on")
-    needed = "orders" if config.churn.definition == "inactivity" else "subscriptions"
+    needed = POPULATION_SOURCE[config.churn.definition]
     if needed not in tables:
         raise CampaignReportError(
             f"{config.paths.raw_dir}: no {needed} table; under the {config.churn.definition} "
             f"churn definition a campaign's outcome is read from it"
         )
     outcome_tables: dict[str, pd.DataFrame | None] = {
-        "orders": _frame(tables, "orders", ["customer_id", "order_ts", "amount", "status"]),
-        "subscriptions": _frame(
-            tables, "subscriptions", ["customer_id", "start_date", "end_date", "mrr"]
-        ),
+        "orders": _frame(tables, "orders", ORDER_COLUMNS),
+        "subscriptions": _frame(tables, "subscriptions", SUBSCRIPTION_COLUMNS),
     }
     data_end = pd.Timestamp(resolve_snapshot_date(tables, config.features))
     return tables["offers"].to_pandas(), outcome_tables, tables["customers"].to_pandas(), data_end
 
 
-def _frame(tables: dict[str, Any], name: str, columns: list[str]) -> pd.DataFrame | None:
+def _frame(tables: dict[str, Any], name: str, columns: Sequence[str]) -> pd.DataFrame | None:
     return tables[name].select(*columns).to_pandas() if name in tables else None

@@ -71,7 +71,12 @@ from offers.targets import (
     target_frame,
 )
 from offers.uplift import NoEvidenceUplift, UpliftDataError
-from offers.value import next_period_margin, next_period_subscription_margin
+from offers.value import (
+    ORDER_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    next_period_margin,
+    next_period_subscription_margin,
+)
 from pipeline.errors import fail, require
 from pipeline.train import load_training, read_registered, registered_columns
 from pipeline.truth import truth_folder
@@ -236,15 +241,11 @@ def _next_period_margin(
     horizon, gross_margin = config.churn.horizon_days, config.offers.gross_margin
     margin = pd.Series(0.0, index=training.index)
     if "orders" in tables:
-        orders = tables["orders"].select("customer_id", "order_ts", "amount", "status")
-        margin += next_period_margin(orders.to_pandas(), training, horizon, gross_margin)
+        orders = tables["orders"].select(*ORDER_COLUMNS).to_pandas()
+        margin += next_period_margin(orders, training, horizon, gross_margin)
     if "subscriptions" in tables:
-        subscriptions = tables["subscriptions"].select(
-            "customer_id", "start_date", "end_date", "mrr"
-        )
-        margin += next_period_subscription_margin(
-            subscriptions.to_pandas(), training, horizon, gross_margin
-        )
+        subscriptions = tables["subscriptions"].select(*SUBSCRIPTION_COLUMNS).to_pandas()
+        margin += next_period_subscription_margin(subscriptions, training, horizon, gross_margin)
     return margin
 
 
