@@ -26,12 +26,13 @@ MRR_CHANGE_DAYS = 90
 
 def _aggregates(rows: ir.Table, context: Context) -> dict[str, ir.Value]:
     # Joined rows started before the cutoff; the day before it is the last day one can know of.
-    ended = (days_between(rows.cutoff_ts, rows.end_ts) > 1).fill_null(False)
+    days_since_end = days_between(rows.cutoff_ts, rows.end_ts)
+    ended = (days_since_end > 1).fill_null(False)
     running = ~ended
     # Covering the day before the cutoff MRR_CHANGE_DAYS earlier: started by then, not ended.
     earlier = MRR_CHANGE_DAYS + 1
     ran_then = (days_between(rows.cutoff_ts, rows.start_ts) >= earlier) & ~(
-        ended & (days_between(rows.cutoff_ts, rows.end_ts) > earlier)
+        ended & (days_since_end > earlier)
     )
     return {
         "_subscription_running": rows.count(where=running),
