@@ -82,6 +82,22 @@ class FeatureColumns:
     def all(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
+    def with_values_in(self, frame: pd.DataFrame) -> FeatureColumns:
+        """These columns less those without a single value in ``frame``.
+
+        For a model fitted on a subset of the rows the champion was trained on (the customers who
+        stayed, say): a column can hold values overall and none there, such as the days since a
+        subscription ended among customers whose subscription is still running. Such a column
+        informs nothing, and histogram gradient boosting cannot even bin it.
+        """
+        empty = {c for c in self.all if frame[c].isna().all()} if len(frame) else set()
+        if not empty:
+            return self
+        return FeatureColumns(
+            numeric=tuple(c for c in self.numeric if c not in empty),
+            categorical=tuple(c for c in self.categorical if c not in empty),
+        )
+
 
 MAX_CATEGORIES = 255
 """The most distinct values a categorical feature may have: histogram gradient boosting's native
@@ -318,7 +334,7 @@ def fit_candidate(
     early-stopping evaluation set, so no validation statistic leaks into the features.
     """
     x_train = model_inputs(train, columns)
-    empty = [c for c in columns.all if train[c].isna().all()] if len(train) else []
+    empty = [c for c in columns.all if c not in columns.with_values_in(train).all]
     if empty:
         raise CandidateError(
             f"feature column(s) {empty} hold no value in the {len(train):,} training rows: no "

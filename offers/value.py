@@ -15,7 +15,11 @@ the winner without the raw order history:
 The margin a model learns is the order margin (``gross_margin`` × completed spend) plus, when the
 export has subscriptions, the same share of the subscription revenue the window covers. BG/NBD
 models purchases only, so it competes only when there are orders; a subscriptions-only export
-is valued by gradient boosting alone.
+is valued by gradient boosting alone. For an export with both (a retailer with a paid membership,
+say), BG/NBD adds the recurring part as the subscription family states it: the MRR running at the
+cutoff (``subscription_mrr``) for every day of the horizon, which is what a customer who stays
+keeps paying; without it, BG/NBD would compete on the order margin alone and lose to any model
+that sees the subscription revenue.
 
 PyMC-Marketing fits the same BG/NBD and Gamma-Gamma likelihoods with MCMC, but it pulls PyMC
 and a compiler toolchain into the install and takes minutes per fit in CI; ``lifetimes`` is
@@ -41,6 +45,8 @@ _log = get_logger(__name__)
 ValueKind = Literal["gradient_boosting", "bg_nbd"]
 WINDOW_DAYS = 365.0
 WEEK = 7.0
+RECURRING_REVENUE = "subscription_mrr"
+"""The feature BG/NBD reads the running subscription revenue from, when the features have it."""
 
 
 ORDER_COLUMNS = ("customer_id", "order_ts", "amount", "status")
@@ -82,6 +88,12 @@ def next_period_margin(
 
 DAYS_PER_MONTH = 365.25 / 12
 """Days one month of recurring revenue (``mrr``) pays for."""
+
+
+def recurring_margin(mrr: np.ndarray, horizon_days: int, gross_margin: float) -> np.ndarray:
+    """Margin of ``mrr`` (per month; NaN as 0) paid for every day of a ``horizon_days`` horizon:
+    what the subscriptions running at the cutoff bring if the customer stays and keeps them."""
+    return np.nan_to_num(mrr, nan=0.0) * horizon_days / DAYS_PER_MONTH * gross_margin
 
 
 def next_period_subscription_margin(
@@ -174,11 +186,14 @@ def _gamma_gamma_neg_ll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray) ->
 
 @dataclass
 class BgNbdValue:
-    """BG/NBD + Gamma-Gamma expected margin of the next ``horizon_days`` for alive customers."""
+    """BG/NBD + Gamma-Gamma expected margin of the next ``horizon_days`` for alive customers,
+    plus the :func:`recurring_margin` of their running subscriptions when the features it was
+    fitted on state one (``recurring_``: they had :data:`RECURRING_REVENUE`)."""
 
     horizon_days: int
     gross_margin: float
     params_: dict[str, float] = field(default_factory=dict)
+    recurring_: bool = False
 
     def fit(self, features: pd.DataFrame) -> BgNbdValue:
         summary = rfm_summary(features)
@@ -214,18 +229,30 @@ class BgNbdValue:
                 _log.warning("Gamma-Gamma fit did not converge", message=str(gg.message))
             p, q, v = np.exp(np.clip(gg.x, -12.0, 12.0))
         self.params_ = {"r": r, "alpha": alpha, "a": a, "b": b, "p": p, "q": q, "v": v}
+        self.recurring_ = RECURRING_REVENUE in features.columns
         return self
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         s = rfm_summary(features)
+        mrr = features[RECURRING_REVENUE].to_numpy(dtype=float) if self.recurring_ else None
         return self.predict_summary(
-            s["x"].to_numpy(), s["T"].to_numpy(), s["orders"].to_numpy(), s["m"].to_numpy()
+            s["x"].to_numpy(), s["T"].to_numpy(), s["orders"].to_numpy(), s["m"].to_numpy(), mrr
         )
 
     def predict_summary(
-        self, x: np.ndarray, T: np.ndarray, orders: np.ndarray, m: np.ndarray
+        self,
+        x: np.ndarray,
+        T: np.ndarray,
+        orders: np.ndarray,
+        m: np.ndarray,
+        mrr: np.ndarray | None = None,
     ) -> np.ndarray:
-        """:meth:`predict` from :func:`rfm_arrays`' ``x``, ``T``, ``orders`` and ``m``."""
+        """:meth:`predict` from :func:`rfm_arrays`' ``x``, ``T``, ``orders`` and ``m``, and the
+        :data:`RECURRING_REVENUE` feature's values (``mrr``) when ``recurring_``."""
+        if self.recurring_ and mrr is None:
+            raise ValueError(
+                f"this BG/NBD value was fitted with {RECURRING_REVENUE}; pass its values as mrr"
+            )
         k = self.params_
         weeks = self.horizon_days / WEEK
         purchases = weeks * (k["r"] + x) / (k["alpha"] + T)
@@ -236,7 +263,10 @@ class BgNbdValue:
             k["p"] * (k["v"] + n * m) / np.maximum(k["p"] * n + k["q"] - 1.0, 1e-6),
             population_mean,
         )
-        return purchases * order_value * self.gross_margin
+        value = purchases * order_value * self.gross_margin
+        if mrr is None:
+            return value
+        return value + recurring_margin(mrr, self.horizon_days, self.gross_margin)
 
 
 @dataclass
@@ -246,11 +276,21 @@ class GradientBoostingValue:
     columns: FeatureColumns
     seed: int = 0
     model_: Pipeline | None = None
+    inputs_: FeatureColumns | None = None
+    """``columns`` that hold a value in the rows it was fitted on (:meth:`FeatureColumns.
+    with_values_in`): the customers who stayed, a subset of the rows ``columns`` came from."""
 
     def fit(self, features: pd.DataFrame, margin: Any) -> GradientBoostingValue:
+        self.inputs_ = self.columns.with_values_in(features)
+        if self.inputs_ != self.columns:
+            _log.info(
+                "value model: feature columns without a value in its rows left out",
+                columns=sorted(set(self.columns.all) - set(self.inputs_.all)),
+                rows=len(features),
+            )
         self.model_ = Pipeline(
             [
-                ("prepare", build_preprocessor("hist_gradient_boosting", self.columns)),
+                ("prepare", build_preprocessor("hist_gradient_boosting", self.inputs_)),
                 (
                     "regress",
                     HistGradientBoostingRegressor(
@@ -262,12 +302,12 @@ class GradientBoostingValue:
                 ),
             ]
         )
-        self.model_.fit(model_inputs(features, self.columns), np.asarray(margin, dtype=float))
+        self.model_.fit(model_inputs(features, self.inputs_), np.asarray(margin, dtype=float))
         return self
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
-        assert self.model_ is not None, "fit the value model first"
-        return np.clip(self.model_.predict(model_inputs(features, self.columns)), 0.0, None)
+        assert self.model_ is not None and self.inputs_ is not None, "fit the value model first"
+        return np.clip(self.model_.predict(model_inputs(features, self.inputs_)), 0.0, None)
 
 
 def value_metrics(actual: Any, predicted: Any) -> dict[str, float]:

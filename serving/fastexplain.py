@@ -55,7 +55,7 @@ from offers.rules import (
     contact_block_values,
     offer_eligible_values,
 )
-from offers.value import BgNbdValue, rfm_arrays
+from offers.value import RECURRING_REVENUE, BgNbdValue, rfm_arrays
 from serving.fastpath import (
     TREES_MAX_ROWS,
     TreeEnsemble,
@@ -300,8 +300,13 @@ class FastExplainer:
             values.column(VALUE_COLUMNS[2]),
             values.column(VALUE_COLUMNS[3]),
         )
+        recurring = self.value_model.recurring_
         value = self.value_model.predict_summary(
-            summary["x"], summary["T"], summary["orders"], summary["m"]
+            summary["x"],
+            summary["T"],
+            summary["orders"],
+            summary["m"],
+            values.column(RECURRING_REVENUE) if recurring else None,
         )
         blocked = self._blocked(values)
         table = policy.table(probability, uplift, value, self._allowed(values, blocked), blocked)
@@ -384,6 +389,8 @@ def compile_fast_explainer(
     numeric_names = tuple(name for name, kind in feature_kinds.items() if kind != "string")
     position = {name: i for i, name in enumerate(numeric_names)}
     needed = (*VALUE_COLUMNS, *NUMERIC_RULE_COLUMNS)
+    if policy.value_model.recurring_:
+        needed = (*needed, RECURRING_REVENUE)
     if any(name not in position for name in needed) or COUNTRY not in feature_kinds:
         return None
     models = [(explainer.parts.preprocessor, explainer.parts.columns)]

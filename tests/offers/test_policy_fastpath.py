@@ -21,7 +21,7 @@ from offers.rules import (
     offer_eligible_values,
 )
 from offers.uplift import make_learner
-from offers.value import BgNbdValue, rfm_arrays, rfm_summary
+from offers.value import RECURRING_REVENUE, BgNbdValue, rfm_arrays, rfm_summary
 from tests.offers.frames import TOY_COLUMNS, offers_config, rule_rows
 from tests.offers.test_reach import OFFERS, SMALL_TREES, gone_campaign
 
@@ -105,7 +105,8 @@ def test_rules_on_arrays_equal_the_frame_rules() -> None:
 NUMERIC = (TENURE, MEMBER, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
 
 
-def test_value_from_rfm_arrays_equals_predict() -> None:
+@pytest.mark.parametrize("subscriptions", [False, True])
+def test_value_from_rfm_arrays_equals_predict(subscriptions: bool) -> None:
     rng = np.random.default_rng(4)
     n = 2_000
     features = pd.DataFrame(
@@ -120,6 +121,10 @@ def test_value_from_rfm_arrays_equals_predict() -> None:
     features.iloc[50:100, 1] = np.nan
     features.iloc[100:150, 2] = np.nan
     features.iloc[150:200, 3] = np.nan
+    mrr = None
+    if subscriptions:  # a hybrid export: the value adds the running MRR (nulls as none)
+        features[RECURRING_REVENUE] = rng.choice([0.0, 15.0, 30.0, np.nan], n)
+        mrr = features[RECURRING_REVENUE].to_numpy()
     model = BgNbdValue(horizon_days=90, gross_margin=0.3).fit(features)
     summary = rfm_arrays(
         np.nan_to_num(features["rfm_orders_365d"].to_numpy(), nan=0.0),
@@ -129,7 +134,8 @@ def test_value_from_rfm_arrays_equals_predict() -> None:
     )
 
     pd.testing.assert_frame_equal(pd.DataFrame(summary), rfm_summary(features), check_exact=True)
+    assert model.recurring_ is subscriptions
     assert np.array_equal(
-        model.predict_summary(summary["x"], summary["T"], summary["orders"], summary["m"]),
+        model.predict_summary(summary["x"], summary["T"], summary["orders"], summary["m"], mrr),
         model.predict(features),
     )

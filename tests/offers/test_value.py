@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.candidates import FeatureColumns
 from offers.value import (
     DAYS_PER_MONTH,
+    RECURRING_REVENUE,
     BgNbdValue,
+    GradientBoostingValue,
     completed_orders,
     next_period_margin,
     next_period_subscription_margin,
@@ -135,6 +138,53 @@ def test_expected_margin_by_hand_from_known_parameters() -> None:
     purchases = np.array([13 * (1 + 2) / (10 + 20), 13 * (1 + 0) / (10 + 52)])
     order_value = np.array([2 * (50 + 3 * 40) / (2 * 3 + 3 - 1), 2 * 50 / (3 - 1)])
     np.testing.assert_allclose(value, purchases * order_value * 0.3)
+
+
+def test_with_subscriptions_bg_nbd_adds_the_running_mrr_for_the_whole_horizon() -> None:
+    """A hybrid export (orders and subscriptions): a customer who stays keeps paying the MRR
+    running at the cutoff, on top of the purchases BG/NBD predicts; no subscription adds 0."""
+    features = _features([3.0, 1.0, 0.0], [200.0, 90.0, np.nan], [10.0, 40.0, np.nan], [40, 20, 0])
+    orders_only = BgNbdValue(horizon_days=90, gross_margin=0.3).fit(features)
+    hybrid = features.assign(**{RECURRING_REVENUE: [30.0, 0.0, np.nan]})
+
+    model = BgNbdValue(horizon_days=90, gross_margin=0.3).fit(hybrid)
+
+    assert model.recurring_ and not orders_only.recurring_
+    assert model.params_ == orders_only.params_  # purchases are fitted on the orders alone
+    added = model.predict(hybrid) - orders_only.predict(features)
+    np.testing.assert_allclose(added, [0.3 * 30.0 * 90 / DAYS_PER_MONTH, 0.0, 0.0])
+    summary = rfm_summary(hybrid)
+    arrays = [summary[column].to_numpy() for column in ("x", "T", "orders", "m")]
+    with pytest.raises(ValueError, match=RECURRING_REVENUE):
+        model.predict_summary(*arrays)
+    np.testing.assert_array_equal(
+        model.predict_summary(*arrays, hybrid[RECURRING_REVENUE].to_numpy()), model.predict(hybrid)
+    )
+
+
+def test_gradient_boosting_value_leaves_out_a_column_without_values_in_its_rows() -> None:
+    """The value model fits on the customers who stayed, so a feature can hold values overall and
+    none among them (days since a subscription ended, when every stayer's still runs); scikit-
+    learn's histogram binning fails on such a column, so the model leaves it out."""
+    rng = np.random.default_rng(0)
+    n = 400
+    stayers = pd.DataFrame(
+        {
+            "spend": rng.gamma(2.0, 50.0, n),
+            "days_since_end": np.nan,
+            "plan": rng.choice(["basic", "plus"], n),
+        }
+    )
+    columns = FeatureColumns(numeric=("spend", "days_since_end"), categorical=("plan",))
+    margin = 0.3 * stayers["spend"]
+
+    model = GradientBoostingValue(columns, seed=0).fit(stayers, margin)
+
+    assert model.inputs_ == FeatureColumns(numeric=("spend",), categorical=("plan",))
+    predicted = model.predict(stayers)
+    assert pd.Series(predicted).corr(margin) > 0.95
+    scored = stayers.assign(days_since_end=rng.uniform(0, 100, n))  # values at scoring time
+    np.testing.assert_array_equal(model.predict(scored), predicted)
 
 
 def test_an_order_without_a_status_counts_as_completed_as_in_the_features() -> None:

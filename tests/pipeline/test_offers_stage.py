@@ -299,6 +299,28 @@ def test_an_export_without_offers_or_events_gets_a_policy_that_recommends_nothin
 MRR_BY_PLAN = {"basic": 15.0, "plus": 30.0}
 
 
+def write_subscriptions(root: Path, mrr_by_plan: dict[str, float]) -> None:
+    """``export/subscriptions.csv``: one subscription per customer of a plan in ``mrr_by_plan``,
+    from sign-up to the day before the truth's churn (running if the customer never churns)."""
+    customers = pd.read_parquet(root / "data/raw/customers")
+    churn = pd.read_parquet(root / "data/truth/customers", columns=["customer_id", "churn_ts"])
+    rows = customers.merge(churn, on="customer_id")
+    rows = rows[rows["plan"].isin(list(mrr_by_plan))]
+    start = pd.to_datetime(rows["signup_date"]).dt.date
+    last_day = (rows["churn_ts"].dt.normalize() - pd.Timedelta(days=1)).dt.date
+    pd.DataFrame(
+        {
+            "subscription_id": "S" + rows["customer_id"].astype(str),
+            "customer_id": rows["customer_id"],
+            "start_date": start,
+            "end_date": [
+                None if pd.isna(d) else max(d, s) for d, s in zip(last_day, start, strict=True)
+            ],
+            "mrr": rows["plan"].map(mrr_by_plan),
+        }
+    ).to_csv(root / "export/subscriptions.csv", index=False)
+
+
 @pytest.fixture(scope="module")
 def subscription_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A contractual business: the synthetic world's customers, events and offers log, and one
@@ -308,22 +330,7 @@ def subscription_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
     def subscriptions_instead_of_orders(root: Path) -> None:
         shutil.copytree(root / "data/raw", root / "export", ignore=shutil.ignore_patterns("orders"))
-        customers = pd.read_parquet(root / "data/raw/customers")
-        churn = pd.read_parquet(root / "data/truth/customers", columns=["customer_id", "churn_ts"])
-        rows = customers.merge(churn, on="customer_id")
-        start = pd.to_datetime(rows["signup_date"]).dt.date
-        last_day = (rows["churn_ts"].dt.normalize() - pd.Timedelta(days=1)).dt.date
-        pd.DataFrame(
-            {
-                "subscription_id": "S" + rows["customer_id"].astype(str),
-                "customer_id": rows["customer_id"],
-                "start_date": start,
-                "end_date": [
-                    None if pd.isna(d) else max(d, s) for d, s in zip(last_day, start, strict=True)
-                ],
-                "mrr": rows["plan"].map(MRR_BY_PLAN),
-            }
-        ).to_csv(root / "export/subscriptions.csv", index=False)
+        write_subscriptions(root, MRR_BY_PLAN)
 
     params = PARAMS | {
         "paths": {"raw_dir": "export"},
@@ -353,6 +360,51 @@ def test_a_subscriptions_export_is_valued_by_its_recurring_revenue_and_gets_offe
     targets = pd.read_parquet(root / "data/offers/targets.parquet")
     assert len(targets) == len(snapshot) > 0
     assert (targets["value"] > 0).all()
+
+
+@pytest.fixture(scope="module")
+def hybrid_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A retailer with a paid membership: the synthetic world's tables, orders included, and a
+    subscription for each ``plus`` customer; churn stays inactivity."""
+    root = tmp_path_factory.mktemp("hybrid")
+
+    def membership_beside_orders(root: Path) -> None:
+        shutil.copytree(root / "data/raw", root / "export")
+        write_subscriptions(root, {"plus": 30.0})
+
+    metrics = run_stages(root, PARAMS | {"paths": {"raw_dir": "export"}}, membership_beside_orders)
+    return root, metrics
+
+
+def test_a_hybrid_export_is_valued_by_orders_and_membership(
+    hybrid_export: tuple[Path, dict[str, Any]],
+) -> None:
+    """Both value models compete on the margin of orders and membership fees. The stayers the
+    value models fit on all still have their membership, so the days since one ended hold no
+    value there (histogram gradient boosting cannot bin such a column: the stage used to stop).
+    BG/NBD adds the running membership fee to the purchases it predicts."""
+    root, metrics = hybrid_export
+    snapshot = pd.read_parquet(root / "data/features/snapshot.parquet")
+    training = pd.read_parquet(root / "data/features/training.parquet")
+    stayers = training[training["churned"] == 0]
+    assert stayers["subscription_days_since_last_end"].isna().all()
+    assert training["subscription_days_since_last_end"].notna().any()
+
+    assert set(metrics["value"]["models"]) == {"gradient_boosting", "bg_nbd", "test_rows"}
+    value_model = load_policy(root / "data/offers/policy").value_model
+    if metrics["value"]["chosen"] == "gradient_boosting":
+        assert "subscription_days_since_last_end" not in value_model.inputs_.all
+        assert "subscription_mrr" in value_model.inputs_.all
+    else:
+        members = (snapshot["subscription_mrr"] > 0).to_numpy()
+        assert members.any() and not members.all()
+        fee = 0.3 * 30.0 * 90 / (365.25 / 12)
+        added = value_model.predict(snapshot) - value_model.predict(
+            snapshot.assign(subscription_mrr=0.0)
+        )
+        np.testing.assert_allclose(added, np.where(members, fee, 0.0))
+    targets = pd.read_parquet(root / "data/offers/targets.parquet")
+    assert len(targets) == len(snapshot)
 
 
 def test_campaign_report_of_a_subscriptions_export_reads_retention_from_subscriptions(
