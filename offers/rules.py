@@ -65,9 +65,16 @@ def rule_columns(catalog: Sequence[CatalogOffer]) -> tuple[str, ...]:
 
 
 def require_rule_columns(
-    features: pd.DataFrame, catalog: Sequence[CatalogOffer], what: str = "feature rows"
+    features: pd.DataFrame,
+    catalog: Sequence[CatalogOffer],
+    what: str = "feature rows",
+    *,
+    contact_only: bool = False,
 ) -> None:
-    missing = [name for name in rule_columns(catalog) if name not in features.columns]
+    """:class:`RuleInputError` naming the columns ``features`` lacks: those of
+    :func:`rule_columns`, or only the contact rules' with ``contact_only``."""
+    needed = CONTACT_COLUMNS if contact_only else rule_columns(catalog)
+    missing = [name for name in needed if name not in features.columns]
     if missing:
         raise RuleInputError(
             f"{what}: {len(features)} rows lack column(s) {missing} needed by the offer "
@@ -84,7 +91,7 @@ def contact_block(features: pd.DataFrame, config: OffersConfig) -> pd.Series:
     re-subscribe event); the cooldown and the 365-day cap come from params. Checked in that
     order, so the reason names the strongest rule.
     """
-    require_rule_columns(features, ())
+    require_rule_columns(features, (), contact_only=True)
     reason = contact_block_values(
         features[UNSUBSCRIBED].notna().to_numpy(),
         features[DAYS_SINCE_OFFER].astype("float64").to_numpy(),

@@ -74,6 +74,12 @@ def test_missing_rule_column_is_named() -> None:
         contact_block(_row().drop(columns="offers_received_365d"), offers_config())
 
 
+def test_contact_rules_need_only_the_columns_they_read() -> None:
+    """The tenure is an eligibility rule's input, not a contact rule's."""
+    rows = _row(offers_received_365d=3).drop(columns="lifecycle_days_since_signup")
+    assert contact_block(rows, offers_config()).tolist() == ["contact_rule:cap"]
+
+
 def test_an_absent_table_reads_as_no_history_and_a_present_column_is_kept() -> None:
     """No offers table: nobody was ever sent an offer, so nobody is in a cooldown or over the
     cap; no events table: nobody unsubscribed. The rules then block only on what is known."""
