@@ -275,7 +275,10 @@ def fit_policy(
     config: OffersConfig,
     seed: int,
     absent_tables: tuple[str, ...] = (),
+    unseen_event_types: tuple[str, ...] = (),
 ) -> OfferPolicy:
     """The policy: ``learner`` refitted on every observed campaign, and the value model."""
     uplift = fit_uplift(learner, campaign_rows, columns, config, seed)
-    return OfferPolicy(config, columns, uplift, value_model, value_kind, absent_tables)
+    return OfferPolicy(
+        config, columns, uplift, value_model, value_kind, absent_tables, unseen_event_types
+    )

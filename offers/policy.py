@@ -64,6 +64,9 @@ class OfferPolicy:
     absent_tables: tuple[str, ...] = ()
     """Optional tables the export lacks: their contact-rule columns read as no history
     (``offers.rules.NO_HISTORY``). A policy pickled before this field existed reads the default."""
+    unseen_event_types: tuple[str, ...] = ()
+    """Event types a rule reads that the export's events never held (``offers.rules.
+    NO_EVENT_OF_TYPE``): their columns read as no such event."""
 
     @property
     def catalog(self) -> list[str]:
@@ -79,7 +82,7 @@ class OfferPolicy:
 
     def rule_inputs(self, features: pd.DataFrame) -> pd.DataFrame:
         """``features`` as the eligibility and contact rules read them (absent tables filled)."""
-        return with_absent_history(features, self.absent_tables)
+        return with_absent_history(features, self.absent_tables, self.unseen_event_types)
 
     def gains(self, features: pd.DataFrame, churn_probability: Any) -> GainTable:
         """Every offer's predicted uplift and net gain per row, and the rules' verdict."""
@@ -161,6 +164,7 @@ def save_policy(policy: OfferPolicy, path: Path) -> None:
             "value_periods": policy.config.value_periods,
             "features": policy.feature_names,
             "absent_tables": list(policy.absent_tables),
+            "unseen_event_types": list(policy.unseen_event_types),
         }
         (folder / POLICY_JSON).write_text(json.dumps(description, indent=2) + "\n")
 

@@ -36,17 +36,31 @@ switched off in params while its table exists stays an error (:class:`RuleInputE
 history exists, and the rules would be ignoring it."""
 
 
+NO_EVENT_OF_TYPE: dict[str, dict[str, float]] = {"email_unsubscribe": {UNSUBSCRIBED: np.nan}}
+"""Event types whose columns a rule reads, and what those columns read as when the events table
+holds no event of the type before the latest cutoff. The events family makes columns only for the
+types it sees, so an export that logged no unsubscribe (or has none) has no such column: nobody
+unsubscribed, as in an export with no events table at all."""
+
+
 class RuleInputError(ValueError):
     """Feature rows lack a column the eligibility or contact rules read."""
 
 
-def with_absent_history(features: pd.DataFrame, absent_tables: Sequence[str]) -> pd.DataFrame:
-    """``features`` with the :data:`NO_HISTORY` columns of the ``absent_tables`` added where
-    missing; unchanged (the same object) when there is nothing to add."""
+def with_absent_history(
+    features: pd.DataFrame,
+    absent_tables: Sequence[str],
+    unseen_event_types: Sequence[str] = (),
+) -> pd.DataFrame:
+    """``features`` with the :data:`NO_HISTORY` columns of the ``absent_tables`` and the
+    :data:`NO_EVENT_OF_TYPE` columns of the ``unseen_event_types`` added where missing;
+    unchanged (the same object) when there is nothing to add."""
+    defaults = [NO_HISTORY.get(table, {}) for table in absent_tables]
+    defaults += [NO_EVENT_OF_TYPE.get(event_type, {}) for event_type in unseen_event_types]
     fill = {
         column: value
-        for table in absent_tables
-        for column, value in NO_HISTORY.get(table, {}).items()
+        for columns in defaults
+        for column, value in columns.items()
         if column not in features.columns
     }
     return features.assign(**fill) if fill else features

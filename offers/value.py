@@ -45,6 +45,13 @@ _log = get_logger(__name__)
 ValueKind = Literal["gradient_boosting", "bg_nbd"]
 WINDOW_DAYS = 365.0
 WEEK = 7.0
+RFM_COLUMNS = (
+    "rfm_orders_365d",
+    "lifecycle_days_since_first_order",
+    "rfm_days_since_last_order",
+    "rfm_avg_basket_365d",
+)
+"""The features BG/NBD reads (:func:`rfm_summary`): the ``rfm`` and ``lifecycle`` families'."""
 RECURRING_REVENUE = "subscription_mrr"
 """The feature BG/NBD reads the running subscription revenue from, when the features have it."""
 
@@ -132,10 +139,11 @@ def rfm_summary(features: pd.DataFrame) -> pd.DataFrame:
     so ``x`` counts the repeat orders), else 365 days before the cutoff (every order in it is a
     repeat). Customers without an order in the window get ``x = 0`` and ``T`` of the window.
     """
-    orders = features["rfm_orders_365d"].fillna(0).to_numpy(dtype=float)
-    since_first = features["lifecycle_days_since_first_order"].to_numpy(dtype=float)
-    since_last = features["rfm_days_since_last_order"].to_numpy(dtype=float)
-    basket = features["rfm_avg_basket_365d"].to_numpy(dtype=float)
+    count, first, last, average = RFM_COLUMNS
+    orders = features[count].fillna(0).to_numpy(dtype=float)
+    since_first = features[first].to_numpy(dtype=float)
+    since_last = features[last].to_numpy(dtype=float)
+    basket = features[average].to_numpy(dtype=float)
     return pd.DataFrame(rfm_arrays(orders, since_first, since_last, basket), index=features.index)
 
 

@@ -62,7 +62,7 @@ from offers.held_out import HeldOutDataError, held_out_check
 from offers.policy import OfferPolicy, save_policy
 from offers.power import measurement_plan
 from offers.reach import ReachDataError
-from offers.rules import NO_HISTORY, RuleInputError
+from offers.rules import NO_EVENT_OF_TYPE, NO_HISTORY, RuleInputError
 from offers.targets import (
     ReasonsError,
     allocate_campaign,
@@ -73,6 +73,7 @@ from offers.targets import (
 from offers.uplift import NoEvidenceUplift, UpliftDataError
 from offers.value import (
     ORDER_COLUMNS,
+    RFM_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     next_period_margin,
     next_period_subscription_margin,
@@ -132,8 +133,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     learner = campaigns.learner if campaigns is not None else NoEvidenceUplift.kind
 
     value = _value(tables, training, columns, config)
-    absent = tuple(table for table in NO_HISTORY if table not in tables)
-    policy = _policy(campaigns, value, columns, config, absent)
+    policy = _policy(campaigns, value, columns, config, _unrecorded(tables, snapshot, config))
 
     churn_probability = predict_churn(champion, snapshot, columns)
     table = policy.gains(snapshot, churn_probability)
@@ -197,10 +197,16 @@ def _value(
     tables: dict[str, Any], training: pd.DataFrame, columns: FeatureColumns, config: Config
 ) -> _Value:
     """Value models compared on held-out spend, the winner refitted on every cutoff's stayers;
-    BG/NBD models purchases, so it competes only when there are orders."""
+    BG/NBD models purchases, so it competes only when there are orders and the features that
+    summarise them (the ``rfm`` and ``lifecycle`` families may be switched off)."""
     margin = _next_period_margin(tables, training, config)
     horizon = config.churn.horizon_days
-    kinds = VALUE_MODELS if "orders" in tables else ("gradient_boosting",)
+    kinds = VALUE_MODELS
+    lacking = [column for column in RFM_COLUMNS if column not in training.columns]
+    if "orders" not in tables or lacking:
+        kinds = ("gradient_boosting",)
+    if "orders" in tables and lacking:
+        _log.info("value model bg_nbd left out", reason="features it reads absent", absent=lacking)
     kind, evaluation = compare_value_models(
         training, margin, columns, config.offers, horizon, config.seed, kinds
     )
@@ -208,18 +214,50 @@ def _value(
     return _Value(kind, evaluation, model)
 
 
+@dataclass(frozen=True)
+class _Unrecorded:
+    """History the export never recorded, which the contact rules read as none: optional tables
+    it lacks, and event types a rule reads that its events never held."""
+
+    tables: tuple[str, ...]
+    event_types: tuple[str, ...]
+
+
+def _unrecorded(tables: dict[str, Any], snapshot: pd.DataFrame, config: Config) -> _Unrecorded:
+    """The :class:`_Unrecorded` history of this export. An event type's columns are missing
+    because the type never occurred only while the events family makes them; switched off, the
+    family ignores history that exists, and the rules refuse to run without it."""
+    events_family = "events" in tables and config.features.families.events
+    return _Unrecorded(
+        tables=tuple(table for table in NO_HISTORY if table not in tables),
+        event_types=tuple(
+            event_type
+            for event_type, columns in NO_EVENT_OF_TYPE.items()
+            if events_family and any(column not in snapshot.columns for column in columns)
+        ),
+    )
+
+
 def _policy(
     campaigns: _Campaigns | None,
     value: _Value,
     columns: FeatureColumns,
     config: Config,
-    absent: tuple[str, ...],
+    unrecorded: _Unrecorded,
 ) -> OfferPolicy:
     """The learner picked on the held-out campaigns, refitted on every observed one; without
     campaign evidence, a policy that predicts no effect for any offer."""
     if campaigns is None:
         uplift = NoEvidenceUplift([offer.id for offer in config.offers.catalog])
-        return OfferPolicy(config.offers, columns, uplift, value.model, value.kind, absent)
+        return OfferPolicy(
+            config.offers,
+            columns,
+            uplift,
+            value.model,
+            value.kind,
+            unrecorded.tables,
+            unrecorded.event_types,
+        )
     return fit_policy(
         campaigns.learner,
         campaigns.split.observed,
@@ -228,7 +266,8 @@ def _policy(
         columns,
         config.offers,
         config.seed,
-        absent,
+        unrecorded.tables,
+        unrecorded.event_types,
     )
 
 

@@ -55,7 +55,7 @@ from offers.rules import (
     contact_block_values,
     offer_eligible_values,
 )
-from offers.value import RECURRING_REVENUE, BgNbdValue, rfm_arrays
+from offers.value import RECURRING_REVENUE, RFM_COLUMNS, BgNbdValue, rfm_arrays
 from serving.fastpath import (
     TREES_MAX_ROWS,
     TreeEnsemble,
@@ -64,12 +64,7 @@ from serving.fastpath import (
     tree_ensemble,
 )
 
-VALUE_COLUMNS = (
-    "rfm_orders_365d",
-    "lifecycle_days_since_first_order",
-    "rfm_days_since_last_order",
-    "rfm_avg_basket_365d",
-)
+VALUE_COLUMNS = RFM_COLUMNS
 NUMERIC_RULE_COLUMNS = (TENURE, MEMBER, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
 REACH_TREES_MAX_ROWS = TREES_MAX_ROWS  # stacked rows (request rows × offers) walked
 

@@ -102,6 +102,21 @@ def test_an_absent_table_reads_as_no_history_and_a_present_column_is_kept() -> N
     assert with_absent_history(rows, ["offers"]) is rows
 
 
+def test_an_event_type_the_export_never_logged_reads_as_no_such_event() -> None:
+    """The events family makes columns only for the types it sees: a CRM that logged no
+    unsubscribe has no unsubscribe column, and nobody unsubscribed."""
+    rows = rule_rows(300)
+    bare = rows.drop(columns=[UNSUBSCRIBED])
+
+    filled = with_absent_history(bare, [], ["email_unsubscribe"])
+
+    assert filled[UNSUBSCRIBED].isna().all()
+    pd.testing.assert_series_equal(filled[OFFERS_365D], rows[OFFERS_365D])
+    assert not contact_block(filled, offers_config()).eq("contact_rule:unsubscribed").any()
+    with pytest.raises(RuleInputError, match=UNSUBSCRIBED):
+        contact_block(with_absent_history(bare, []), offers_config())
+
+
 def test_a_family_switched_off_while_its_table_exists_is_still_an_error() -> None:
     """Only an absent table means no history; a present one switched off would be ignored."""
     bare = rule_rows(10).drop(columns=[DAYS_SINCE_OFFER, OFFERS_365D])

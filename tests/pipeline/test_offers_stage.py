@@ -407,6 +407,46 @@ def test_a_hybrid_export_is_valued_by_orders_and_membership(
     assert len(targets) == len(snapshot)
 
 
+@pytest.fixture(scope="module")
+def sparse_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """An export whose events hold no unsubscribe (a CRM that does not log them), built with the
+    ``rfm`` feature family switched off."""
+    root = tmp_path_factory.mktemp("sparse")
+
+    def without_unsubscribes(root: Path) -> None:
+        shutil.copytree(root / "data/raw", root / "export", ignore=shutil.ignore_patterns("events"))
+        events = pd.read_parquet(root / "data/raw/events")
+        events = events[events["event_type"] != "email_unsubscribe"]
+        events.to_parquet(root / "export/events.parquet", index=False)
+
+    params = PARAMS | {
+        "paths": {"raw_dir": "export"},
+        "features": PARAMS["features"] | {"families": {"rfm": False}},
+    }
+    return root, run_stages(root, params, without_unsubscribes)
+
+
+def test_an_export_without_unsubscribes_or_rfm_features_gets_a_policy(
+    sparse_export: tuple[Path, dict[str, Any]],
+) -> None:
+    """Nobody unsubscribed is what the contact rules read (the stage used to refuse the export
+    for lacking the unsubscribe column), and BG/NBD, which reads the RFM features, does not
+    compete without them (it used to stop the stage with a KeyError)."""
+    root, metrics = sparse_export
+    snapshot = pd.read_parquet(root / "data/features/snapshot.parquet")
+    assert "events_days_since_email_unsubscribe" not in snapshot.columns
+    assert not any(column.startswith("rfm_") for column in snapshot.columns)
+
+    policy = load_policy(root / "data/offers/policy")
+    assert policy.unseen_event_types == ("email_unsubscribe",)
+    assert policy.absent_tables == ()
+    assert metrics["value"]["chosen"] == "gradient_boosting"
+    assert "bg_nbd" not in metrics["value"]["models"]
+    targets = pd.read_parquet(root / "data/offers/targets.parquet")
+    assert len(targets) == len(snapshot)
+    assert (targets["group"] != "none").any()
+
+
 def test_campaign_report_of_a_subscriptions_export_reads_retention_from_subscriptions(
     subscription_export: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -421,6 +461,27 @@ def test_campaign_report_of_a_subscriptions_export_reads_retention_from_subscrip
     assert per_offer.loc["any", "treated"] > 0
     report = (root / "data/campaigns" / first / "report.md").read_text()
     assert "Retained = a subscription still running on the first day after the horizon" in report
+
+
+def test_only_the_events_family_makes_an_absent_event_column_mean_no_such_event() -> None:
+    """Switched off, the family ignores events that exist: the contact rules then refuse to run
+    rather than read every customer as never unsubscribed."""
+    from pipeline.offers import _unrecorded
+
+    config = Config.model_validate(PARAMS)
+    snapshot = pd.DataFrame({"offers_received_365d": [0]})
+    tables: dict[str, Any] = {"customers": None, "orders": None, "events": None}
+
+    assert _unrecorded(tables, snapshot, config).event_types == ("email_unsubscribe",)
+    assert _unrecorded(tables, snapshot, config).tables == ("offers",)
+    families = config.features.families.model_copy(update={"events": False})
+    events_off = config.model_copy(
+        update={"features": config.features.model_copy(update={"families": families})}
+    )
+    assert _unrecorded(tables, snapshot, events_off).event_types == ()
+    with_column = snapshot.assign(events_days_since_email_unsubscribe=[None])
+    assert _unrecorded(tables, with_column, config).event_types == ()
+    assert _unrecorded({"customers": None}, snapshot, config).tables == ("offers", "events")
 
 
 def test_effect_features_the_champion_lacks_are_left_out_with_a_warning() -> None:
