@@ -177,7 +177,14 @@ def _is_categorical(column: pd.Series) -> bool:
         pd.api.types.is_bool_dtype(column.dtype)
         or isinstance(column.dtype, pd.CategoricalDtype)
         or pd.api.types.is_string_dtype(column)
+        or is_boolean_objects(column)
     )
+
+
+def is_boolean_objects(column: pd.Series) -> bool:
+    """An object column of booleans and nulls: how pandas reads a Parquet boolean with nulls
+    (a yes/no attribute the CRM left blank for some customers). A category, like a boolean."""
+    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean"
 
 
 def model_inputs(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:

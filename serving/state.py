@@ -17,8 +17,10 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from core.logging import get_logger
+from models.candidates import is_boolean_objects
 from serving import metrics
 from serving.fastexplain import FastExplainer, compile_fast_explainer
 from serving.fastpath import (
@@ -201,7 +203,7 @@ def assemble(
             "the offer policy needs"
         )
     categorical = set(model.columns.categorical) | set(getattr(policy.columns, "categorical", ()))
-    kinds = {name: _kind(snapshot[name].dtype, name in categorical) for name in required}
+    kinds = {name: _kind(snapshot[name], name in categorical) for name in required}
     serving = Serving(
         model=model,
         store=store,
@@ -222,9 +224,9 @@ def assemble(
     return replace(serving, fast_explain=_checked_fast_explainer(serving, snapshot))
 
 
-def _kind(dtype: Any, categorical: bool) -> str:
+def _kind(column: pd.Series, categorical: bool) -> str:
     """How a request value of this feature is checked: ``bool``, ``string`` or ``number``."""
-    if str(dtype) in ("bool", "boolean"):
+    if str(column.dtype) in ("bool", "boolean") or is_boolean_objects(column):
         return "bool"
     if categorical:
         return "string"

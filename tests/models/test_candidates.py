@@ -72,6 +72,26 @@ def test_model_inputs_name_nulls_and_stringify_categories() -> None:
     assert inputs["rfm_orders_30d"].dtype == np.float64
 
 
+def test_a_yes_no_attribute_with_blanks_is_a_category() -> None:
+    """pandas reads a Parquet boolean with nulls as an object column of True, False and None: a
+    category like any boolean, not a column to leave out."""
+    table = pd.DataFrame(
+        {
+            "static_newsletter": pd.array([True, None, False, True], dtype="boolean"),
+            "rfm_orders_30d": [1, 2, 3, 4],
+        }
+    )
+    read_back = table.assign(static_newsletter=table["static_newsletter"].astype(object))
+    read_back.loc[1, "static_newsletter"] = None
+
+    columns = feature_columns(read_back)
+
+    assert read_back["static_newsletter"].dtype == object
+    assert columns.categorical == ("static_newsletter",)
+    inputs = model_inputs(read_back, columns)
+    assert inputs["static_newsletter"].tolist() == ["True", "missing", "False", "True"]
+
+
 def test_model_inputs_equal_the_column_by_column_casts_for_every_dtype() -> None:
     """The block-wise build gives exactly what casting each column on a copy gives."""
     table = pd.DataFrame(
