@@ -36,7 +36,7 @@ from core.atomic import atomic_dir, write_json
 from core.config import Config
 from core.logging import get_logger
 from models import tracking
-from models.candidates import FeatureColumns, feature_columns, model_inputs
+from models.candidates import CandidateError, FeatureColumns, feature_columns, model_inputs
 from models.gate import PromotionDecision, decide_promotion
 from models.split import (
     LABEL,
@@ -88,7 +88,15 @@ def run(config: Config) -> dict[str, Any]:
     except SplitError as error:
         fail(str(error))
     # a column needs values where models learn
-    columns = feature_columns(frames.train, config.train.exclude_features)
+    excluded = config.train.exclude_features
+    try:
+        columns = feature_columns(frames.train, excluded)
+    except CandidateError as error:
+        left_out = f" once train.exclude_features {excluded} are left out" if excluded else ""
+        fail(
+            f"{config.paths.features_dir / TRAINING_FILE}, {len(frames.train):,} training rows: "
+            f"{error}{left_out}"
+        )
     settings = metric_settings(config)
     tracking.configure(config.mlflow)
     with tracking.parent_run("train", provenance(config)) as parent_run_id:

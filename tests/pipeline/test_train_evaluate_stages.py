@@ -121,6 +121,21 @@ def test_same_data_and_params_give_the_same_model_folder_bytes(
     assert str(saved["utc_time_created"]).startswith(str(CUTOFFS[-1] + dt.timedelta(days=60)))
 
 
+def test_excluding_every_feature_stops_train_with_a_message_naming_the_exclusion(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with scratch_copy(project, tmp_path) as config:
+        train_config = config.train.model_copy(update={"exclude_features": ["*"]})
+        with pytest.raises(typer.Exit) as stopped:
+            train.run(config.model_copy(update={"train": train_config}))
+
+    assert stopped.value.exit_code == 1
+    message = capsys.readouterr().err
+    assert "no feature columns besides keys and label" in message
+    assert "once train.exclude_features ['*'] are left out" in message
+    assert not (tmp_path / "data/models").exists()
+
+
 def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
     project: Path, tmp_path: Path
 ) -> None:
