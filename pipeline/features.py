@@ -6,7 +6,8 @@ Writes ``paths.features_dir`` atomically (a half-built folder never replaces a f
   ``churned``;
 * ``snapshot.parquet``: the scoring snapshot at the snapshot date, without a label;
 * ``manifest.json``: cutoffs, snapshot date, churn definition, feature names, row counts and
-  churn rate per cutoff, the hash of the feature definitions, families switched off, and the
+  churn rate per cutoff, the hash of the feature definitions, families switched off, the event
+  types families read by name that the events never hold (``event_types_unseen``), and the
   cutoffs whose windows reach before the data's start (``cut_short``).
 
 The labelled cutoffs and the snapshot are one build (the snapshot is one more cutoff; see
@@ -50,9 +51,10 @@ from features.cutoffs import KEYS, ROW_ORDER
 from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FEATURE_WINDOWS, FeatureNameError, definitions_hash
 from features.engine import Output, Slice, connect, write_outputs
-from features.families import Context
+from features.families import FAMILIES, Context
 from features.labels import POPULATION_SOURCE, MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
+from features.rows import NPS_EVENT
 from features.sources import load_raw_tables
 from features.spark import unreadable_value
 from pipeline.errors import fail
@@ -80,7 +82,13 @@ def run(config: Config) -> dict[str, Any]:
                 check_horizons_observed(cutoffs, config.churn.horizon_days, span.end)
             cut_short = _cut_short(span.start, cutoffs, config)
             slices = plan_slices(tables, config.features)
-            builds = _builds(tables, slices, cutoffs, snapshot_date, config)
+            families = config.features.families
+            contexts = _Contexts(
+                training=build_context(tables, cutoffs, families),
+                snapshot=build_context(tables, [snapshot_date], families),
+            )
+            unseen = _unseen_event_types(contexts.snapshot, config)
+            builds = _builds(tables, slices, cutoffs, snapshot_date, config, contexts)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
             fail(str(error))
     with _unreadable_values_exit_1(), atomic_dir(config.paths.features_dir) as folder:
@@ -99,6 +107,7 @@ def run(config: Config) -> dict[str, Any]:
             "features": feature_names,
             "feature_definitions_hash": definitions_hash(output_definitions(feature_names)),
             "families_off": _families_off(config, missing),
+            "event_types_unseen": unseen,
             "cut_short": cut_short,
             "rows": {"training": training_counts, "snapshot": snapshot_counts},
         }
@@ -199,12 +208,55 @@ class _Build:
     outputs: list[Output]
 
 
+@dataclass(frozen=True)
+class _Contexts:
+    """The build contexts of the labelled cutoffs and of the scoring snapshot (event types seen
+    before the latest labelled cutoff, and before the snapshot date)."""
+
+    training: Context
+    snapshot: Context
+
+
+EVENT_TYPES_READ: dict[str, tuple[str, ...]] = {
+    name: family.event_types for name, family in FAMILIES.items() if family.event_types
+} | {"voice": (NPS_EVENT,)}
+"""The event types each family reads by name: its own (``Family.event_types``), and the voice
+family's survey answers (``features.rows.NPS_EVENT``, read as a source of their own)."""
+
+
+def _unseen_event_types(context: Context, config: Config) -> dict[str, list[str]]:
+    """Per family switched on, the event types it reads by name that the events table does not
+    hold before the snapshot date; their features read as no such event (counts 0, "days since"
+    empty). Types are matched exactly, so an export that spells them otherwise (``Email Open``)
+    loses the family's features without any error: all of a family's types unseen is warned
+    about, some at info level (a CRM may simply not track carts, say)."""
+    if "events" not in context.present:
+        return {}
+    seen = set(context.event_types.values())
+    unseen: dict[str, list[str]] = {}
+    for name, read in EVENT_TYPES_READ.items():
+        missing = [event_type for event_type in read if event_type not in seen]
+        if not missing or not getattr(config.features.families, name):
+            continue
+        unseen[name] = missing
+        log = _log.warning if len(missing) == len(read) else _log.info
+        log(
+            "event types a feature family reads are absent from the events",
+            family=name,
+            event_types=missing,
+            effect="their features read as none: counts 0, days since empty",
+            hint="event types are matched exactly (docs/data-contract.md)",
+        )
+    return unseen
+
+
 def _builds(
     tables: dict[str, ir.Table],
     slices: list[CustomerRange],
     cutoffs: list[dt.date],
     snapshot_date: dt.date,
     config: Config,
+    contexts: _Contexts,
 ) -> list[_Build]:
     """The labelled cutoffs and the scoring snapshot as one build, or as two if they must differ.
 
@@ -218,9 +270,7 @@ def _builds(
     The context (event types, static attributes) comes from the whole export, so every slice has
     the same columns as the unsliced build.
     """
-    families = config.features.families
-    training_context = build_context(tables, cutoffs, families)
-    snapshot_context = build_context(tables, [snapshot_date], families)
+    training_context, snapshot_context = contexts.training, contexts.snapshot
     if training_context == snapshot_context:
         both = [*cutoffs, snapshot_date]
         return [

@@ -81,6 +81,7 @@ def test_stage_writes_training_snapshot_and_manifest(project: Path) -> None:
     # The synthetic world has no subscriptions table.
     assert manifest["families_off"] == {"subscription": "table(s) subscriptions absent"}
     assert manifest["cut_short"]["cutoffs"] == []  # 3 cutoffs in 2024 of a world from 2023
+    assert manifest["event_types_unseen"] == {}
 
 
 def test_a_second_run_writes_the_same_bytes(project: Path) -> None:
@@ -298,3 +299,36 @@ def test_an_event_type_first_seen_after_the_last_cutoff_is_a_snapshot_column_onl
     ).read_bytes()
     chat = snapshot.filter(pc.equal(snapshot.column("customer_id"), customer))
     assert chat.column("events_count_30d_chat_message").to_pylist() == [1]
+
+
+def test_event_types_spelled_otherwise_are_named_not_silently_read_as_none(project: Path) -> None:
+    """Families read event types by their exact names: an export that writes ``Email Open``
+    builds, but the engagement, loyalty and voice features read as no event at all (and nobody
+    is a loyalty member), so the stage says so."""
+    raw = project / "raw_renamed"
+    shutil.copytree(project / "raw", raw, ignore=shutil.ignore_patterns("events"))
+    (raw / "events").mkdir()
+    for part in sorted((project / "raw" / "events").glob("*.parquet")):
+        events = pq.read_table(part)
+        spelled = pc.utf8_title(pc.replace_substring(events.column("event_type"), "_", " "))
+        position = events.schema.get_field_index("event_type")
+        renamed = events.set_column(position, "event_type", spelled)
+        pq.write_table(renamed, raw / "events" / part.name)
+    params_variant(
+        project,
+        "renamed.yaml",
+        ("raw_dir: raw", "raw_dir: raw_renamed"),
+        ("features_dir: out/features", "features_dir: out/renamed"),
+    )
+
+    exit_code, output = features(project, "renamed.yaml")
+
+    assert exit_code == 0, output
+    manifest = json.loads((project / "out" / "renamed" / "manifest.json").read_text())
+    unseen = manifest["event_types_unseen"]
+    assert unseen["loyalty"] == ["loyalty_earn", "loyalty_redeem", "referral"]
+    assert unseen["voice"] == ["survey_nps"]
+    assert "email_open" in unseen["engagement"]
+    warned = [line for line in output.splitlines() if "event types a feature family" in line]
+    assert len(warned) == 3 and all("warning" in line for line in warned)
+    assert "events_count_30d_email_open" in manifest["features"]  # the export's own spelling
