@@ -81,6 +81,7 @@ def run(config: Config) -> dict[str, Any]:
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
                 check_horizons_observed(cutoffs, config.churn.horizon_days, span.end)
             cut_short = _cut_short(span.start, cutoffs, config)
+            _warn_offers_after(tables, snapshot_date)
             slices = plan_slices(tables, config.features)
             families = config.features.families
             contexts = _Contexts(
@@ -183,6 +184,30 @@ def _cut_short(start: dt.date | None, cutoffs: list[dt.date], config: Config) ->
         "window_days": window_days,
         "cutoffs": [cutoff.isoformat() for cutoff in cut_short],
     }
+
+
+def _warn_offers_after(tables: Mapping[str, ir.Table], snapshot_date: dt.date) -> None:
+    """Warn when offers were sent on or after the snapshot date (one small query).
+
+    The snapshot date follows the orders and events, so an offers log exported later than them
+    holds sends the snapshot's features cannot see: the offers stage's cooldown and yearly cap
+    would not count them, and a customer just sent an offer could be picked again.
+    """
+    if "offers" not in tables:
+        return
+    offers = tables["offers"]
+    since = dt.datetime.combine(snapshot_date, dt.time())
+    late = offers.filter((offers.group == "treatment") & (offers.sent_ts >= since))
+    row = late.aggregate(sends=late.count(), last=late.sent_ts.max()).to_pyarrow().to_pylist()[0]
+    if row["sends"]:
+        _log.warning(
+            "offers sent on or after the snapshot date are not in its features",
+            sends=row["sends"],
+            last_sent=str(row["last"]),
+            snapshot_date=snapshot_date.isoformat(),
+            effect="the offers' cooldown and yearly cap do not count them",
+            hint="export orders and events up to the offers log's end",
+        )
 
 
 def _families_off(config: Config, missing: dict[str, list[str]]) -> dict[str, str]:

@@ -332,3 +332,27 @@ def test_event_types_spelled_otherwise_are_named_not_silently_read_as_none(proje
     warned = [line for line in output.splitlines() if "event types a feature family" in line]
     assert len(warned) == 3 and all("warning" in line for line in warned)
     assert "events_count_30d_email_open" in manifest["features"]  # the export's own spelling
+
+
+def test_offers_sent_after_the_snapshot_date_are_warned_about(project: Path) -> None:
+    """The snapshot date follows orders and events; a later send is invisible to its features,
+    so the offers' cooldown would not count it."""
+    raw = project / "raw_late_offer"
+    shutil.copytree(project / "raw", raw)
+    template = pq.read_table(next((raw / "offers").glob("*.parquet")))
+    late = {name: [template.column(name)[0].as_py()] for name in template.column_names}
+    late |= {"group": ["treatment"], "sent_ts": [dt.datetime(2025, 1, 3, 9)], "redeemed_ts": [None]}
+    pq.write_table(pa.table(late, schema=template.schema), raw / "offers" / "zz-late.parquet")
+    params_variant(
+        project,
+        "late_offer.yaml",
+        ("raw_dir: raw", "raw_dir: raw_late_offer"),
+        ("features_dir: out/features", "features_dir: out/late_offer"),
+    )
+
+    exit_code, output = features(project, "late_offer.yaml")
+
+    assert exit_code == 0, output
+    [line] = [line for line in output.splitlines() if "on or after the snapshot date" in line]
+    assert "sends=1" in line and "snapshot_date=2025-01-01" in line
+    assert "on or after the snapshot date" not in features(project)[1]
