@@ -8,11 +8,19 @@ silently falls back to a default.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -294,6 +302,10 @@ class CutoffConfig(Section):
     count: int = Field(default=12, gt=0)
 
 
+BYTE_SIZE = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*$"
+"""A size as DuckDB reads one: a number and an optional unit (``4GB``, ``512 MiB``, ``1.5gb``)."""
+
+
 class DuckDBConfig(Section):
     """The embedded engine: bounded memory, spilling to ``temp_directory`` instead of dying.
 
@@ -303,6 +315,13 @@ class DuckDBConfig(Section):
     memory_limit: str = "4GB"
     threads: int = Field(default=2, ge=1)
     temp_directory: Path = Path("data/.duckdb_tmp")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        if re.match(BYTE_SIZE, value) is None:
+            raise ValueError("expected a size such as 4GB or 512MiB")
+        return value
 
 
 class SparkConfig(Section):
@@ -649,9 +668,15 @@ class Config(Section):
         """Read and check ``params_path``; relative paths inside it resolve against its folder."""
         params_path = Path(params_path)
         try:
-            raw: Any = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+            raw: Any = yaml.load(params_path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
         except FileNotFoundError as error:
             raise ConfigError(f"{params_path}: file not found") from error
+        except IsADirectoryError as error:
+            raise ConfigError(f"{params_path}: a folder, expected a params YAML file") from error
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{params_path}: not UTF-8 text ({error.reason})") from error
+        except OSError as error:
+            raise ConfigError(f"{params_path}: cannot be read ({error.strerror})") from error
         except yaml.YAMLError as error:
             raise ConfigError(f"{params_path}: not valid YAML: {error}") from error
         if raw is None:
@@ -667,7 +692,7 @@ class Config(Section):
         try:
             config = cls.model_validate(raw)
         except ValidationError as error:
-            raise ConfigError(_describe(error, source)) from None
+            raise ConfigError(describe_invalid(error, source)) from None
         if base_dir is None:
             return config
         duckdb = config.features.duckdb
@@ -681,7 +706,34 @@ class Config(Section):
         )
 
 
-def _describe(error: ValidationError, source: str) -> str:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last one
+    silently, so a setting pasted twice would override the first without a word."""
+
+
+def _mapping_without_repeats(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"found the key {key!r} twice",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
+)
+
+
+def describe_invalid(error: ValidationError, source: str) -> str:
+    """One line per invalid setting of ``source``, by dotted key, with what was given."""
     lines = [f"{source}: {error.error_count()} invalid setting(s)"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "<top level>"

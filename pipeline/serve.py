@@ -15,7 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from core.config import Config
+from pydantic import ValidationError
+
+from core.config import Config, describe_invalid
 from core.logging import get_logger
 from pipeline.errors import fail
 
@@ -34,12 +36,15 @@ def run(
     updates = {
         "host": host or serve.host,
         "port": serve.port if port is None else port,
-        "workers": workers or serve.workers,
+        "workers": serve.workers if workers is None else workers,
         "api_key_file": _anchored(serve.api_key_file, params_dir),
         "admin_key_file": _anchored(serve.admin_key_file, params_dir),
     }
-    config = config.model_copy(update={"serve": serve.model_copy(update=updates)})
-    serve = config.serve
+    try:  # the options are checked as the params' serve section is
+        serve = type(serve).model_validate(serve.model_dump() | updates)
+    except ValidationError as error:
+        fail(describe_invalid(error, "churn serve options"), code=2)
+    config = config.model_copy(update={"serve": serve})
     from serving.auth import KeyConfigError, load_keys
     from serving.settings import CONFIG_ENV, config_to_environment
 

@@ -72,6 +72,13 @@ def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
     [
         ("- a\n- b\n", "expected a mapping at the top level"),
         ("seed: [1\n", "not valid YAML"),
+        ("seed: 1\nseed: 2\n", "found the key 'seed' twice"),  # PyYAML would keep the 2
+        ("features:\n  cutoffs: {count: 3, count: 4}\n", "found the key 'count' twice"),
+        (
+            "features:\n  duckdb: {memory_limit: lots}\n",
+            r"features.duckdb.memory_limit: Value error, expected a size such as 4GB",
+        ),
+        ("features:\n  duckdb: {memory_limit: -3GB}\n", "expected a size such as 4GB"),
     ],
 )
 def test_malformed_params_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
@@ -85,6 +92,16 @@ def test_malformed_params_file_is_a_config_error(tmp_path: Path, text: str, expe
 def test_missing_params_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         Config.load(tmp_path / "nope.yaml")
+
+
+def test_a_folder_or_binary_file_as_params_is_a_config_error(tmp_path: Path) -> None:
+    binary = tmp_path / "params.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+
+    with pytest.raises(ConfigError, match="a folder, expected a params YAML file"):
+        Config.load(tmp_path)
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        Config.load(binary)
 
 
 def test_config_is_immutable() -> None:

@@ -30,6 +30,21 @@ def test_serve_without_any_key_exits_2_naming_where_keys_come_from(
     assert f"{tmp_path / 'keys.txt'}: No such file" in no_file.output  # anchored at params
 
 
+def test_flags_are_checked_like_the_params_serve_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHURN_API_KEYS", "test-key")
+    params = tmp_path / "params.yaml"
+    params.write_text("serve:\n  port: 8001\n")
+
+    port = runner.invoke(app, ["serve", "--params", str(params), "--port", "99999"])
+    workers = runner.invoke(app, ["serve", "--params", str(params), "--workers", "0"])
+
+    assert port.exit_code == workers.exit_code == 2
+    assert "port: Input should be less than or equal to 65535 (got 99999)" in port.output
+    assert "workers: Input should be greater than or equal to 1 (got 0)" in workers.output
+
+
 def test_flags_override_params_and_reach_uvicorn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
