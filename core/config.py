@@ -698,6 +698,11 @@ class Config(Section):
         duckdb = config.features.duckdb
         if not duckdb.temp_directory.is_absolute():
             duckdb = duckdb.model_copy(update={"temp_directory": base_dir / duckdb.temp_directory})
+        if duckdb.temp_directory.exists() and not duckdb.temp_directory.is_dir():
+            raise ConfigError(
+                f"{source}: features.duckdb.temp_directory {duckdb.temp_directory} is a file; "
+                "expected a folder (created if missing) for DuckDB to spill to"
+            )
         return config.model_copy(
             update={
                 "paths": config.paths.resolved(base_dir),

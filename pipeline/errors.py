@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NoReturn
 
+import pandas as pd
+import pyarrow as pa
 import typer
 
 
@@ -24,3 +26,13 @@ def require(path: Path, stage: str) -> Path:
     if not path.exists():
         fail(f"{path} not found; run `churn {stage}` (dvc repro {stage}) first")
     return path
+
+
+def read_output(path: Path, stage: str) -> pd.DataFrame:
+    """The Parquet file ``path`` that ``churn <stage>`` writes, or exit 1 naming the stage to
+    rerun when it is missing or unreadable (truncated, overwritten by hand, not Parquet)."""
+    require(path, stage)
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        fail(f"{path}: not a readable Parquet file ({error}); run `churn {stage}` again")

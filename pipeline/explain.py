@@ -29,7 +29,7 @@ from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL, CutoffSplit, split_frame
-from pipeline.errors import require
+from pipeline.errors import read_output
 from pipeline.train import load_training, read_registered
 
 _log = get_logger(__name__)
@@ -121,7 +121,7 @@ def _test_rows(config: Config, registered: dict[str, Any]) -> pd.DataFrame:
 
 def _read_snapshot(features_dir: Path) -> pd.DataFrame:
     path = features_dir / SNAPSHOT_FILE
-    return pd.read_parquet(require(path, "features"))
+    return read_output(path, "features")
 
 
 def _snapshot_reasons(

@@ -126,7 +126,8 @@ def run(config: Config) -> dict[str, Any]:
 
 @contextmanager
 def _unreadable_values_exit_1() -> Iterator[None]:
-    """Exit 1 with a pointer to ``churn validate`` when the engine cannot cast a raw value.
+    """Exit 1 with a pointer to ``churn validate`` when the engine cannot read a raw file or cast
+    a raw value.
 
     The tables are read lazily, so a value the contract's types cannot hold (data that skipped
     validation) surfaces in whichever query first touches it, as the engine's own message: a
@@ -135,9 +136,14 @@ def _unreadable_values_exit_1() -> Iterator[None]:
     try:
         yield
     except Exception as error:
+        first_line = str(error).splitlines()[0]
+        if isinstance(error, duckdb.InvalidInputException | duckdb.IOException):
+            fail(
+                f"a raw file the features engine cannot read ({first_line}); run `churn "
+                "validate` to check every table's files"
+            )
         if not (isinstance(error, duckdb.ConversionException) or unreadable_value(error)):
             raise
-        first_line = str(error).splitlines()[0]
         fail(
             f"the raw tables hold a value the features engine cannot read in its "
             f"contract type ({first_line}); run `churn validate` to list every such value with "

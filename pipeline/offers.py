@@ -78,7 +78,7 @@ from offers.value import (
     next_period_margin,
     next_period_subscription_margin,
 )
-from pipeline.errors import fail, require
+from pipeline.errors import fail, read_output
 from pipeline.train import load_training, read_registered, registered_columns
 from pipeline.truth import truth_folder
 
@@ -114,7 +114,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     if not offers_config.catalog:
         fail("params.yaml offers.catalog is empty: list at least one offer")
     training = load_training(config.paths.features_dir)
-    snapshot = pd.read_parquet(require(config.paths.features_dir / SNAPSHOT_FILE, "features"))
+    snapshot = read_output(config.paths.features_dir / SNAPSHOT_FILE, "features")
     columns = registered_columns(read_registered(config.paths.models_dir))
     config = _with_usable_effect_features(config, columns)
     offers_config = config.offers
@@ -515,7 +515,7 @@ def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
     if not path.exists() and not required:
         _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
         return None
-    return pd.read_parquet(require(path, "explain"))
+    return read_output(path, "explain")
 
 
 def _write(

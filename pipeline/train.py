@@ -48,7 +48,7 @@ from models.split import (
 )
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
-from pipeline.errors import fail, require
+from pipeline.errors import fail, read_output, require
 
 _log = get_logger(__name__)
 
@@ -172,7 +172,7 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
 
 def load_training(features_dir: Path) -> pd.DataFrame:
     path = features_dir / TRAINING_FILE
-    return pd.read_parquet(require(path, "features"))
+    return read_output(path, "features")
 
 
 def metric_settings(config: Config) -> MetricSettings:

@@ -104,6 +104,14 @@ def test_a_folder_or_binary_file_as_params_is_a_config_error(tmp_path: Path) -> 
         Config.load(binary)
 
 
+def test_a_file_as_duckdb_temp_directory_is_a_config_error(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("features:\n  duckdb: {temp_directory: params.yaml}\n")
+
+    with pytest.raises(ConfigError, match=r"temp_directory .*params\.yaml is a file"):
+        Config.load(params)
+
+
 def test_config_is_immutable() -> None:
     config = Config.from_mapping({})
 

@@ -225,6 +225,27 @@ def test_a_value_that_skipped_validation_exits_1_pointing_at_churn_validate(
     assert not (tmp_path / "out" / "features").exists()
 
 
+def test_a_truncated_raw_file_exits_1_pointing_at_churn_validate(project: Path) -> None:
+    raw = project / "raw_truncated"
+    shutil.copytree(project / "raw", raw)
+    part = sorted((raw / "orders").glob("*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])
+    params_variant(
+        project,
+        "truncated.yaml",
+        ("raw_dir: raw", "raw_dir: raw_truncated"),
+        ("features_dir: out/features", "features_dir: out/truncated"),
+    )
+
+    exit_code, output = features(project, "truncated.yaml")
+
+    assert exit_code == 1, output
+    assert "a raw file the features engine cannot read" in output
+    assert "run `churn validate`" in output
+    assert "Traceback" not in output
+    assert not (project / "out" / "truncated").exists()
+
+
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
     params_variant(

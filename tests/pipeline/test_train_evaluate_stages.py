@@ -136,6 +136,21 @@ def test_excluding_every_feature_stops_train_with_a_message_naming_the_exclusion
     assert not (tmp_path / "data/models").exists()
 
 
+def test_a_truncated_feature_table_exits_1_naming_the_stage_to_rerun(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with scratch_copy(project, tmp_path) as config:
+        training = config.paths.features_dir / "training.parquet"
+        training.write_bytes(training.read_bytes()[:1000])
+        with pytest.raises(typer.Exit) as stopped:
+            train.run(config)
+
+    assert stopped.value.exit_code == 1
+    message = capsys.readouterr().err
+    assert f"{training}: not a readable Parquet file" in message
+    assert "run `churn features` again" in message
+
+
 def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
     project: Path, tmp_path: Path
 ) -> None:
