@@ -66,6 +66,15 @@ def segment_labels(test: pd.DataFrame, config: EvaluateConfig) -> pd.DataFrame:
     """One column per segmentation of the test rows: the listed categorical columns as they are,
     tenure and value cut into ``bands`` quantile bands (``q1`` = lowest)."""
     segments = pd.DataFrame(index=test.index)
+    named = [*config.segment_columns, config.tenure_feature, config.value_feature]
+    absent = [column for column in named if column not in test.columns]
+    if absent:
+        _log.warning(
+            "segment columns not in the feature table skipped",
+            reason="a typo, or the family or table that makes them is absent",
+            settings="evaluate.segment_columns, tenure_feature, value_feature",
+            columns=absent,
+        )
     for column in config.segment_columns:
         if column in test.columns:
             segments[column] = test[column].astype(object).where(test[column].notna(), "missing")

@@ -36,6 +36,7 @@ from core.config import Config
 from core.logging import get_logger
 from crm.tables import TableReadError
 from features.build import (
+    DataSpan,
     SnapshotDateError,
     build_context,
     build_features,
@@ -84,6 +85,7 @@ def run(config: Config) -> dict[str, Any]:
             _warn_offers_after(tables, snapshot_date)
             slices = plan_slices(tables, config.features)
             families = config.features.families
+            _refuse_an_empty_build(snapshot_date, span, config)
             contexts = _Contexts(
                 training=build_context(tables, cutoffs, families),
                 snapshot=build_context(tables, [snapshot_date], families),
@@ -98,8 +100,16 @@ def run(config: Config) -> dict[str, Any]:
             write_outputs(build.slices, ROW_ORDER[0], outputs)
         training_counts = _counts(folder / TRAINING_FILE, cutoffs)
         snapshot_counts = _counts(folder / SNAPSHOT_FILE, [snapshot_date])
+        if training_counts["total"] == 0:  # the folder is not swapped in: the old one stays
+            fail(
+                f"no customer is in the {config.churn.definition} population at any of the "
+                f"{len(cutoffs)} labelled cutoffs ({cutoffs[0]} to {cutoffs[-1]}): nothing to "
+                "train on; check features.snapshot_date, features.cutoffs and churn.lookback_days"
+            )
         columns = builds[0].slices[0].expression.columns
         feature_names = [c for c in columns if c not in (*KEYS, "churned")]
+        if not feature_names:
+            fail("no feature columns: every family switched on lacks the tables it reads")
         manifest = {
             "snapshot_date": snapshot_date.isoformat(),
             "cutoffs": [cutoff.isoformat() for cutoff in cutoffs],
@@ -148,6 +158,19 @@ def _unreadable_values_exit_1() -> Iterator[None]:
             f"the raw tables hold a value the features engine cannot read in its "
             f"contract type ({first_line}); run `churn validate` to list every such value with "
             f"its file, column and rows"
+        )
+
+
+def _refuse_an_empty_build(snapshot_date: dt.date, span: DataSpan, config: Config) -> None:
+    """Exit 1 before building a table without features, or before the data it would read: both
+    would replace good outputs with empty ones and fail only in a later stage."""
+    families = config.features.families
+    if not any(on for _, on in families):
+        fail("every feature family is switched off in params (features.families): no features")
+    if span.start is not None and snapshot_date <= span.start:
+        fail(
+            f"features.snapshot_date {snapshot_date} is not after the data's start ({span.start}, "
+            "the earliest order or event): there is no history before it to build features from"
         )
 
 

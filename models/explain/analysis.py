@@ -12,8 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core.logging import get_logger
 from features.reason_templates import template_for
 from models.explain.contributions import Explanation
+
+_log = get_logger(__name__)
 
 TIER_NAMES = ("low", "medium", "high", "very high", "extreme")
 
@@ -67,6 +70,14 @@ def segments(
     values for ``bands`` bands gets as many as it has.
     """
     labels: dict[str, pd.Series] = {}
+    absent = [name for name in (*columns, value_feature, tenure_feature) if name not in frame]
+    if absent:
+        _log.warning(
+            "segment columns not in the feature table skipped",
+            reason="a typo, or the family or table that makes them is absent",
+            settings="explain.segment_columns, value_feature, tenure_feature",
+            columns=absent,
+        )
     for column in columns:
         if column in frame.columns:
             labels[column.removeprefix("static_")] = frame[column].astype(str).fillna("missing")

@@ -58,7 +58,11 @@ def test_segments_keep_categories_and_cut_quantile_bands() -> None:
     )
     config = EvaluateConfig(segment_columns=["static_plan", "static_country"], bands=2)
 
-    segments = segment_labels(test, config)
+    with capture_logs() as logs:
+        segments = segment_labels(test, config)
+
+    [skipped] = [log for log in logs if log["log_level"] == "warning"]
+    assert skipped["columns"] == ["static_country"]  # named, not silently dropped
 
     assert list(segments.columns) == ["static_plan", "tenure_band", "value_band"]
     assert segments["static_plan"].tolist() == ["basic", "missing", "plus", "basic"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
 from models.explain import analysis
 from tests.models.explained import explained_test_rows
@@ -46,9 +47,17 @@ def test_segments_label_categories_and_value_and_tenure_bands() -> None:
         }
     )
 
-    labels = analysis.segments(
-        frame, ["static_plan", "static_absent"], "rfm_spend_365d", "lifecycle_days_since_signup", 2
-    )
+    with capture_logs() as logs:
+        labels = analysis.segments(
+            frame,
+            ["static_plan", "static_absent"],
+            "rfm_spend_365d",
+            "lifecycle_days_since_signup",
+            2,
+        )
+
+    [skipped] = [log for log in logs if log["log_level"] == "warning"]
+    assert skipped["columns"] == ["static_absent"]  # named, not silently dropped
 
     assert labels["plan"].tolist() == ["basic", "plus", "basic", "basic"]
     assert labels["value"].tolist() == ["low", "low", "high", "missing"]

@@ -199,6 +199,36 @@ def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project
     assert exact_code == 0
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("  snapshot_date: '2000-01-01'\n", "is not after the data's start"),
+        # ten years of history: no cutoff's look-back holds an order
+        ("  snapshot_date: '2023-01-20'\n", "no customer is in the inactivity population"),
+        (
+            "  families: {rfm: false, lifecycle: false, support: false, engagement: false, "
+            "voice: false, loyalty: false, events: false, offers: false, static: false, "
+            "subscription: false}\n",
+            "every feature family is switched off",
+        ),
+    ],
+)
+def test_a_build_with_nothing_to_learn_from_exits_1_and_keeps_the_old_output(
+    project: Path, setting: str, expected: str
+) -> None:
+    """It used to write empty tables over good ones and leave train to fail."""
+    assert features(project)[0] == 0
+    folder = project / "out" / "features"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    params_variant(project, "empty.yaml", ("features:\n", f"features:\n{setting}"))
+
+    exit_code, output = features(project, "empty.yaml")
+
+    assert exit_code == 1, output
+    assert expected in output
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_a_value_that_skipped_validation_exits_1_pointing_at_churn_validate(
     tmp_path: Path, engine: str, request: pytest.FixtureRequest
