@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import typer
+from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
@@ -107,6 +108,9 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
         return _run(config, require_reasons)
     except DATA_ERRORS as error:
         fail(str(error))
+    except XGBoostError as error:  # settings XGBoost refuses only once it fits
+        message = str(error).strip().splitlines()[0]
+        fail(f"offers.xgboost {config.offers.xgboost}: XGBoost cannot fit with them: {message}")
 
 
 def _run(config: Config, require_reasons: bool) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import typer
 import yaml
+from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
@@ -107,7 +108,16 @@ def run(config: Config) -> dict[str, Any]:
         results, logged = [], []
         for candidate in config.train.candidates:
             _log.info("training candidate", name=candidate.name, kind=candidate.kind)
-            result = fit_and_score(candidate, frames, columns, config.train, settings, config.seed)
+            try:
+                result = fit_and_score(
+                    candidate, frames, columns, config.train, settings, config.seed
+                )
+            except (CandidateError, ValueError, XGBoostError) as error:
+                # params the estimator refuses only once it fits (a text max_depth, C: abc)
+                fail(
+                    f"train.candidates {candidate.name!r} ({candidate.kind}) cannot be fitted "
+                    f"with params {candidate.params}: {_first_line(error)}"
+                )
             results.append(result)
             logged.append(_log_candidate(result, frames, columns, settings))
             _log.info("candidate done", name=result.name, seconds=round(result.train_seconds, 1))
@@ -168,6 +178,12 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
     """Where the training data ends: the latest cutoff's label horizon end (00:00 UTC)."""
     latest = pd.Timestamp(frame["cutoff_date"].max()).to_pydatetime()
     return latest + dt.timedelta(days=config.churn.horizon_days)
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of a library's error: XGBoost appends a C++ stack trace to its message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def load_training(features_dir: Path) -> pd.DataFrame:

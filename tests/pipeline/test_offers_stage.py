@@ -192,6 +192,25 @@ def test_campaign_report_out_refuses_a_folder_holding_other_files(
     assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
 
 
+def test_xgboost_settings_xgboost_refuses_stop_offers_with_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = (project / "data/offers/targets.parquet").read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        odd = config.offers.model_copy(update={"xgboost": {"max_depth": "deep"}})
+        with pytest.raises(typer.Exit) as stopped:
+            offers.run(config.model_copy(update={"offers": odd}), require_reasons=False)
+
+    assert stopped.value.exit_code == 1
+    message = capsys.readouterr().err
+    assert "offers.xgboost {'max_depth': 'deep'}: XGBoost cannot fit with them" in message
+    assert "Stack trace" not in message
+    assert (project / "data/offers/targets.parquet").read_bytes() == targets
+
+
 def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
     project: Path,
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 import typer
 import yaml
 
-from core.config import Config, MlflowConfig
+from core.config import CandidateConfig, Config, MlflowConfig
 from models import tracking
 from models.candidates import feature_columns, model_inputs
 from pipeline import evaluate, train
@@ -133,6 +133,31 @@ def test_excluding_every_feature_stops_train_with_a_message_naming_the_exclusion
     message = capsys.readouterr().err
     assert "no feature columns besides keys and label" in message
     assert "once train.exclude_features ['*'] are left out" in message
+    assert not (tmp_path / "data/models").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [("logistic_regression", {"C": "abc"}), ("xgboost", {"max_depth": "deep"})],
+)
+def test_params_an_estimator_refuses_at_fit_stop_train_naming_the_candidate(
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    params: dict[str, str],
+) -> None:
+    with scratch_copy(project, tmp_path) as config:
+        candidate = CandidateConfig(name="odd", kind=kind, params=params)  # type: ignore[arg-type]
+        train_config = config.train.model_copy(update={"candidates": [candidate]})
+        with pytest.raises(typer.Exit) as stopped:
+            train.run(config.model_copy(update={"train": train_config}))
+
+    assert stopped.value.exit_code == 1
+    message = capsys.readouterr().err
+    assert f"train.candidates 'odd' ({kind}) cannot be fitted with params {params}" in message
+    assert sum(line.startswith("error:") for line in message.splitlines()) == 1
+    assert "Traceback" not in message and "Stack trace" not in message  # XGBoost appends one
     assert not (tmp_path / "data/models").exists()
 
 
