@@ -87,8 +87,13 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     written as ``null``: Python would write the tokens ``NaN``/``Infinity``, which are not JSON,
     and strict parsers (JavaScript, Go, most metric dashboards) reject the whole file.
     """
+    write_text(path, json_text(payload))
+
+
+def json_text(payload: Any) -> str:
+    """:func:`write_json`'s text, for a file written inside an :func:`atomic_path` of its own."""
     text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
-    write_text(path, text + "\n")
+    return text + "\n"
 
 
 def _finite(value: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from core.atomic import atomic_dir, write_json
+from core.atomic import atomic_dir, atomic_path, json_text
 from core.config import Config
 from core.logging import get_logger
 from models import tracking
@@ -89,21 +89,21 @@ def run(config: Config) -> dict[str, Any]:
     )
     backtest_rows = _backtest(config, frame, registered, columns, truth)
     # Only this stage's own files are replaced: the folder also holds other stages' metrics
-    # (offers). Each file is written atomically; the plots folder is swapped in whole.
+    # (offers). Each file and the plots folder are written in full before any is swapped in.
     folder = config.paths.evaluation_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "metrics.json", _rounded(metrics))
-    write_json(folder / "segments.json", _rounded(segments))
-    write_json(
-        folder / "backtest.json",
-        _rounded(
-            {
-                "origins": backtest_rows,
-                "stability": {m: stability(backtest_rows, m) for m in ("roc_auc", "pr_auc", "ece")},
-            }
-        ),
-    )
-    with atomic_dir(folder / "plots") as plots:
+    backtest_summary = {
+        "origins": backtest_rows,
+        "stability": {m: stability(backtest_rows, m) for m in ("roc_auc", "pr_auc", "ece")},
+    }
+    with (
+        atomic_path(folder / "metrics.json") as metrics_file,
+        atomic_path(folder / "segments.json") as segments_file,
+        atomic_path(folder / "backtest.json") as backtest_file,
+        atomic_dir(folder / "plots") as plots,
+    ):
+        metrics_file.write_text(json_text(_rounded(metrics)), encoding="utf-8")
+        segments_file.write_text(json_text(_rounded(segments)), encoding="utf-8")
+        backtest_file.write_text(json_text(_rounded(backtest_summary)), encoding="utf-8")
         for name, values in scores.items():
             for curve, table in curve_tables(
                 labels, values, settings, config.evaluate.curve_points

@@ -89,9 +89,12 @@ def run(config: Config) -> dict[str, Any]:
         )
     )
     summary = _summary(explanation, len(snapshot))
-    with atomic_dir(config.paths.reports_dir) as folder:
-        report.write(folder, REPORT_PAGE)
-    with atomic_dir(config.paths.explain_dir) as folder:
+    # both folders are written in full before either is swapped in
+    with (
+        atomic_dir(config.paths.reports_dir) as pages,
+        atomic_dir(config.paths.explain_dir) as folder,
+    ):
+        report.write(pages, REPORT_PAGE)
         write_parquet(folder / "shap_values.parquet", _shap_table(test, explanation))
         write_parquet(folder / "snapshot_reasons.parquet", reasons)
         write_json(folder / "summary.json", summary)

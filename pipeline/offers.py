@@ -32,7 +32,7 @@ import pandas as pd
 import typer
 from xgboost.core import XGBoostError
 
-from core.atomic import atomic_dir, write_json
+from core.atomic import atomic_dir, atomic_path, json_text, write_json
 from core.config import Config
 from core.logging import get_logger
 from features.build import build_features
@@ -530,14 +530,19 @@ def _write(
     metrics: dict[str, Any],
     curves: dict[str, pd.DataFrame],
 ) -> None:
-    with atomic_dir(config.paths.offers_dir) as folder:
+    """Every output is written in full before any is swapped in, so a failure (a full disk, an
+    unwritable evaluation folder) leaves the targets, policy and metrics of one run together."""
+    evaluation = config.paths.evaluation_dir
+    with (
+        atomic_dir(config.paths.offers_dir) as folder,
+        atomic_path(evaluation / METRICS_FILE) as metrics_file,
+        atomic_dir(evaluation / PLOTS_DIR) as plots,
+    ):
         targets.to_parquet(folder / "targets.parquet", index=False)
         crm_import(targets).to_csv(folder / "crm_import.csv", index=False)
         save_policy(policy, folder / "policy")
         write_json(folder / "summary.json", _rounded(summary))
-    evaluation = config.paths.evaluation_dir
-    write_json(evaluation / METRICS_FILE, _rounded(metrics))
-    with atomic_dir(evaluation / PLOTS_DIR) as plots:
+        metrics_file.write_text(json_text(_rounded(metrics)), encoding="utf-8")
         for offer, curve in curves.items():
             curve.round(6).to_csv(plots / f"qini_{offer}.csv", index=False)
 

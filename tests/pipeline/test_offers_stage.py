@@ -211,6 +211,30 @@ def test_xgboost_settings_xgboost_refuses_stop_offers_with_one_line(
     assert (project / "data/offers/targets.parquet").read_bytes() == targets
 
 
+def test_a_failed_write_leaves_every_output_of_the_last_run(project: Path) -> None:
+    """The targets used to be swapped in before the evaluation folder was written, so a failure
+    there left the new targets beside the old metrics."""
+    folder = project / "data/offers"
+    before = {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    metrics = (project / "evaluation/offers.json").read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        unwritable = config.paths.model_copy(
+            update={"evaluation_dir": project / "params.yaml" / "evaluation"}  # under a file
+        )
+        changed = config.offers.model_copy(update={"budget": 90.0})
+        with pytest.raises(NotADirectoryError):
+            offers.run(
+                config.model_copy(update={"paths": unwritable, "offers": changed}),
+                require_reasons=False,
+            )
+
+    assert {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} == before
+    assert (project / "evaluation/offers.json").read_bytes() == metrics
+
+
 def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
     project: Path,
 ) -> None:
