@@ -313,7 +313,7 @@ class DuckDBConfig(Section):
     """
 
     memory_limit: str = "4GB"
-    threads: int = Field(default=2, ge=1)
+    threads: int = Field(default=2, ge=1, le=1024)
     temp_directory: Path = Path("data/.duckdb_tmp")
 
     @field_validator("memory_limit")

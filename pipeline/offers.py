@@ -33,7 +33,7 @@ import typer
 from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, atomic_path, json_text, write_json
-from core.config import Config
+from core.config import Config, OffersConfig
 from core.logging import get_logger
 from features.build import build_features
 from features.engine import connect
@@ -60,7 +60,7 @@ from offers.fitting import (
     fit_value,
 )
 from offers.held_out import HeldOutDataError, held_out_check
-from offers.policy import OfferPolicy, save_policy
+from offers.policy import GainTable, OfferPolicy, save_policy
 from offers.power import measurement_plan
 from offers.reach import ReachDataError
 from offers.rules import NO_EVENT_OF_TYPE, NO_HISTORY, RuleInputError
@@ -141,6 +141,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
 
     churn_probability = predict_churn(champion, snapshot, columns)
     table = policy.gains(snapshot, churn_probability)
+    _warn_unreachable(table, offers_config)
     choice = allocate_campaign(table, offers_config)
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
     targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
@@ -520,6 +521,20 @@ def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
         _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
         return None
     return read_output(path, "explain")
+
+
+def _warn_unreachable(table: GainTable, config: OffersConfig) -> None:
+    """Warn about a catalogue offer no snapshot customer may receive: its eligibility (a country
+    code the customers do not use, say) or the contact rules exclude everyone, so the campaign
+    silently spends its budget on the other offers."""
+    for offer, allowed in zip(config.catalog, table.allowed.T, strict=True):
+        if not allowed.any():
+            _log.warning(
+                "no customer may receive this offer",
+                offer=offer.id,
+                customers=len(allowed),
+                rules=offer.model_dump(include={"min_tenure_days", "members_only", "countries"}),
+            )
 
 
 def _write(

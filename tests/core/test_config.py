@@ -79,6 +79,7 @@ def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
             r"features.duckdb.memory_limit: Value error, expected a size such as 4GB",
         ),
         ("features:\n  duckdb: {memory_limit: -3GB}\n", "expected a size such as 4GB"),
+        ("features:\n  duckdb: {threads: 100000}\n", "threads: Input should be less than"),
     ],
 )
 def test_malformed_params_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:

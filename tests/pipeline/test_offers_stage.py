@@ -235,6 +235,24 @@ def test_a_failed_write_leaves_every_output_of_the_last_run(project: Path) -> No
     assert (project / "evaluation/offers.json").read_bytes() == metrics
 
 
+def test_an_offer_nobody_may_receive_is_warned_about() -> None:
+    """Say so, rather than let the campaign spend its budget on the other offers in silence
+    (a country code no customer uses, say)."""
+    from offers.policy import GainTable
+
+    config = Config.model_validate(PARAMS)
+    allowed = np.array([[False, True, True], [False, False, True]])
+    zeros = np.zeros(allowed.shape)
+    table = GainTable(zeros, np.zeros(2), zeros, allowed, pd.Series(["", ""]))
+
+    with capture_logs() as logs:
+        offers._warn_unreachable(table, config.offers)
+
+    [warning] = [log for log in logs if log["log_level"] == "warning"]
+    assert warning["offer"] == "discount_10" and warning["customers"] == 2
+    assert warning["rules"]["min_tenure_days"] == 30
+
+
 def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
     project: Path,
 ) -> None:
