@@ -73,6 +73,7 @@ def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
         ("- a\n- b\n", "expected a mapping at the top level"),
         ("seed: [1\n", "not valid YAML"),
         ("seed: 1\nseed: 2\n", "found the key 'seed' twice"),  # PyYAML would keep the 2
+        ("x: &d {count: 3}\nfeatures:\n  cutoffs: {<<: *d, count: 4}\n", "x: unknown key"),
         ("features:\n  cutoffs: {count: 3, count: 4}\n", "found the key 'count' twice"),
         (
             "features:\n  duckdb: {memory_limit: lots}\n",
