@@ -46,6 +46,28 @@ def params_variant(project: Path, name: str, *replacements: tuple[str, str]) -> 
     (project / name).write_text(text, encoding="utf-8")
 
 
+def raw_variant(project: Path, name: str) -> Path:
+    """A copy of the project's raw folder at ``raw_<name>``, for the test to edit, and
+    ``<name>.yaml``: the params building it into ``out/<name>``."""
+    raw = project / f"raw_{name}"
+    shutil.copytree(project / "raw", raw)
+    params_variant(
+        project,
+        f"{name}.yaml",
+        ("raw_dir: raw", f"raw_dir: raw_{name}"),
+        ("features_dir: out/features", f"features_dir: out/{name}"),
+    )
+    return raw
+
+
+def append_row(table_dir: Path, **values: object) -> None:
+    """One more Parquet part in ``table_dir``: its first row with ``values`` in place."""
+    template = pq.read_table(next(table_dir.glob("*.parquet")))
+    row = {name: [template.column(name)[0].as_py()] for name in template.column_names}
+    row |= {name: [value] for name, value in values.items()}
+    pq.write_table(pa.table(row, schema=template.schema), table_dir / "zz-appended.parquet")
+
+
 def features(project: Path, params: str = "params.yaml") -> tuple[int, str]:
     result = runner.invoke(app, ["features", "--params", str(project / params)])
     return result.exit_code, result.output
@@ -256,16 +278,9 @@ def test_a_value_that_skipped_validation_exits_1_pointing_at_churn_validate(
 
 
 def test_a_truncated_raw_file_exits_1_pointing_at_churn_validate(project: Path) -> None:
-    raw = project / "raw_truncated"
-    shutil.copytree(project / "raw", raw)
+    raw = raw_variant(project, "truncated")
     part = sorted((raw / "orders").glob("*.parquet"))[0]
     part.write_bytes(part.read_bytes()[:100])
-    params_variant(
-        project,
-        "truncated.yaml",
-        ("raw_dir: raw", "raw_dir: raw_truncated"),
-        ("features_dir: out/features", "features_dir: out/truncated"),
-    )
 
     exit_code, output = features(project, "truncated.yaml")
 
@@ -319,22 +334,13 @@ def test_an_event_type_first_seen_after_the_last_cutoff_is_a_snapshot_column_onl
 ) -> None:
     assert features(project)[0] == 0
     baseline = project / "out" / "features"
-    raw = project / "raw_new_type"
-    shutil.copytree(project / "raw", raw)
-    template = pq.read_table(next((raw / "events").glob("*.parquet")))
+    raw = raw_variant(project, "new_type")
     customer = pq.read_table(baseline / "snapshot.parquet").column("customer_id")[0].as_py()
-    late = {name: [template.column(name)[0].as_py()] for name in template.column_names}
-    late |= {
-        "customer_id": [customer],
-        "event_type": ["chat_message"],
-        "ts": [dt.datetime(2024, 12, 20, 10)],
-    }
-    pq.write_table(pa.table(late, schema=template.schema), raw / "events" / "zz-late.parquet")
-    params_variant(
-        project,
-        "new_type.yaml",
-        ("raw_dir: raw", "raw_dir: raw_new_type"),
-        ("features_dir: out/features", "features_dir: out/new_type"),
+    append_row(
+        raw / "events",
+        customer_id=customer,
+        event_type="chat_message",
+        ts=dt.datetime(2024, 12, 20, 10),
     )
 
     exit_code, output = features(project, "new_type.yaml")
@@ -356,21 +362,12 @@ def test_event_types_spelled_otherwise_are_named_not_silently_read_as_none(proje
     """Families read event types by their exact names: an export that writes ``Email Open``
     builds, but the engagement, loyalty and voice features read as no event at all (and nobody
     is a loyalty member), so the stage says so."""
-    raw = project / "raw_renamed"
-    shutil.copytree(project / "raw", raw, ignore=shutil.ignore_patterns("events"))
-    (raw / "events").mkdir()
-    for part in sorted((project / "raw" / "events").glob("*.parquet")):
+    raw = raw_variant(project, "renamed")
+    for part in sorted((raw / "events").glob("*.parquet")):
         events = pq.read_table(part)
         spelled = pc.utf8_title(pc.replace_substring(events.column("event_type"), "_", " "))
         position = events.schema.get_field_index("event_type")
-        renamed = events.set_column(position, "event_type", spelled)
-        pq.write_table(renamed, raw / "events" / part.name)
-    params_variant(
-        project,
-        "renamed.yaml",
-        ("raw_dir: raw", "raw_dir: raw_renamed"),
-        ("features_dir: out/features", "features_dir: out/renamed"),
-    )
+        pq.write_table(events.set_column(position, "event_type", spelled), part)
 
     exit_code, output = features(project, "renamed.yaml")
 
@@ -388,17 +385,9 @@ def test_event_types_spelled_otherwise_are_named_not_silently_read_as_none(proje
 def test_offers_sent_after_the_snapshot_date_are_warned_about(project: Path) -> None:
     """The snapshot date follows orders and events; a later send is invisible to its features,
     so the offers' cooldown would not count it."""
-    raw = project / "raw_late_offer"
-    shutil.copytree(project / "raw", raw)
-    template = pq.read_table(next((raw / "offers").glob("*.parquet")))
-    late = {name: [template.column(name)[0].as_py()] for name in template.column_names}
-    late |= {"group": ["treatment"], "sent_ts": [dt.datetime(2025, 1, 3, 9)], "redeemed_ts": [None]}
-    pq.write_table(pa.table(late, schema=template.schema), raw / "offers" / "zz-late.parquet")
-    params_variant(
-        project,
-        "late_offer.yaml",
-        ("raw_dir: raw", "raw_dir: raw_late_offer"),
-        ("features_dir: out/features", "features_dir: out/late_offer"),
+    raw = raw_variant(project, "late_offer")
+    append_row(
+        raw / "offers", group="treatment", sent_ts=dt.datetime(2025, 1, 3, 9), redeemed_ts=None
     )
 
     exit_code, output = features(project, "late_offer.yaml")
