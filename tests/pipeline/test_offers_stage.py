@@ -192,7 +192,7 @@ def test_campaign_report_out_refuses_a_folder_holding_other_files(
     assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
 
 
-def test_xgboost_settings_xgboost_refuses_stop_offers_with_one_line(
+def test_offers_xgboost_settings_refused_at_fit_stop_the_stage_in_one_line(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     targets = (project / "data/offers/targets.parquet").read_bytes()
