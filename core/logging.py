@@ -54,3 +54,10 @@ def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
 
 
 configure_logging()
+
+
+def first_line(error: BaseException) -> str:
+    """The gist of an error for one log or error line: its message's first line (XGBoost, Spark
+    and DuckDB append stack traces or plans), or its type when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from core.config import SparkConfig
-from core.logging import get_logger
+from core.logging import first_line, get_logger
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -108,7 +108,7 @@ def _apply_runtime_conf(session: SparkSession, conf: dict[str, str]) -> None:
                 "spark setting ignored on the existing session",
                 key=key,
                 value=value,
-                reason=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                reason=first_line(error),
             )
 
 

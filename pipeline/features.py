@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
-from core.logging import get_logger
+from core.logging import first_line, get_logger
 from crm.tables import TableReadError
 from features.build import (
     DataSpan,
@@ -146,18 +146,17 @@ def _unreadable_values_exit_1() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        first_line = str(error).splitlines()[0]
         if isinstance(error, duckdb.InvalidInputException | duckdb.IOException):
             fail(
-                f"a raw file the features engine cannot read ({first_line}); run `churn "
+                f"a raw file the features engine cannot read ({first_line(error)}); run `churn "
                 "validate` to check every table's files"
             )
         if not (isinstance(error, duckdb.ConversionException) or unreadable_value(error)):
             raise
         fail(
-            f"the raw tables hold a value the features engine cannot read in its "
-            f"contract type ({first_line}); run `churn validate` to list every such value with "
-            f"its file, column and rows"
+            f"the raw tables hold a value the features engine cannot read in its contract type "
+            f"({first_line(error)}); run `churn validate` to list every such value with its "
+            "file, column and rows"
         )
 
 

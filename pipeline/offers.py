@@ -34,7 +34,7 @@ from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, atomic_path, json_text, write_json
 from core.config import Config, OffersConfig
-from core.logging import get_logger
+from core.logging import first_line, get_logger
 from features.build import build_features
 from features.engine import connect
 from features.sources import load_raw_tables
@@ -109,8 +109,10 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
     except DATA_ERRORS as error:
         fail(str(error))
     except XGBoostError as error:  # settings XGBoost refuses only once it fits
-        message = str(error).strip().splitlines()[0]
-        fail(f"offers.xgboost {config.offers.xgboost}: XGBoost cannot fit with them: {message}")
+        fail(
+            f"offers.xgboost {config.offers.xgboost}: XGBoost cannot fit with them: "
+            f"{first_line(error)}"
+        )
 
 
 def _run(config: Config, require_reasons: bool) -> dict[str, Any]:

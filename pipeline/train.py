@@ -35,7 +35,7 @@ from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
-from core.logging import get_logger
+from core.logging import first_line, get_logger
 from models import tracking
 from models.candidates import CandidateError, FeatureColumns, feature_columns, model_inputs
 from models.gate import PromotionDecision, decide_promotion
@@ -116,7 +116,7 @@ def run(config: Config) -> dict[str, Any]:
                 # params the estimator refuses only once it fits (a text max_depth, C: abc)
                 fail(
                     f"train.candidates {candidate.name!r} ({candidate.kind}) cannot be fitted "
-                    f"with params {candidate.params}: {_first_line(error)}"
+                    f"with params {candidate.params}: {first_line(error)}"
                 )
             results.append(result)
             logged.append(_log_candidate(result, frames, columns, settings))
@@ -178,12 +178,6 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
     """Where the training data ends: the latest cutoff's label horizon end (00:00 UTC)."""
     latest = pd.Timestamp(frame["cutoff_date"].max()).to_pydatetime()
     return latest + dt.timedelta(days=config.churn.horizon_days)
-
-
-def _first_line(error: BaseException) -> str:
-    """The gist of a library's error: XGBoost appends a C++ stack trace to its message."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def load_training(features_dir: Path) -> pd.DataFrame:
