@@ -242,10 +242,15 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         holder: ServingHolder = request.app.state.holder
         outcome = await asyncio.to_thread(holder.refresh, True)
         if outcome.error is not None:
+            kept = (
+                "nothing serves until a load succeeds"
+                if holder.current is None
+                else "the previous one keeps serving"
+            )
             raise errors.ApiError(
                 409,
-                "reload rejected: the new state failed to load or to pass its checks; "
-                "the previous one keeps serving (details in the service log)",
+                f"{outcome.message}: the new state failed to load or to pass its checks; "
+                f"{kept} (details in the service log)",
             )
         serving = _serving(request)
         return {

@@ -119,10 +119,13 @@ class ServingHolder:
         with self._lock:
             try:
                 return self._refresh(force)
-            except Exception as error:  # whatever fails, the previous state keeps serving
+            except Exception as error:  # whatever fails, the previous state (if any) keeps serving
                 self.last_error = str(error)
                 what = "snapshot" if isinstance(error, StoreLoadError | PolicyError) else "model"
                 metrics.RELOADS.labels(what, "rejected").inc()
+                if self.current is None:
+                    _log.error("load failed; nothing serves until one succeeds", error=str(error))
+                    return ReloadOutcome(False, "load failed", str(error))
                 _log.error("reload rejected; previous state keeps serving", error=str(error))
                 return ReloadOutcome(False, "reload rejected", str(error))
 

@@ -1,12 +1,19 @@
-"""How the service checks each request feature's values, from the snapshot's column types."""
+"""How the service checks request values by the snapshot's column types, and what it says when
+it cannot load."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from structlog.testing import capture_logs
 
-from serving.state import _kind
+from core.config import Config
+from models import tracking
+from serving.settings import ServiceSettings
+from serving.state import ServingHolder, _kind
 
 
 @pytest.mark.parametrize(
@@ -25,3 +32,23 @@ def test_request_values_are_checked_by_the_snapshot_column_type(
     column: pd.Series, categorical: bool, kind: str
 ) -> None:
     assert _kind(column, categorical) == kind
+
+
+def test_a_first_load_that_fails_says_nothing_serves_not_that_a_previous_state_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any load succeeded there is no previous state to keep serving."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = Config.from_mapping(
+        {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}, base_dir=tmp_path
+    )
+    holder = ServingHolder(ServiceSettings.from_config(config))
+    tracking.connect(config.mlflow)
+    with capture_logs() as logs:
+        outcome = holder.refresh()
+    assert holder.current is None
+    assert (outcome.changed, outcome.message) == (False, "load failed")
+    assert "does not exist in the registry" in (outcome.error or "")
+    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == [
+        "load failed; nothing serves until one succeeds"
+    ]
