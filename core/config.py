@@ -10,17 +10,33 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+
+def _calendar_day(value: Any) -> Any:
+    """Refuse a number (or a text of digits) where a day is expected: pydantic would read
+    ``20230101`` as seconds since 1970 and say something about time of day, and ``0`` as
+    1970-01-01 without a word."""
+    digits = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    if digits or (isinstance(value, int | float) and not isinstance(value, bool)):
+        raise PydanticCustomError("calendar_day", "expected a date written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_calendar_day)]
+"""A calendar day in params: ``2023-01-01`` (YAML reads it as a date) or that text."""
 
 
 class ConfigError(ValueError):
@@ -205,8 +221,8 @@ class GenerateConfig(Section):
     """
 
     n_customers: int = Field(default=20_000, gt=0)
-    start_date: dt.date = dt.date(2023, 1, 1)
-    end_date: dt.date = dt.date(2024, 12, 31)
+    start_date: Day = dt.date(2023, 1, 1)
+    end_date: Day = dt.date(2024, 12, 31)
     chunk_customers: int = Field(default=10_000, gt=0)
     n_jobs: int = Field(default=2, ge=1)
     countries: dict[str, float] = Field(
@@ -263,8 +279,8 @@ class GenerateConfig(Section):
 class ValidateConfig(Section):
     """Sanity bounds for raw CRM exports."""
 
-    earliest_date: dt.date = dt.date(1990, 1, 1)
-    latest_date: dt.date = dt.date(2100, 1, 1)
+    earliest_date: Day = dt.date(1990, 1, 1)
+    latest_date: Day = dt.date(2100, 1, 1)
     max_examples: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
@@ -359,7 +375,7 @@ class FeaturesConfig(Section):
     """
 
     engine: Literal["duckdb", "spark"] = "duckdb"
-    snapshot_date: dt.date | None = None
+    snapshot_date: Day | None = None
     history_days: int = Field(default=730, ge=365)
     partition_rows: int | None = Field(default=None, ge=1)
     """Orders + events rows per customer slice the build runs on (``features.partitions``);
@@ -736,6 +752,20 @@ def _mapping_without_repeats(loader: _UniqueKeyLoader, node: yaml.MappingNode) -
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
 )
+
+
+def _day_or_refuse(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """YAML's date, or a YAML error at its line: PyYAML raises a bare ``ValueError`` (no file,
+    no line) for a date-shaped value that is no day, such as ``2023-13-01``."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as error:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a valid date ({error})", node.start_mark
+        ) from None
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _day_or_refuse)
 
 
 def describe_invalid(error: ValidationError, source: str) -> str:

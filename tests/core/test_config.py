@@ -67,6 +67,18 @@ def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
     assert config.validate_.earliest_date == dt.date(1990, 1, 1)
 
 
+def test_a_day_may_be_written_as_a_yaml_date_or_as_text(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("generate:\n  start_date: 2023-02-01\n  end_date: '2024-03-31'\n")
+
+    config = Config.load(params)
+
+    assert (config.generate.start_date, config.generate.end_date) == (
+        dt.date(2023, 2, 1),
+        dt.date(2024, 3, 31),
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -81,6 +93,13 @@ def test_empty_params_file_gives_the_defaults(tmp_path: Path) -> None:
         ),
         ("features:\n  duckdb: {memory_limit: -3GB}\n", "expected a size such as 4GB"),
         ("features:\n  duckdb: {threads: 100000}\n", "threads: Input should be less than"),
+        # pydantic reads a number as seconds since 1970: 0 would be 1970-01-01 without a word
+        ("generate:\n  start_date: 20230101\n", "start_date: expected a date written YYYY-MM-DD"),
+        ("generate:\n  start_date: 0\n", "start_date: expected a date written YYYY-MM-DD"),
+        ("features:\n  snapshot_date: '20240101'\n", "snapshot_date: expected a date written"),
+        # PyYAML raised a bare ValueError (a traceback) for a date-shaped value that is no day
+        ("generate:\n  end_date: 2023-13-01\n", "(?s)'2023-13-01' is not a valid date .*line 2"),
+        ("validate:\n  latest_date: 2023-02-30\n", "'2023-02-30' is not a valid date"),
     ],
 )
 def test_malformed_params_file_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
