@@ -22,6 +22,14 @@ UNSUBSCRIBED = "events_days_since_email_unsubscribe"
 DAYS_SINCE_OFFER = "offers_days_since_last_offer"
 OFFERS_365D = "offers_received_365d"
 CONTACT_COLUMNS = (UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
+UNSUBSCRIBE_COUNTS = (
+    "events_count_30d_email_unsubscribe",
+    "events_count_90d_email_unsubscribe",
+    "events_count_365d_email_unsubscribe",
+    "engagement_email_unsubscribes_365d",
+)
+"""Counts of unsubscribes in windows, read (where present) as evidence next to :data:`UNSUBSCRIBED`:
+the features keep them consistent, but a scoring request may not."""
 
 
 NO_HISTORY: dict[str, dict[str, float]] = {
@@ -106,8 +114,9 @@ def contact_block(features: pd.DataFrame, config: OffersConfig) -> pd.Series:
     order, so the reason names the strongest rule.
     """
     require_rule_columns(features, (), contact_only=True)
+    counts = [features[c].astype("float64").to_numpy() for c in UNSUBSCRIBE_COUNTS if c in features]
     reason = contact_block_values(
-        features[UNSUBSCRIBED].notna().to_numpy(),
+        unsubscribe_known(features[UNSUBSCRIBED].astype("float64").to_numpy(), counts),
         features[DAYS_SINCE_OFFER].astype("float64").to_numpy(),
         features[OFFERS_365D].fillna(0).to_numpy(),
         config,
@@ -122,15 +131,32 @@ def contact_block_values(
     config: OffersConfig,
 ) -> np.ndarray:
     """:func:`contact_block` on arrays (the scoring service's per-request path): whether an
-    unsubscribe is known, days since the last offer (NaN: none) and offers in 365 days (nulls
-    as 0)."""
-    cooling = ~np.isnan(days_since_offer) & (days_since_offer < config.cooldown_days)
+    unsubscribe is known (:func:`unsubscribe_known`), days since the last offer (NaN: none) and
+    offers in 365 days (nulls as 0).
+
+    No last offer but offers within 365 days (a request's inconsistent row; the features never
+    are) cannot show that the cooldown has passed, so it counts as cooling down: an unknown
+    must never read as permission to contact.
+    """
+    unknown_last = np.isnan(days_since_offer) & (offers_365d > 0)
+    cooling = unknown_last | (
+        ~np.isnan(days_since_offer) & (days_since_offer < config.cooldown_days)
+    )
     capped = offers_365d >= config.max_offers_365d
     return np.select(
         [unsubscribed, cooling, capped],
         ["contact_rule:unsubscribed", "contact_rule:cooldown", "contact_rule:cap"],
         default="",
     )
+
+
+def unsubscribe_known(days_since: np.ndarray, counts: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Per row: some unsubscribe is on record, by its days-since value (NaN: none within the
+    history) or by any of its window ``counts`` (:data:`UNSUBSCRIBE_COUNTS`; NaN as 0)."""
+    known = ~np.isnan(days_since)
+    for count in counts:
+        known |= np.nan_to_num(count, nan=0.0) > 0
+    return known
 
 
 def offer_eligible(features: pd.DataFrame, offer: CatalogOffer) -> np.ndarray:

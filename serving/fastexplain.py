@@ -51,9 +51,11 @@ from offers.rules import (
     MEMBER,
     OFFERS_365D,
     TENURE,
+    UNSUBSCRIBE_COUNTS,
     UNSUBSCRIBED,
     contact_block_values,
     offer_eligible_values,
+    unsubscribe_known,
 )
 from offers.value import RECURRING_REVENUE, RFM_COLUMNS, BgNbdValue, rfm_arrays
 from serving.fastpath import (
@@ -329,8 +331,9 @@ class FastExplainer:
 
     def _blocked(self, values: RowValues) -> np.ndarray:
         offers = values.column(OFFERS_365D)
+        counts = [values.column(c) for c in UNSUBSCRIBE_COUNTS if c in values.position]
         return contact_block_values(
-            ~np.isnan(values.column(UNSUBSCRIBED)),
+            unsubscribe_known(values.column(UNSUBSCRIBED), counts),
             values.column(DAYS_SINCE_OFFER),
             np.where(np.isnan(offers), 0.0, offers),
             self.policy.config,

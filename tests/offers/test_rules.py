@@ -38,8 +38,15 @@ def _row(**values: object) -> pd.DataFrame:
         ({"events_days_since_email_unsubscribe": 300.0}, "contact_rule:unsubscribed"),
         ({"offers_days_since_last_offer": 29.9}, "contact_rule:cooldown"),
         ({"offers_days_since_last_offer": 30.0}, ""),
-        ({"offers_received_365d": 3}, "contact_rule:cap"),
-        ({"offers_received_365d": 2}, ""),
+        ({"offers_received_365d": 3, "offers_days_since_last_offer": 100.0}, "contact_rule:cap"),
+        ({"offers_received_365d": 2, "offers_days_since_last_offer": 100.0}, ""),
+        # A request may say "no unsubscribe" (null days) while its counts say otherwise, or send
+        # no last offer with offers in the year: an unknown never reads as permission to contact.
+        ({"engagement_email_unsubscribes_365d": 2}, "contact_rule:unsubscribed"),
+        ({"events_count_30d_email_unsubscribe": 1.0}, "contact_rule:unsubscribed"),
+        ({"events_count_365d_email_unsubscribe": np.nan}, ""),
+        ({"events_count_90d_email_unsubscribe": 0}, ""),
+        ({"offers_received_365d": 2}, "contact_rule:cooldown"),
     ],
 )
 def test_contact_rules(values: dict[str, object], expected: str) -> None:
@@ -76,7 +83,8 @@ def test_missing_rule_column_is_named() -> None:
 
 def test_contact_rules_need_only_the_columns_they_read() -> None:
     """The tenure is an eligibility rule's input, not a contact rule's."""
-    rows = _row(offers_received_365d=3).drop(columns="lifecycle_days_since_signup")
+    rows = _row(offers_received_365d=3, offers_days_since_last_offer=100.0)
+    rows = rows.drop(columns="lifecycle_days_since_signup")
     assert contact_block(rows, offers_config()).tolist() == ["contact_rule:cap"]
 
 

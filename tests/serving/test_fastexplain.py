@@ -12,7 +12,14 @@ import pytest
 
 from core.config import Config
 from offers.policy import OfferPolicy
-from offers.rules import COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D, TENURE, UNSUBSCRIBED
+from offers.rules import (
+    COUNTRY,
+    DAYS_SINCE_OFFER,
+    OFFERS_365D,
+    TENURE,
+    UNSUBSCRIBE_COUNTS,
+    UNSUBSCRIBED,
+)
 from offers.uplift import make_learner
 from offers.value import BgNbdValue
 from serving.fastexplain import compile_fast_explainer
@@ -166,6 +173,28 @@ def test_edited_values_nulls_unknown_categories_and_rules_match(
     assert fast(serving, edited) == reference(serving, edited)
     every_null = {name: None for name in rows[0]}
     assert fast(serving, [every_null]) == reference(serving, [every_null])
+
+
+def test_a_null_contact_value_contradicted_by_its_counts_never_permits_an_offer(
+    serving: Serving, rows: list[dict[str, Any]]
+) -> None:
+    """The README asks for null where a value is unknown; in the contact rules' days-since
+    inputs null means "never", so a request whose counts say otherwise is blocked, on both
+    paths, whatever the model would offer."""
+    unsubscribed = [
+        dict(row, **{UNSUBSCRIBED: None, "engagement_email_unsubscribes_365d": 3.0})
+        for row in rows[:40]
+    ]
+    never_unsubscribed = {UNSUBSCRIBED: None} | {c: 0.0 for c in UNSUBSCRIBE_COUNTS if c in rows[0]}
+    cooling = [
+        dict(row, **never_unsubscribed, **{DAYS_SINCE_OFFER: None, OFFERS_365D: 1.0})
+        for row in rows[:40]
+    ]
+    for edited, rule in ((unsubscribed, "unsubscribed"), (cooling, "cooldown")):
+        answers = fast(serving, edited)
+        assert answers == reference(serving, edited)
+        assert {answer["offer"]["decision"] for answer in answers} == {f"contact_rule:{rule}"}
+        assert all(answer["offer"]["offer_id"] is None for answer in answers)
 
 
 def test_a_policy_with_no_campaign_evidence_scores_and_explains_but_offers_nothing(
