@@ -131,7 +131,12 @@ def _probes() -> APIRouter:
         if serving is None:
             detail = "loading" if holder.last_error is None else "last load failed; see the log"
             return JSONResponse({"ready": False, "version": None, "detail": detail}, 503)
-        return JSONResponse({"ready": True, "version": serving.model.version, "detail": None})
+        # Still serving; say so when the last reload failed (a newer version or snapshot is
+        # not live), so a probe or an operator can tell a stale service from a current one.
+        stale = (
+            None if holder.last_error is None else "serving; the last reload failed, see the log"
+        )
+        return JSONResponse({"ready": True, "version": serving.model.version, "detail": stale})
 
     @router.get(
         "/metrics",

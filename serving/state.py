@@ -131,11 +131,22 @@ class ServingHolder:
 
     def _refresh(self, force: bool) -> ReloadOutcome:
         settings, current = self.settings, self.current
-        version = resolve_alias(settings.registered_model, settings.alias)
+        alias_error: ModelLoadError | None = None
+        try:
+            version = resolve_alias(settings.registered_model, settings.alias)
+        except ModelLoadError as error:
+            if current is None:
+                raise
+            # The registry may be down, locked or without the alias for a while; new snapshot
+            # files must still go live with the model already serving, as for a rejected version.
+            alias_error, version = error, current.model.version
         stamp = fingerprint(settings)
         model_changed = current is None or current.model.version != version
         store_changed = current is None or current.store.fingerprint != stamp
         if not (model_changed or store_changed):
+            if alias_error is not None:
+                raise alias_error
+            self.last_error = None  # what the registry and the files hold is what serves
             return ReloadOutcome(False, "nothing changed")
         if model_changed and version in self.rejected_versions and not force:
             if current is None or not store_changed:
@@ -165,11 +176,14 @@ class ServingHolder:
             ) from None
         self.current = serving  # the swap: one reference assignment
         self.rejected_versions.discard(model.version)
-        self.last_error = None
+        self.last_error = None if alias_error is None else str(alias_error)
         metrics.set_model_version(settings.registered_model, settings.alias, model.version)
         metrics.RELOADS.labels("model" if model_changed else "snapshot", "loaded").inc()
         message = f"serving v{model.version}, snapshot {store.snapshot_date}"
         _log.info("serving swapped", version=model.version, snapshot=store.snapshot_date)
+        if alias_error is not None:
+            _log.error("alias unreadable; the served model stays", error=str(alias_error))
+            message += f" (alias unreadable, model kept: {alias_error})"
         return ReloadOutcome(True, message)
 
     async def run_forever(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.config import Config
+from models import tracking
 from tests.serving.conftest import (
     ADMIN_KEY,
     API_KEY,
@@ -423,6 +424,39 @@ def test_a_new_snapshot_still_goes_live_while_the_champion_alias_points_at_a_rej
         set_champion(world, good)
         holder.refresh()
     assert holder.current.model.version == good
+
+
+def test_a_new_snapshot_still_goes_live_while_the_champion_alias_cannot_be_read(
+    client: TestClient, world: Config
+) -> None:
+    """The registry may be down, locked or lose the alias: the served model stays, and new
+    snapshot files still go live (they used to wait until the alias came back)."""
+    good = champion_version(world)
+    holder = client.app.state.holder  # type: ignore[attr-defined]
+    targets = world.paths.offers_dir / "targets.parquet"
+    tracking.connect(world.mlflow)
+    try:
+        tracking.MlflowClient().delete_registered_model_alias(
+            world.mlflow.registered_model, world.serve.alias
+        )
+        reloaded = client.post("/v1/admin/reload", headers=auth(ADMIN_KEY))
+        assert reloaded.status_code == 409  # nothing new to load, and the alias is gone
+        before = holder.current
+        stat = targets.stat()
+        os.utime(targets, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+        outcome = holder.refresh()
+
+        assert outcome.changed, outcome.message
+        assert "alias unreadable" in outcome.message
+        assert holder.current.store.fingerprint != before.store.fingerprint
+        assert holder.current.model.version == good
+        ready = client.get("/ready").json()
+        assert ready["ready"] is True and "last reload failed" in ready["detail"]
+    finally:
+        set_champion(world, good)
+        holder.refresh()
+    assert client.get("/ready").json() == {"ready": True, "version": good, "detail": None}
 
 
 def test_a_new_champion_is_swapped_in_and_old_answers_finish_on_the_old_model(
