@@ -115,11 +115,14 @@ def build_store(settings: ServiceSettings) -> SnapshotStore:
                 "re-run the pipeline so every output comes from the same snapshot"
             )
     merged = targets.assign(customer_id=targets["customer_id"].astype(str)).merge(
-        reasons.assign(customer_id=reasons["customer_id"].astype(str))[["customer_id", "reasons"]],
+        reasons.assign(customer_id=reasons["customer_id"].astype(str))[
+            ["customer_id", "reasons", "churn_probability"]
+        ].rename(columns={"churn_probability": "explained_probability"}),
         on="customer_id",
         how="left",
     )
     merged = merged.set_index("customer_id").loc[ids.tolist()]
+    _require_one_model(merged, settings)
     answers, probabilities = {}, {}
     for customer_id, row in zip(merged.index, merged.itertuples(index=False), strict=True):
         probability = float(row.churn_probability)
@@ -135,6 +138,26 @@ def build_store(settings: ServiceSettings) -> SnapshotStore:
         snapshot_rows=len(snapshot),
         fingerprint=stamp,
     )
+
+
+PROBABILITY_TOLERANCE = 1e-6
+"""How far the reasons' and the targets' churn probabilities of a customer may differ: both
+stages score the snapshot with the same champion, so they agree to the last bit."""
+
+
+def _require_one_model(merged: pd.DataFrame, settings: ServiceSettings) -> None:
+    """Refuse reasons and targets scored by different models (e.g. read while ``dvc repro`` had
+    rewritten the reasons but not yet the targets): by-id would pair one run's probability with
+    another run's reasons."""
+    gap = (merged["churn_probability"] - merged["explained_probability"]).abs()
+    differing = gap.isna() | (gap > PROBABILITY_TOLERANCE)
+    if differing.any():
+        examples = merged.index[differing.to_numpy()][:5].tolist()
+        raise StoreLoadError(
+            f"{settings.reasons_path} and {settings.targets_path} give {int(differing.sum())} "
+            f"customers different churn probabilities (e.g. {examples}): they come from "
+            "different models or runs; re-run explain and offers so both come from the same one"
+        )
 
 
 def snapshot_frame(settings: ServiceSettings) -> pd.DataFrame:

@@ -523,3 +523,32 @@ def test_a_changed_snapshot_file_rebuilds_the_store(
             gain = body.json()["scores"][0]["offer"]["expected_gain"]
 
     assert gain == 123.25
+
+
+def test_reasons_and_targets_from_different_models_are_refused_and_the_old_store_serves(
+    world: Config, keys: None, tmp_path: Path
+) -> None:
+    """Read mid-``dvc repro`` (explain rewritten, offers not yet), by-id would pair one run's
+    probability with another's reasons; the reload is rejected instead."""
+    from serving.app import create_app
+
+    paths = world.paths.model_copy(
+        update={name: tmp_path / name for name in ("features_dir", "explain_dir", "offers_dir")}
+    )
+    for name in ("features_dir", "explain_dir", "offers_dir"):
+        shutil.copytree(getattr(world.paths, name), getattr(paths, name))
+    app = create_app(world.model_copy(update={"paths": paths}))
+    with TestClient(app) as client:
+        wait_ready(client)
+        holder = app.state.holder
+        before = holder.current
+        reasons = pd.read_parquet(paths.explain_dir / "snapshot_reasons.parquet")
+        reasons["churn_probability"] = (
+            reasons["churn_probability"].sample(frac=1.0, random_state=0).to_numpy()
+        )
+        reasons.to_parquet(paths.explain_dir / "snapshot_reasons.parquet")
+
+        outcome = holder.refresh()
+
+        assert outcome.error is not None and "different churn probabilities" in outcome.error
+        assert holder.current is before
