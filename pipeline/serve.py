@@ -11,13 +11,15 @@ worker (``OMP_NUM_THREADS=1``), so workers, not threads, scale the service.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from core.config import Config, describe_invalid
+from core.config import Config, ServeConfig, describe_invalid
 from core.logging import get_logger
 from pipeline.errors import fail
 
@@ -54,24 +56,41 @@ def run(
         fail(str(error), code=2)
     os.environ[CONFIG_ENV] = config_to_environment(config)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    metrics_dir: str | None = None
     if serve.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="churn-metrics-")
-    import uvicorn
+        metrics_dir = tempfile.mkdtemp(prefix="churn-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run(serve, options=_uvicorn_options())
+    finally:
+        if metrics_dir is not None:  # ours alone: the workers' metric files die with them
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
-    _log.info(
-        "starting the scoring service", host=serve.host, port=serve.port, workers=serve.workers
-    )
-    options = {
+
+def _uvicorn_options() -> dict[str, Any]:
+    return {
         "app": "serving.app:app_from_environment",
         "factory": True,
         "log_level": "warning",
         "access_log": False,  # access lines would carry nothing useful; the key is never logged
     }
+
+
+def _run(serve: ServeConfig, options: dict[str, Any]) -> None:
+    import uvicorn
+
+    _log.info(
+        "starting the scoring service", host=serve.host, port=serve.port, workers=serve.workers
+    )
     if serve.workers > 1 and sys.platform == "linux":
         # one SO_REUSEPORT socket per worker, so connections spread over them (serving.workers);
         # elsewhere SO_REUSEPORT does not balance (macOS) or does not exist (Windows)
-        from serving.workers import run_workers
+        from serving.workers import require_free_port, run_workers
 
+        try:
+            require_free_port(serve.host, serve.port)
+        except OSError as error:
+            fail(f"cannot listen on {serve.host}:{serve.port}: {error}", code=1)
         status = run_workers(serve.workers, serve.host, serve.port, options)
         if status:
             fail("a worker could not start; see the log above", code=status)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -99,10 +100,16 @@ def _optional_admin_keys(settings: ServiceSettings) -> Any:
 
 
 def _serving(request: Request) -> Serving:
-    serving = request.app.state.holder.current
+    holder: ServingHolder = request.app.state.holder
+    serving = holder.current
     if serving is None:
-        raise errors.ApiError(503, "no model loaded yet; see /ready")
+        raise errors.ApiError(503, "no model loaded yet; see /ready", headers=_retry_after(holder))
     return serving
+
+
+def _retry_after(holder: ServingHolder) -> dict[str, str]:
+    """When a caller may try again: the next load attempt is at most one poll away."""
+    return {"Retry-After": str(max(1, math.ceil(holder.settings.reload_poll_seconds)))}
 
 
 def _check_batch(size: int, settings: ServiceSettings) -> None:
@@ -130,7 +137,9 @@ def _probes() -> APIRouter:
         serving = holder.current
         if serving is None:
             detail = "loading" if holder.last_error is None else "last load failed; see the log"
-            return JSONResponse({"ready": False, "version": None, "detail": detail}, 503)
+            return JSONResponse(
+                {"ready": False, "version": None, "detail": detail}, 503, _retry_after(holder)
+            )
         # Still serving; say so when the last reload failed (a newer version or snapshot is
         # not live), so a probe or an operator can tell a stale service from a current one.
         stale = (

@@ -8,6 +8,7 @@ stack trace, exception text or file path reaches a client.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,16 +25,40 @@ class ApiError(Exception):
     """An answer other than 200 that the service chose to give, with a message for the caller."""
 
     def __init__(
-        self, status: int, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details or []
+        self.headers = headers
+
+
+MAX_DETAILS = 50
+"""Details an error answer lists at most (its message counts them all): a request with 200,000
+unknown feature names must not get a 17 MB answer."""
 
 
 def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict:
-    return {"error": {"status": status, "message": message, "details": details or []}}
+    shown = (details or [])[:MAX_DETAILS]
+    return {"error": {"status": status, "message": message, "details": shown}}
+
+
+def error_json(body: dict[str, Any]) -> bytes:
+    """An error body as JSON bytes, compact and ASCII: the echo of a caller's text (an unknown
+    id or feature name) may hold a lone surrogate, which UTF-8 cannot encode (a 500 before)."""
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+class ErrorResponse(JSONResponse):
+    """Every error answer of the app, rendered by :func:`error_json`."""
+
+    def render(self, content: Any) -> bytes:
+        return error_json(content)
 
 
 def field_path(location: tuple[Any, ...] | list[Any]) -> str:
@@ -59,11 +84,24 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic's errors as ``{field, customer_index, message}``, input values left out (they may
     be long or sensitive)."""
     details = []
+    seen_values: set[tuple[Any, ...]] = set()
     for item in errors:
-        location = item.get("loc", ())
+        location = tuple(item.get("loc", ()))
         message = str(item.get("msg", "invalid value"))
         if item.get("type") == "json_invalid":
-            message = "the body is not valid JSON"
+            # the location's last part is a character offset into the body, not a field
+            offset = location[-1] if location and isinstance(location[-1], int) else None
+            location = ("body",)
+            message = "the body is not valid JSON" + (
+                f" (at character {offset})" if offset is not None else ""
+            )
+        elif _is_feature_value(location):
+            # one error per member of the value's union type (float, int, bool, str): one line
+            location = location[:-1]
+            if location in seen_values:
+                continue
+            seen_values.add(location)
+            message = "expected a number, true/false, text or null"
         details.append(
             {
                 "field": field_path(location),
@@ -72,6 +110,19 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return details
+
+
+_UNION_MEMBERS = {"float", "int", "bool", "str"}
+
+
+def _is_feature_value(location: tuple[Any, ...]) -> bool:
+    """A location inside ``features.<name>`` ending in a member of ``FeatureValue``'s union."""
+    return (
+        len(location) >= 3
+        and location[-3] == "features"
+        and isinstance(location[-1], str)
+        and location[-1] in _UNION_MEMBERS
+    )
 
 
 _UNPARSABLE_BODY = "There was an error parsing the body"
@@ -83,7 +134,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(error.status, error.message, error.details), error.status)
+        return ErrorResponse(
+            error_body(error.status, error.message, error.details), error.status, error.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -97,17 +150,20 @@ def install(app: FastAPI) -> None:
         message = f"invalid request: {first['field']}{where}: {first['message']}"
         if len(details) > 1:
             message += f" (and {len(details) - 1} more)"
-        return JSONResponse(error_body(422, message, details), 422)
+        return ErrorResponse(error_body(422, message, details), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400 and error.detail == _UNPARSABLE_BODY:
             # FastAPI's 400 for a body JSON cannot even decode (bytes that are not UTF-8, an
             # integer of thousands of digits); malformed JSON is a 422, and so is this.
-            message = "invalid request: body: not JSON in UTF-8 that can be read"
-            return JSONResponse(error_body(422, message), 422)
+            message = (
+                "invalid request: body: cannot be read as JSON (bytes that are not UTF-8, or a "
+                "number or nesting too large for a JSON parser)"
+            )
+            return ErrorResponse(error_body(422, message), 422)
         message = error.detail if isinstance(error.detail, str) else "request failed"
-        return JSONResponse(
+        return ErrorResponse(
             error_body(error.status_code, message), error.status_code, headers=error.headers
         )
 
@@ -116,4 +172,4 @@ def install(app: FastAPI) -> None:
         _log.error(
             "unhandled error", path=request.url.path, error_type=type(error).__name__, exc_info=True
         )
-        return JSONResponse(error_body(500, "internal error; the failure was logged"), 500)
+        return ErrorResponse(error_body(500, "internal error; the failure was logged"), 500)

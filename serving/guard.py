@@ -8,13 +8,11 @@ without a key must get 401, not a validation error about a body it was not allow
 
 from __future__ import annotations
 
-import json
-
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth import KEY_HEADER, KeyRing, check_key
-from serving.errors import error_body
+from serving.errors import error_body, error_json
 
 PROTECTED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
@@ -46,14 +44,21 @@ class Guard:
         ring: KeyRing | None = (
             state.admin_keys if scope["path"].startswith(ADMIN_PREFIX) else state.api_keys
         )
-        presented = headers.get(_KEY_HEADER)
-        refused = check_key(ring, presented.decode("latin-1") if presented else None)
+        keys_sent = [value for name, value in scope["headers"] if name == _KEY_HEADER]
+        if len(keys_sent) > 1:
+            await _answer(send, 400, f"{len(keys_sent)} {KEY_HEADER} headers; send one")
+            return
+        refused = check_key(ring, _key_text(keys_sent[0]) if keys_sent else None)
         if refused is not None:
             await _answer(send, refused.status, refused.message)
             return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _answer(send, 413, too_large_message(self.max_bytes))
+            return
+        unsupported = _unsupported_body(headers)
+        if unsupported is not None:
+            await _answer(send, 415, unsupported)
             return
         await self.app(scope, self._limited(receive), send)
 
@@ -72,8 +77,40 @@ class Guard:
         return limited_receive
 
 
+def _key_text(value: bytes) -> str:
+    """The key as sent: UTF-8 (as configured keys are read), without the optional whitespace
+    HTTP allows around a header value. Bytes that are not UTF-8 match no key."""
+    try:
+        return value.decode("utf-8").strip(" \t")
+    except UnicodeDecodeError:
+        return "\ufffd"
+
+
+def _unsupported_body(headers: dict[bytes, bytes]) -> str | None:
+    """Why a request body cannot be read as JSON, or ``None``: one with content must say
+    ``application/json`` (or a ``+json`` type) and come uncompressed. FastAPI would otherwise
+    read it as no JSON at all and answer a puzzling 422 about a dictionary."""
+    length = headers.get(b"content-length")
+    has_body = b"transfer-encoding" in headers or (length is not None and length != b"0")
+    if not has_body:
+        return None
+    encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
+    if encoding not in ("", "identity"):
+        return f"Content-Encoding {encoding} is not supported; send the JSON body uncompressed"
+    kind = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        shown = kind or "none"
+        return (
+            f"Content-Type {shown} is not supported; send the body as JSON with "
+            "Content-Type: application/json"
+        )
+    return None
+
+
 async def _answer(send: Send, status: int, message: str) -> None:
-    body = json.dumps(error_body(status, message)).encode()
+    body = error_json(error_body(status, message))
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -8,9 +8,9 @@ wrong one is answered 422 naming ``customers[i].features.<name>``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 FeatureValue = float | int | bool | str | None
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -51,7 +51,7 @@ class ScoreRequest(Strict):
     customers: list[CustomerFeatures] = Field(
         min_length=1, description="At most serve.max_batch_size customers (413 beyond)"
     )
-    explain: bool = Field(
+    explain: StrictBool = Field(
         default=True,
         description="false: probability and risk tier only (fast); true: also reason codes "
         "and the best offer without budget",
@@ -61,7 +61,7 @@ class ScoreRequest(Strict):
 class ByIdRequest(Strict):
     """Customers of the latest scoring snapshot, by id."""
 
-    customer_ids: list[str] = Field(
+    customer_ids: list[Annotated[str, Field(pattern=CUSTOMER_ID_PATTERN)]] = Field(
         min_length=1,
         description="At most serve.max_batch_size ids (413 beyond); unknown ids: 404 naming them",
         examples=[["C0000006", "C0000008"]],

@@ -14,6 +14,7 @@ before serving, which would repeat), and stop them all on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -40,6 +41,30 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     listener.bind((host, port))
     listener.listen(BACKLOG)
     return listener
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Raise ``OSError`` when something already listens on ``host:port``.
+
+    The workers' ``SO_REUSEPORT`` sockets would otherwise bind next to another service's (a
+    second ``churn serve``, an older version still running) and the kernel would split the
+    connections between the two without a word. A plain socket cannot bind there.
+    """
+    if port == 0:
+        raise OSError("port 0 would give every worker a port of its own; name one port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed one may linger
+        probe.bind((host, port))
+
+
+def _forget(pid: int | None) -> None:
+    """Drop a dead worker's live gauges (the served model version) from the shared metrics."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and pid is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, folder)
 
 
 def serve_worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
@@ -97,6 +122,7 @@ def run_workers(
                     stopping, status = True, STARTUP_FAILURE
                     break
                 _log.warning("a worker died; starting another", pid=process.pid)
+                _forget(process.pid)
                 processes[index] = start()
     finally:
         for process in processes:
@@ -104,6 +130,7 @@ def run_workers(
                 process.terminate()
         for process in processes:
             process.join(timeout=30)
+            _forget(process.pid)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return status

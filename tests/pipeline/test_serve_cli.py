@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -73,19 +74,56 @@ def test_flags_override_params_and_reach_uvicorn(
 def test_several_workers_get_a_socket_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import serving.workers
 
+    free = _free_port()
     params = tmp_path / "params.yaml"
-    params.write_text("serve:\n  port: 9000\n")
+    params.write_text(f"serve:\n  port: {free}\n")
     monkeypatch.setenv("CHURN_API_KEYS", "secret")
     # empty counts as unset for `churn serve`, and monkeypatch removes what it sets afterwards:
     # a leaked multiprocess metrics dir would empty /metrics in later in-process tests
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
     calls: list[tuple] = []
-    monkeypatch.setattr(serving.workers, "run_workers", lambda *args: calls.append(args))
+    metrics_dirs: list[Path] = []
+
+    def run_workers(*args: object) -> int:
+        calls.append(args)
+        metrics_dirs.append(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+        assert metrics_dirs[0].is_dir()  # metrics shared across the workers
+        return 0
+
+    monkeypatch.setattr(serving.workers, "run_workers", run_workers)
 
     result = runner.invoke(app, ["serve", "--params", str(params), "--workers", "2"])
 
     assert result.exit_code == 0, result.output
     workers, host, port, options = calls[0]
-    assert (workers, host, port) == (2, "127.0.0.1", 9000)
+    assert (workers, host, port) == (2, "127.0.0.1", free)
     assert options["app"] == "serving.app:app_from_environment" and options["factory"] is True
-    assert os.environ["PROMETHEUS_MULTIPROC_DIR"]  # metrics shared across the workers
+    assert not metrics_dirs[0].exists()  # made for this run, removed after it (73 had piled up)
+
+
+def test_several_workers_refuse_a_port_another_service_listens_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their SO_REUSEPORT sockets would bind beside another service's (say a second ``churn
+    serve``) and the kernel would split the connections between the two without a word."""
+    from serving.workers import reuse_port_socket
+
+    port = _free_port()
+    params = tmp_path / "params.yaml"
+    params.write_text(f"serve:\n  port: {port}\n")
+    monkeypatch.setenv("CHURN_API_KEYS", "secret")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    other = reuse_port_socket("127.0.0.1", port)  # what a running `churn serve` holds
+    try:
+        result = runner.invoke(app, ["serve", "--params", str(params), "--workers", "2"])
+    finally:
+        other.close()
+
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -238,7 +239,9 @@ def test_a_body_of_exactly_the_limit_is_read(
         headers={**auth(), "content-type": "application/json"},
     )
 
-    assert response.status_code == 404  # read and parsed: the one id is simply unknown
+    # read and parsed (not 413): the one id is then too long for a customer id
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "customer_ids[0]"
 
 
 def test_streamed_body_over_the_limit_is_413(client: TestClient, world: Config) -> None:
@@ -324,14 +327,80 @@ def test_schema_errors_are_422_with_field_paths(client: TestClient) -> None:
     ]
 
     assert [response.status_code for response in undecodable] == [422, 422]
-    assert all("not JSON" in response.json()["error"]["message"] for response in undecodable)
+    assert all(
+        "cannot be read as JSON" in response.json()["error"]["message"] for response in undecodable
+    )
     assert shape.status_code == 422
     assert shape.json()["error"]["details"][0]["field"] == "customers[0].features"
     assert shape.json()["error"]["details"][0]["customer_index"] == 0
     assert malformed.status_code == 422
-    assert "not valid JSON" in malformed.json()["error"]["message"]
+    assert "not valid JSON (at character 15)" in malformed.json()["error"]["message"]
+    assert malformed.json()["error"]["details"][0]["field"] == "body"  # not "[15]"
     assert extra.status_code == 422
     assert extra.json()["error"]["details"][0]["field"] == "x"
+
+
+def test_requests_a_crm_may_send_by_mistake_get_a_4xx_that_says_what_to_fix(
+    client: TestClient, world: Config
+) -> None:
+    """Found by an exploratory run: each of these was a 500, a puzzling 422 or a huge answer."""
+    customers = feature_payload(snapshot(world).head(1), required_features(client))
+    body = json.dumps({"customers": customers}).encode()
+    json_type = {"content-type": "application/json"}
+
+    as_text = client.post(
+        "/v1/score", content=body, headers={**auth(), "content-type": "text/plain"}
+    )
+    untyped = client.post("/v1/score", content=body, headers=auth())
+    zipped = client.post(
+        "/v1/score",
+        content=gzip.compress(body),
+        headers={**auth(), **json_type, "content-encoding": "gzip"},
+    )
+    # a lone surrogate cannot be encoded as UTF-8: echoing it back crashed the error answer
+    surrogate = b'{"customer_ids": ["\\ud800"]}'
+    by_id = client.post("/v1/score/by-id", content=surrogate, headers={**auth(), **json_type})
+    feature = client.post(
+        "/v1/score",
+        content=b'{"customers": [{"features": {"\\ud800": 1}}]}',
+        headers={**auth(), **json_type},
+    )
+    listed = dict(customers[0]["features"], rfm_orders_30d=[1])
+    as_list = client.post("/v1/score", json={"customers": [{"features": listed}]}, headers=auth())
+    lax = client.post("/v1/score", json={"customers": customers, "explain": "yes"}, headers=auth())
+    many = dict(customers[0]["features"], **{f"no_such_{i}": 1 for i in range(5_000)})
+    flood = client.post("/v1/score", json={"customers": [{"features": many}]}, headers=auth())
+
+    assert [as_text.status_code, untyped.status_code, zipped.status_code] == [415, 415, 415]
+    assert "Content-Type: application/json" in as_text.json()["error"]["message"]
+    assert "Content-Encoding gzip" in zipped.json()["error"]["message"]
+    assert [by_id.status_code, feature.status_code] == [422, 422]
+    assert as_list.status_code == 422
+    assert as_list.json()["error"]["details"] == [
+        {
+            "field": "customers[0].features.rfm_orders_30d",
+            "customer_index": 0,
+            "message": "expected a number, true/false, text or null",
+        }
+    ]
+    assert lax.status_code == 422 and lax.json()["error"]["details"][0]["field"] == "explain"
+    assert flood.status_code == 422
+    assert len(flood.json()["error"]["details"]) == 50
+    assert "(and 4999 more)" in flood.json()["error"]["message"]
+    assert len(flood.content) < 20_000
+
+
+def test_the_key_is_read_as_http_sends_it(client: TestClient) -> None:
+    customer = {"customer_ids": ["C0000001"]}
+    padded = client.post("/v1/score/by-id", json=customer, headers={"X-API-Key": f"{API_KEY} "})
+    twice = client.post(
+        "/v1/score/by-id",
+        json=customer,
+        headers=[("X-API-Key", API_KEY), ("X-API-Key", "crm-key-wrong")],
+    )
+
+    assert padded.status_code != 403  # trailing whitespace is not part of a header value
+    assert twice.status_code == 400 and "send one" in twice.json()["error"]["message"]
 
 
 def test_an_internal_error_leaks_no_trace_or_path(

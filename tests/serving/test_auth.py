@@ -61,3 +61,14 @@ def test_missing_is_401_and_wrong_is_403() -> None:
     assert check_key(ring, "beta").status == 403  # type: ignore[union-attr]
     assert check_key(None, "alpha").status == 403  # type: ignore[union-attr]  # no admin key set
     assert check_key(ring, "alpha") is None
+
+
+def test_a_sent_key_is_read_as_utf8_without_surrounding_whitespace() -> None:
+    """Configured keys are UTF-8 text; a key sent as UTF-8 bytes must match (it was read as
+    latin-1, so a non-ASCII key could never match), and bytes that are not UTF-8 match none."""
+    from serving.guard import _key_text
+
+    ring = KeyRing((b"cl\xc3\xa9",))  # "clé", as load_keys stores it
+
+    assert check_key(ring, _key_text("clé \t".encode())) is None
+    assert check_key(ring, _key_text(b"cl\xe9")).status == 403  # type: ignore[union-attr]

@@ -29,5 +29,9 @@ def test_details_leave_the_input_out_and_name_bad_json() -> None:
             "customer_index": 0,
             "message": "Input should be a valid string",
         },
-        {"field": "[12]", "customer_index": None, "message": "the body is not valid JSON"},
+        {
+            "field": "body",  # the location's 12 is a character offset, not a list index
+            "customer_index": None,
+            "message": "the body is not valid JSON (at character 12)",
+        },
     ]
