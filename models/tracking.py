@@ -120,12 +120,20 @@ def parent_run(run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
 
 
 def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": "1"}``, values cut to MLflow's length limit."""
+    """``{"a": {"b": 1}}`` → ``{"a.b": "1"}``, values cut to MLflow's length limit.
+
+    A list of mappings (``train.candidates``) is flattened per item, keyed by the item's
+    ``name`` (else its position): as one string it was cut at the limit, and the later
+    candidates' settings were lost from the run.
+    """
     flat: dict[str, str] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat |= flat_params(value, f"{name}.")
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            items = {str(item.get("name", i)): item for i, item in enumerate(value)}
+            flat |= flat_params(items, f"{name}.")
         else:
             flat[name] = str(value)[:MAX_PARAM_LENGTH]
     return flat

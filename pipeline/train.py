@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,14 @@ def run(config: Config) -> dict[str, Any]:
             {"seed": config.seed, "train": config.train.model_dump(), "split": split.as_dict()}
         )
         tracking.log_params({"economics": config.economics.model_dump()})
+        tracking.log_params(  # what the rows mean: two runs on other labels or features differ
+            {
+                "churn": config.churn.model_dump(),
+                "features": config.features.model_dump(
+                    include={"snapshot_date", "history_days", "cutoffs", "families"}
+                ),
+            }
+        )
         results, logged = [], []
         for candidate in config.train.candidates:
             _log.info("training candidate", name=candidate.name, kind=candidate.kind)
@@ -264,6 +273,31 @@ def _other_features(model: Any, columns: FeatureColumns, version: str) -> str | 
     )
 
 
+def label_tags(config: Config) -> dict[str, str]:
+    """The churn definition a model is trained for, as registry tags of its version."""
+    churn = config.churn
+    return {
+        "churn.definition": churn.definition,
+        "churn.horizon_days": str(churn.horizon_days),
+        "churn.lookback_days": str(churn.lookback_days),
+    }
+
+
+def _other_label(tags: Mapping[str, str], label: Mapping[str, str], version: str) -> str | None:
+    """Why the champion cannot be compared: it predicts another churn label (another horizon,
+    look-back or definition), so its probabilities mean something else on the test cutoff;
+    ``None`` when the label matches or the version predates these tags."""
+    differing = {
+        key: (tags[key], value)
+        for key, value in label.items()
+        if key in tags and tags[key] != value
+    }
+    if not differing:
+        return None
+    shown = ", ".join(f"{key} {old} vs {new}" for key, (old, new) in differing.items())
+    return f"champion v{version} was trained for another churn label ({shown})"
+
+
 def _register_and_gate(
     config: Config,
     winner: CandidateResult,
@@ -274,7 +308,8 @@ def _register_and_gate(
     """Register the winner as challenger, compare it with the champion on the test cutoff."""
     name = config.mlflow.registered_model
     champion = tracking.version_by_alias(name, CHAMPION)
-    version = tracking.register(logged.model_uri, name, {"candidate": winner.name})
+    label = label_tags(config)
+    version = tracking.register(logged.model_uri, name, {"candidate": winner.name, **label})
     tracking.set_alias(name, CHALLENGER, version)
     champion_metrics, unusable = None, None
     if champion is not None:
@@ -288,7 +323,9 @@ def _register_and_gate(
                 f"with ({error}); the challenger v{version} is registered but not promoted. "
                 f"Fix the tracking store (or move the '{CHAMPION}' alias on purpose) and rerun"
             )
-        unusable = _other_features(champion_model, columns, champion.version)
+        unusable = _other_label(champion.tags, label, champion.version) or _other_features(
+            champion_model, columns, champion.version
+        )
         if unusable is None:
             champion_metrics = score_rows(
                 champion_model, frames.test, columns, metric_settings(config)

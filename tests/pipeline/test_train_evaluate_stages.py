@@ -220,6 +220,29 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
     )
 
 
+def test_a_champion_trained_for_another_churn_label_is_replaced_saying_why(
+    project: Path, tmp_path: Path
+) -> None:
+    """Its probabilities mean churn over another horizon: a higher PR AUC on this test cutoff
+    would have kept a 60-day model serving as 90-day risk."""
+    with scratch_copy(project, tmp_path) as config:
+        train.run(config)
+        longer = config.model_copy(
+            update={"churn": config.churn.model_copy(update={"horizon_days": 90})}
+        )
+        changed = train.run(longer)
+        version = tracking.MlflowClient().get_model_version(
+            config.mlflow.registered_model, changed["challenger_version"]
+        )
+
+    decision = json.loads((tmp_path / "data/models/promotion.json").read_text())
+    assert changed["champion_version"] == changed["challenger_version"] == "2"
+    assert decision["reason"].startswith(
+        "champion v1 was trained for another churn label (churn.horizon_days 60 vs 90)"
+    )
+    assert version.tags["churn.horizon_days"] == "90"
+
+
 def test_a_champion_another_run_moved_while_this_one_trained_is_not_overwritten(
     project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,6 +286,9 @@ def test_parent_run_has_a_nested_run_per_candidate_and_provenance(
     assert {c.data.tags["mlflow.parentRunId"] for c in children.values()} == {parent.info.run_id}
     assert {"git_commit", "features_dvc_md5"} <= set(parent.data.tags)
     assert parent.data.metrics["gate.promote"] == 1.0
+    params = parent.data.params  # enough to tell two runs apart, every candidate in full
+    assert params["churn.horizon_days"] == "60" and params["features.families.support"] == "True"
+    assert params["train.candidates.xgboost.params.early_stopping_rounds"] == "10"
     assert "test_roc_auc" in children["xgboost"].data.metrics
 
 
