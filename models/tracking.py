@@ -86,9 +86,26 @@ def tracking_uri(config: MlflowConfig) -> str:
     if uri.startswith(SQLITE_PREFIX):
         path = Path(uri.removeprefix(SQLITE_PREFIX))
         if not path.is_absolute() and str(path) != ":memory:":
-            uri = f"{SQLITE_PREFIX}{path.resolve()}"
+            uri = f"{SQLITE_PREFIX}{(store_folder() / path).resolve()}"
     _uris_from_params.add(uri)
     return uri
+
+
+DVC_EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+"""Where ``dvc exp run --temp`` and queued experiments copy the project to run it."""
+
+
+def store_folder(cwd: Path | None = None) -> Path:
+    """The folder a relative store path (``mlflow.db``, ``mlruns``) means: the working directory,
+    or the project itself when a stage runs in a DVC experiment's copy of it. The copy is deleted
+    after the run, and with it a store inside it: the gate would compare with a registry holding
+    nothing, and the experiment's version numbers would name other models in the project's."""
+    cwd = (cwd or Path.cwd()).resolve()
+    parts, marker = cwd.parts, DVC_EXPERIMENT_COPIES
+    for start in range(len(parts) - len(marker)):
+        if parts[start : start + len(marker)] == marker:
+            return Path(*parts[:start])
+    return cwd
 
 
 def configure(config: MlflowConfig) -> str:
@@ -106,7 +123,7 @@ def configure(config: MlflowConfig) -> str:
         return experiment.experiment_id
     location = config.artifact_location
     if "://" not in location:
-        location = Path(location).resolve().as_uri()
+        location = (store_folder() / location).resolve().as_uri()
     experiment_id = client.create_experiment(config.experiment, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

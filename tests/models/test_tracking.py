@@ -92,6 +92,34 @@ def test_a_relative_sqlite_store_is_pinned_to_the_working_directory(
     )
 
 
+def test_a_dvc_experiment_copy_of_the_project_uses_the_project_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dvc exp run --temp`` (and queued runs) run in ``.dvc/tmp/exps/<tmp>/``, deleted after:
+    a store there would hold no champion to gate against and vanish with its versions."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = tmp_path / "project"
+    for copy in ("tmpab12cd", "standalone/tmpef34gh"):
+        workspace = project / ".dvc/tmp/exps" / copy
+        workspace.mkdir(parents=True)
+        monkeypatch.chdir(workspace)
+
+        assert tracking.tracking_uri(MlflowConfig()) == f"sqlite:///{project / 'mlflow.db'}"
+        assert tracking.store_folder() == project
+    assert tracking.store_folder(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+
+def test_flat_params_keep_every_candidate_of_a_list() -> None:
+    candidates = [{"name": "lr", "params": {"C": 1}}, {"name": "xgb", "params": {"depth": 3}}]
+    assert tracking.flat_params({"train": {"candidates": candidates, "tags": ["a", "b"]}}) == {
+        "train.candidates.lr.name": "lr",
+        "train.candidates.lr.params.C": "1",
+        "train.candidates.xgb.name": "xgb",
+        "train.candidates.xgb.params.depth": "3",
+        "train.tags": "['a', 'b']",
+    }
+
+
 def test_the_uri_mlflow_writes_into_the_environment_is_not_taken_for_an_override(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

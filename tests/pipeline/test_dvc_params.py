@@ -151,6 +151,23 @@ def test_each_path_a_stage_reads_is_one_of_its_files(
     )
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_that_uses_the_mlflow_store_is_never_restored_from_the_run_cache(
+    stage: str, reads: dict[str, set[str]]
+) -> None:
+    """DVC restores a stage's outputs from its run-cache when it has seen the same inputs; the
+    registry is not an output, so a restored train would name another champion than its alias
+    (an uncached output turns the run-cache off for the stage)."""
+    if not any(key.startswith("mlflow.") for key in reads[stage]):
+        return
+    outs = [entry for entry in STAGES[stage].get("outs", []) if isinstance(entry, dict)]
+    uncached = [
+        next(iter(entry)) for entry in outs if next(iter(entry.values())).get("cache") is False
+    ]
+    assert uncached, f"dvc.yaml stage {stage!r} writes to MLflow but DVC may restore it instead"
+
+
 def test_the_recorder_logs_values_by_their_params_path() -> None:
     config = Config.from_mapping({"validate": {"max_examples": 3}})
     with ReadRecorder(config) as recorder:
