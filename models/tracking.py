@@ -353,6 +353,21 @@ def version_card(registered_model: str, version: str) -> VersionCard:
     )
 
 
+def require_store(config: MlflowConfig) -> str:
+    """The tracking URI, after checking that a local SQLite store exists: opening one that does
+    not creates an empty store, which then answers "no such version" (or, to the service, "no
+    champion") about a store that was only moved or misnamed. Other stores are not checked."""
+    uri = tracking_uri(config)
+    if uri.startswith(SQLITE_PREFIX):
+        path = Path(uri.removeprefix(SQLITE_PREFIX))
+        if str(path) != ":memory:" and not path.is_file():
+            raise TrackingError(
+                f"no MLflow store at {path} (tracking URI {uri}): run `churn train` to create "
+                f"one, restore the file, or set {TRACKING_URI_ENV} to the store in use"
+            )
+    return uri
+
+
 def version_run_id(registered_model: str, version: str) -> str:
     """The id of the run that logged registered version ``version`` (e.g. the champion's)."""
     try:

@@ -18,18 +18,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import typer
 
 from core.atomic import atomic_dir, write_json, write_parquet
 from core.config import Config
-from core.logging import get_logger
+from core.logging import first_line, get_logger
 from models import tracking
 from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL, CutoffSplit, split_frame
-from pipeline.errors import read_output
+from models.training import predict_churn
+from pipeline.errors import fail, read_output
 from pipeline.train import load_training, read_registered
 
 _log = get_logger(__name__)
@@ -37,6 +39,7 @@ _log = get_logger(__name__)
 SNAPSHOT_FILE = "snapshot.parquet"
 REPORT_PAGE = "shap_report.html"
 MLFLOW_FOLDER = "shap_report"
+CHECK_ROWS = 64  # test rows the store's champion must score like data/models' copy
 
 
 def run(config: Config) -> dict[str, Any]:
@@ -53,6 +56,7 @@ def run(config: Config) -> dict[str, Any]:
     test_seconds = time.perf_counter() - shap_started
     _log.info("test cutoff explained", rows=len(test), seconds=round(test_seconds, 1))
 
+    champion_run = _champion_run(config, registered, model, test)
     snapshot = _read_snapshot(config.paths.features_dir)
     shap_started = time.perf_counter()
     snapshot_explanation = explainer.explain(snapshot, model)
@@ -98,7 +102,8 @@ def run(config: Config) -> dict[str, Any]:
         write_parquet(folder / "shap_values.parquet", _shap_table(test, explanation))
         write_parquet(folder / "snapshot_reasons.parquet", reasons)
         write_json(folder / "summary.json", summary)
-    _log_to_champion_run(config, registered)
+    tracking.log_folder_to_run(champion_run, config.paths.reports_dir, MLFLOW_FOLDER)
+    _log.info("report logged to MLflow", run_id=champion_run, folder=MLFLOW_FOLDER)
     typer.echo(
         f"explained {len(test):,} test rows ({explanation.path}, {test_seconds:.1f} s) and "
         f"{len(snapshot):,} snapshot customers ({snapshot_seconds:.1f} s) in "
@@ -173,14 +178,37 @@ def _summary(explanation: Explanation, snapshot_rows: int) -> dict[str, Any]:
     }
 
 
-def _log_to_champion_run(config: Config, registered: dict[str, Any]) -> None:
-    """Attach the report and its PNGs to the run that logged the champion version."""
-    tracking.configure(config.mlflow)
-    run_id = tracking.version_run_id(
-        registered["registered_model"], str(registered["champion_version"])
-    )
-    tracking.log_folder_to_run(run_id, config.paths.reports_dir, MLFLOW_FOLDER)
-    _log.info("report logged to MLflow", run_id=run_id, folder=MLFLOW_FOLDER)
+def _champion_run(
+    config: Config, registered: dict[str, Any], model: Any, rows: pd.DataFrame
+) -> str:
+    """The run that logged the champion version, where the report goes; checked before anything
+    is written. The version must exist in the store in use and be the model ``data/models``
+    holds: a moved or switched store (``MLFLOW_TRACKING_URI``) may hold another model under the
+    same version number, whose run would silently get this model's report."""
+    name, version = registered["registered_model"], str(registered["champion_version"])
+    where = f"data/models names {name} v{version} as champion"
+    try:
+        uri = tracking.require_store(config.mlflow)
+        tracking.configure(config.mlflow)
+        run_id = tracking.version_run_id(name, version)
+        stored = tracking.load_model(name, version=version)
+    except Exception as error:  # the store down, the version or its artefact missing
+        fail(
+            f"cannot attach the report to the champion's MLflow run: {first_line(error)}; "
+            f"{where}: restore the tracking store train used (or point {tracking.TRACKING_URI_ENV} "
+            "at it), or re-run train; nothing was written"
+        )
+    sample = rows.head(CHECK_ROWS)
+    columns = ChurnExplainer.from_model(model, n_jobs=1).parts.columns
+    ours, theirs = predict_churn(model, sample, columns), predict_churn(stored, sample, columns)
+    if not np.allclose(ours, theirs, rtol=0, atol=1e-9):
+        fail(
+            f"the tracking store {uri} holds another model as {name} v{version} than "
+            f"{config.paths.models_dir / 'champion'} ({where}, trained against another store?): "
+            "re-run train against this store, or point the tracking URI at the one train used; "
+            "nothing was written"
+        )
+    return run_id
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.logging import get_logger
+from models import tracking
 from models.candidates import is_boolean_objects
 from serving import metrics
 from serving.fastexplain import FastExplainer, compile_fast_explainer
@@ -133,6 +134,10 @@ class ServingHolder:
         settings, current = self.settings, self.current
         alias_error: ModelLoadError | None = None
         try:
+            try:  # opening a missing SQLite store would create an empty one, without a champion
+                tracking.require_store(settings.mlflow)
+            except tracking.TrackingError as error:
+                raise ModelLoadError(str(error)) from None
             version = resolve_alias(settings.registered_model, settings.alias)
         except ModelLoadError as error:
             if current is None:

@@ -97,3 +97,56 @@ def test_report_and_pngs_are_written_and_logged_to_the_champion_run(project: Pat
     assert "shap_report/shap_report.html" in logged
     assert logged_pngs == {f"shap_report/shap/{name}" for name in pngs}
     assert len(pngs) >= 8
+
+
+def test_a_lost_or_switched_tracking_store_stops_explain_before_it_writes(
+    project: Path, summary: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A moved store used to end in a TrackingError traceback after the outputs were replaced
+    (and left an empty mlflow.db behind); another store holding another model under the same
+    version number silently got this model's report."""
+    import typer
+
+    reports = (project / "reports/shap_report.html").read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        lost = config.model_copy(
+            update={"mlflow": MlflowConfig(tracking_uri=f"sqlite:///{tmp_path / 'moved.db'}")}
+        )
+        with pytest.raises(typer.Exit) as stopped_lost:
+            explain.run(lost)
+        lost_message = capsys.readouterr().err
+
+        other_root = tmp_path / "other"
+        (other_root / "data").mkdir(parents=True)
+        other = config.model_copy(
+            update={
+                "mlflow": MlflowConfig(
+                    tracking_uri=f"sqlite:///{other_root / 'mlflow.db'}",
+                    artifact_location=str(other_root / "mlruns"),
+                ),
+                "paths": config.paths.model_copy(update={"models_dir": other_root / "models"}),
+                "train": config.train.model_copy(
+                    update={
+                        "candidates": [
+                            config.train.candidates[0].model_copy(
+                                update={"params": {"n_estimators": 20, "max_depth": 2}}
+                            )
+                        ]
+                    }
+                ),
+            }
+        )
+        train.run(other)  # v1 of the other store: another model
+        switched = config.model_copy(update={"mlflow": other.mlflow})
+        with pytest.raises(typer.Exit) as stopped_switched:
+            explain.run(switched)
+        switched_message = capsys.readouterr().err
+
+    assert stopped_lost.value.exit_code == stopped_switched.value.exit_code == 1
+    assert "no MLflow store at" in lost_message and "nothing was written" in lost_message
+    assert not (tmp_path / "moved.db").exists()
+    assert "holds another model as churn-classifier v1" in switched_message
+    assert (project / "reports/shap_report.html").read_bytes() == reports

@@ -48,7 +48,8 @@ def test_a_first_load_that_fails_says_nothing_serves_not_that_a_previous_state_d
         outcome = holder.refresh()
     assert holder.current is None
     assert (outcome.changed, outcome.message) == (False, "load failed")
-    assert "does not exist in the registry" in (outcome.error or "")
+    assert "no MLflow store at" in (outcome.error or "")  # a misnamed store is not created
+    assert not (tmp_path / "mlflow.db").exists()
     assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == [
         "load failed; nothing serves until one succeeds"
     ]
