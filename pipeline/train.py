@@ -146,15 +146,30 @@ def run(config: Config) -> dict[str, Any]:
             },
         }
         tracking.log_json(summary, "registered.json")
-    if decision.promote:
-        _refuse_if_the_champion_moved(summary)
-    _write_outputs(
-        config, results, winner, decision, summary, frames, columns, _data_end(frame, config)
-    )
-    if decision.promote:
-        # Last: a stage that fails before here leaves the registry's champion and data/models
-        # (what the offers stage and DVC see) telling the same story.
-        tracking.set_alias(summary["registered_model"], CHAMPION, summary["challenger_version"])
+        # Still inside the run: a failure from here on marks it FAILED, so MLflow never shows a
+        # finished run whose gate promoted a model that did not become champion.
+        if decision.promote:
+            _refuse_if_the_champion_moved(summary)
+        try:
+            _write_outputs(
+                config,
+                results,
+                winner,
+                decision,
+                summary,
+                frames,
+                columns,
+                _data_end(frame, config),
+            )
+        except OSError as error:
+            fail(
+                f"cannot write {config.paths.models_dir}: {first_line(error)}; the challenger "
+                f"v{summary['challenger_version']} is registered, the champion alias not moved"
+            )
+        if decision.promote:
+            # Last: a stage that fails before here leaves the registry's champion and data/models
+            # (what the offers stage and DVC see) telling the same story.
+            tracking.set_alias(summary["registered_model"], CHAMPION, summary["challenger_version"])
     typer.echo(f"{'PROMOTED' if decision.promote else 'KEPT CHAMPION'}: {decision.reason}")
     return summary
 

@@ -202,10 +202,14 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
 
         with pytest.MonkeyPatch.context() as full:  # promoted, but data/models cannot be written
             full.setattr(tracking, "save_model", disk_full)
-            with pytest.raises(OSError):
+            with pytest.raises(typer.Exit) as stopped_writing:  # not an OSError traceback
                 train.run(config)
         champion_after_failed_write = tracking.version_by_alias(
             config.mlflow.registered_model, "champion"
+        )
+        failed_runs = tracking.mlflow.search_runs(
+            filter_string="attributes.status = 'FAILED' and attributes.run_name = 'train'",
+            output_format="list",
         )
         changed = train.run(config)
 
@@ -213,6 +217,10 @@ def test_the_gate_fails_closed_unless_the_champion_was_built_on_other_features(
     assert champion_after_outage is not None and str(champion_after_outage.version) == "1"
     assert champion_after_failed_write is not None
     assert str(champion_after_failed_write.version) == "1"  # the alias moves only after the write
+    assert stopped_writing.value.exit_code == 1
+    # the run that promoted but could not write is FAILED, not a finished run saying promote=1
+    # (newest first; the outage's run before it failed at the gate, before any decision)
+    assert [run.data.metrics.get("gate.promote") for run in failed_runs] == [1.0, None]
     decision = json.loads((tmp_path / "data/models/promotion.json").read_text())
     assert changed["champion_version"] == changed["challenger_version"] == "4"
     assert decision["reason"].startswith(
