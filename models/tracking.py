@@ -284,13 +284,6 @@ def load_saved_model(path: Path) -> Any:
     return mlflow.sklearn.load_model(str(path))
 
 
-def download_model(registered_model: str, version: str, path: Path) -> None:
-    """Copy a registered version's model folder to ``path`` (e.g. the champion, for evaluate)."""
-    mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{registered_model}/{version}", dst_path=str(path)
-    )
-
-
 # --- read side for the scoring service (issue 7): connect without creating anything, describe a
 # registered version --------------------------------------------------------------------------
 

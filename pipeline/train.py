@@ -397,12 +397,17 @@ def _write_outputs(
             save_to = folder / "candidates" / result.name
             tracking.save_model(result.model, save_to, inputs, data_end)
         champion_dir = folder / "champion"
-        if decision.promote:
-            tracking.save_model(winner.model, champion_dir, inputs, data_end)
-        else:
-            tracking.download_model(
-                config.mlflow.registered_model, summary["champion_version"], champion_dir
+        # Kept, the champion is loaded from the registry and saved the same way: a copy of the
+        # registry's folder held run and model ids and the clock, and other files than a
+        # promoted champion's, so data/models' bytes depended on the gate's decision.
+        champion = (
+            winner.model
+            if decision.promote
+            else tracking.load_model(
+                config.mlflow.registered_model, version=summary["champion_version"]
             )
+        )
+        tracking.save_model(champion, champion_dir, inputs, data_end)
     _log.info("models written", folder=str(config.paths.models_dir))
 
 

@@ -101,6 +101,31 @@ def test_first_model_becomes_champion_and_an_equal_one_does_not_replace_it(
     assert decision["challenger_ece"] == decision["champion_ece"]
 
 
+def test_a_kept_champion_is_saved_as_a_promoted_one_is(
+    project: Path, runs: tuple[dict, dict]
+) -> None:
+    """The second run kept v1: data/models/champion was the registry's folder (its run and
+    model ids, the clock, three more files); now it is saved as a promoted one is. The pickle
+    itself differs: a model loaded back pickles to other bytes than the one trained."""
+    promoted, kept = project / FIRST_MODELS / "champion", project / "data/models/champion"
+    files = sorted(path.name for path in promoted.iterdir())
+    assert files == sorted(path.name for path in kept.iterdir())
+    saved, copied = (
+        yaml.safe_load((folder / "MLmodel").read_text()) for folder in (promoted, kept)
+    )
+    assert set(copied) == set(saved)
+    assert copied.get("run_id") is None and copied.get("model_id") is None
+    assert copied["utc_time_created"] == saved["utc_time_created"]  # the data's end, not a clock
+    assert copied["signature"] == saved["signature"]
+    rows = feature_table(customers=20)
+    model = tracking.load_saved_model(promoted)
+    columns = feature_columns(rows, [])
+    np.testing.assert_array_equal(
+        tracking.load_saved_model(kept).predict_proba(model_inputs(rows, columns)),
+        model.predict_proba(model_inputs(rows, columns)),
+    )
+
+
 def test_same_data_and_params_give_the_same_model_folder_bytes(
     project: Path, runs: tuple[dict, dict], tmp_path: Path
 ) -> None:
