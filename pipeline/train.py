@@ -217,11 +217,16 @@ def metric_settings(config: Config) -> MetricSettings:
     )
 
 
+GIT_CHANGES = ["status", "--porcelain", "--untracked-files=no"]
+"""Tracked files changed since the commit. ``dvc.lock`` is left out: ``dvc repro`` rewrites it
+for the stages before train, so it would call every run from a clean checkout dirty."""
+
+
 def provenance(config: Config) -> dict[str, str]:
     """Tags tying a run to its code and data: git commit, DVC hash of the feature folder."""
     return {
         "git_commit": _git(["rev-parse", "HEAD"]),
-        "git_dirty": _dirty(_git(["status", "--porcelain", "--untracked-files=no"])),
+        "git_dirty": _dirty(_git([*GIT_CHANGES, "--", ".", ":(exclude)dvc.lock"])),
         "features_dvc_md5": _dvc_out_hash(Path("dvc.lock"), config.paths.features_dir),
         "stage": "train",
     }

@@ -391,3 +391,29 @@ def test_evaluate_writes_metrics_oracle_segments_backtest_and_plots(
         assert (folder / "plots" / curve / "champion.csv").is_file()
     roc = pd.read_csv(folder / "plots/roc/oracle.csv")
     assert roc["tpr"].iloc[-1] == 1.0
+
+
+def test_a_run_from_a_clean_checkout_is_not_dirty_because_dvc_rewrote_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dvc repro rewrites dvc.lock for the stages before train: git_dirty said True on every
+    run, and so told nothing."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    monkeypatch.chdir(tmp_path)
+    config = Config.from_mapping({})
+
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    lock_only = train.provenance(config)["git_dirty"]
+    (tmp_path / "params.yaml").write_text("seed: 2\n")
+    edited = train.provenance(config)["git_dirty"]
+
+    assert (lock_only, edited) == ("False", "True")
