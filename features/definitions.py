@@ -56,6 +56,38 @@ class FamilyDef:
     description: str
 
 
+UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **{
+        unit: (0.0, None)
+        for unit in (
+            "days",
+            "hours",
+            "orders",
+            "tickets",
+            "events",
+            "subscriptions",
+            "points",
+            "sessions",
+            "offers",
+            "referrals",
+            "currency",
+            "ratio",
+            "opens per e-mail",
+            "clicks per e-mail",
+            "abandons per cart",
+        )
+    },
+    "relative change (-1 to 1)": (-1.0, 1.0),
+    "share (0-1)": (0.0, 1.0),
+    "flag (0/1)": (0.0, 1.0),
+    "score (0-10)": (0.0, 10.0),
+    "score (1-5)": (1.0, 5.0),
+    "score points": (-10.0, 10.0),
+}
+"""Bounds of each unit's values. Rates per e-mail or cart may pass 1 (an e-mail opened twice);
+``currency per month`` has none (a change in revenue may be negative)."""
+
+
 @dataclass(frozen=True)
 class FeatureDef:
     """One feature column (or, with a ``{placeholder}`` in ``name``, a pattern of columns).
@@ -74,6 +106,13 @@ class FeatureDef:
     @property
     def is_pattern(self) -> bool:
         return "{" in self.name
+
+    @property
+    def valid_range(self) -> tuple[float | None, float | None]:
+        """The values the feature can take, ``(low, high)`` with ``None`` for no bound, from its
+        unit (:data:`UNIT_RANGES`): what a value sent from outside (a scoring request) must
+        respect, since the model, the reasons and the offer rules would read anything else."""
+        return UNIT_RANGES.get(self.unit, (None, None))
 
     def resolve(self, placeholder: str, value: str) -> FeatureDef:
         """The concrete feature of a pattern: ``{placeholder}`` replaced in name and description."""

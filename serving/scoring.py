@@ -26,7 +26,7 @@ import pandas as pd
 
 from serving.errors import ApiError
 from serving.schemas import CustomerFeatures
-from serving.state import Serving
+from serving.state import LARGEST_NUMBER, Serving
 from serving.store import risk_tier
 
 FEATURES_SOURCE = "features"
@@ -38,6 +38,7 @@ def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> No
         return
     required = serving.required_features
     kinds = serving.feature_kinds
+    ranges = {name: (low, high) for name, low, high in serving.numeric_ranges}
     details: list[dict[str, Any]] = []
     for index, customer in enumerate(customers):
         given = customer.features
@@ -56,6 +57,8 @@ def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> No
             if kind is not None and not _fits(value, kind):
                 expected = _NUMBER if kind == "number" else kind
                 details.append(_problem(index, name, f"expected {expected} or null"))
+            elif kind == "number" and value is not None and not _in_range(value, ranges[name]):
+                details.append(_problem(index, name, _range_message(ranges[name])))
         if len(details) >= 50:
             break
     if details:
@@ -187,9 +190,6 @@ def _answer(
     }
 
 
-LARGEST_NUMBER = float(np.finfo(np.float32).max)
-"""The largest magnitude a feature value may have: XGBoost scores in float32, where anything
-larger is infinite (and a JSON integer may be larger than any float)."""
 _NUMBER = f"a number within +-{LARGEST_NUMBER:.4g}"
 
 
@@ -200,11 +200,11 @@ def _valid(serving: Serving, given: dict[str, Any]) -> bool:
     ``type(...) is`` suffices; the detailed loop then only runs for a request it will reject."""
     if given.keys() != serving.required_set:
         return False
-    for name in serving.numeric_features:
+    for name, low, high in serving.numeric_ranges:
         value = given[name]
         kind = type(value)
         if kind is float or kind is int:
-            if not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:  # NaN fails both comparisons
+            if not low <= value <= high:  # NaN fails both comparisons
                 return False
         elif value is not None:
             return False
@@ -217,6 +217,17 @@ def _valid(serving: Serving, given: dict[str, Any]) -> bool:
         if value is not None and type(value) is not str:
             return False
     return True
+
+
+def _in_range(value: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def _range_message(bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    if high >= LARGEST_NUMBER:
+        return f"expected a number of at least {low:g} (its unit's range) or null"
+    return f"expected a number from {low:g} to {high:g} (its unit's range) or null"
 
 
 def _fits(value: Any, kind: str) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.logging import get_logger
+from features.definitions import UnknownFeatureError, describe
 from models import tracking
 from models.candidates import is_boolean_objects
 from serving import metrics
@@ -43,6 +44,11 @@ EXPLAIN_CHECK_CHUNK = 250
 
 class PolicyError(RuntimeError):
     """The offer policy could not be loaded."""
+
+
+LARGEST_NUMBER = float(np.finfo(np.float32).max)
+"""The largest magnitude a feature value may have: XGBoost scores in float32, where anything
+larger is infinite (and a JSON integer may be larger than any float)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,23 @@ class Serving:
     @cached_property
     def numeric_features(self) -> tuple[str, ...]:
         return self._of_kind("number")
+
+    @cached_property
+    def numeric_ranges(self) -> tuple[tuple[str, float, float], ...]:
+        """``(name, low, high)`` per numeric feature: its unit's range in the feature catalogue
+        (a negative count or a share above 1 is a caller's bug, not a customer), within what
+        XGBoost's float32 can hold."""
+        largest = LARGEST_NUMBER
+        ranges = []
+        for name in self.numeric_features:
+            try:
+                low, high = describe(name).valid_range
+            except UnknownFeatureError:  # not a catalogue feature: only the float32 bound
+                low, high = None, None
+            ranges.append(
+                (name, -largest if low is None else low, largest if high is None else high)
+            )
+        return tuple(ranges)
 
     @cached_property
     def bool_features(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ import pytest
 from features.definitions import (
     CATALOGUE,
     FAMILIES,
+    UNIT_RANGES,
     FeatureNameError,
     UnknownFeatureError,
     definitions_hash,
@@ -80,3 +81,17 @@ def test_the_hash_changes_with_the_definitions() -> None:
 
     assert definitions_hash(features) == definitions_hash(list(features))
     assert definitions_hash(features) != definitions_hash(features[:-1])
+
+
+UNBOUNDED_UNITS = {"currency per month", "as exported"}
+"""Units without a range: a change in monthly revenue may be negative; static attributes are
+the export's own values."""
+
+
+def test_every_unit_in_the_catalogue_has_a_range_or_is_known_to_have_none() -> None:
+    """A new unit must decide its range: the scoring service refuses request values outside it."""
+    units = {feature.unit for feature in CATALOGUE}
+    assert units - UNBOUNDED_UNITS == set(UNIT_RANGES)
+    assert describe("rfm_orders_30d").valid_range == (0.0, None)
+    assert describe("rfm_spend_trend_90d").valid_range == (-1.0, 1.0)
+    assert describe("subscription_mrr_change_90d").valid_range == (None, None)

@@ -390,6 +390,33 @@ def test_requests_a_crm_may_send_by_mistake_get_a_4xx_that_says_what_to_fix(
     assert len(flood.content) < 20_000
 
 
+def test_values_outside_their_unit_range_are_422_naming_the_range(
+    client: TestClient, world: Config
+) -> None:
+    """A negative count or a share above 1 is a CRM's bug: the model, the reason texts ("Spent
+    -340 in the last 90 days") and the offer rules would read it as a customer."""
+    customers = feature_payload(snapshot(world).head(3), required_features(client))
+    customers[0]["features"]["rfm_orders_90d"] = -2
+    customers[1]["features"]["rfm_spend_trend_90d"] = 1.5
+    customers[2]["features"]["rfm_spend_90d"] = -3.4e38
+
+    response = client.post("/v1/score", json={"customers": customers}, headers=auth())
+
+    assert response.status_code == 422
+    details = {d["field"]: d["message"] for d in response.json()["error"]["details"]}
+    assert details == {
+        "customers[0].features.rfm_orders_90d": (
+            "expected a number of at least 0 (its unit's range) or null"
+        ),
+        "customers[1].features.rfm_spend_trend_90d": (
+            "expected a number from -1 to 1 (its unit's range) or null"
+        ),
+        "customers[2].features.rfm_spend_90d": (
+            "expected a number of at least 0 (its unit's range) or null"
+        ),
+    }
+
+
 def test_the_key_is_read_as_http_sends_it(client: TestClient) -> None:
     customer = {"customer_ids": ["C0000001"]}
     padded = client.post("/v1/score/by-id", json=customer, headers={"X-API-Key": f"{API_KEY} "})
