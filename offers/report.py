@@ -250,7 +250,8 @@ def render_markdown(
         f"{int((rows['group'] == 'control').sum())} control. "
         f"Retained = {RETAINED[settings.definition]}. "
         "Lift = retention treated − control, 95% Newcombe interval; "
-        "detectable_lift = the lift these arm sizes detect with 80% power; "
+        "detectable_lift = the lift these arm sizes detect with 80% power (blank: none can, "
+        "since an arm is empty or too small, or the control's retention is 0 or 1); "
         "net gain = extra retained × value per retained customer − cost.",
         "",
         *(

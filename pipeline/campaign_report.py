@@ -8,6 +8,7 @@ and per segment), ``lift.png`` and ``lift.csv`` (every table row).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,15 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
         pd.concat(tables.values(), ignore_index=True).to_csv(folder / "lift.csv", index=False)
     per_offer = tables["Per offer"]
     for record in per_offer.itertuples(index=False):
+        detectable = (
+            "none with these arm sizes"
+            if math.isnan(record.detectable_lift)
+            else f"{record.detectable_lift:.3f}"
+        )
         typer.echo(
             f"{record.offer_id:>14}: lift {record.lift:+.3f} "
             f"[{record.lift_ci_low:+.3f}, {record.lift_ci_high:+.3f}], "
-            f"detectable {record.detectable_lift:.3f}, net gain {record.net_gain:,.0f}"
+            f"detectable {detectable}, net gain {record.net_gain:,.0f}"
         )
     uncosted = uncosted_offers(rows, settings)
     if uncosted:
