@@ -122,12 +122,16 @@ def _check_batch(size: int, settings: ServiceSettings) -> None:
 def _probes() -> APIRouter:
     router = APIRouter(tags=["probes"])
 
-    @router.get("/health", response_model=Health, summary="The process is alive")
+    # HEAD too: load balancers and uptime checks often probe with it
+    @router.api_route(
+        "/health", methods=["GET", "HEAD"], response_model=Health, summary="The process is alive"
+    )
     async def health() -> dict[str, str]:
         return {"status": "alive"}
 
-    @router.get(
+    @router.api_route(
         "/ready",
+        methods=["GET", "HEAD"],
         response_model=Readiness,
         summary="Model, snapshot store and offer policy are loaded",
         responses={503: {"model": Readiness, "description": "not loaded yet"}},

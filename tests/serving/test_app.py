@@ -61,12 +61,13 @@ def required_features(client: TestClient) -> list[str]:
 def test_ready_is_false_until_the_model_is_loaded(app: Any) -> None:
     client = TestClient(app)  # no lifespan: nothing loads
     assert client.get("/health").json() == {"status": "alive"}
+    assert client.head("/health").status_code == 200  # probes that use HEAD (it was 405)
     response = client.get("/ready")
     assert (response.status_code, response.json()["ready"]) == (503, False)
-    assert (
-        client.post("/v1/score/by-id", json={"customer_ids": ["x"]}, headers=auth()).status_code
-        == 503
-    )
+    assert client.head("/ready").status_code == 503
+    assert response.headers["retry-after"] == "1"  # one reload poll (0.5 s in the tiny world)
+    scored = client.post("/v1/score/by-id", json={"customer_ids": ["x"]}, headers=auth())
+    assert scored.status_code == 503 and scored.headers["retry-after"] == "1"
 
     app.state.holder.refresh()
 
