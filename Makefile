@@ -2,7 +2,8 @@
 #   make run    set everything up, then run the whole pipeline on the embedded defaults
 #   make test   set everything up, then run the linters and the test suite
 # Everything installs into .venv; nothing is installed system-wide except Debian packages the
-# project needs: a Java runtime (>= 17) for the Spark feature engine, if the machine lacks one.
+# project needs, where the machine lacks them: a Java runtime (>= 17) for the Spark feature engine,
+# and chromium + chromium-driver for the SHAP report's browser test.
 
 PYTHON ?= python3
 VENV := .venv
@@ -69,5 +70,9 @@ test: lint
 bench: setup
 	$(BIN)/python benchmarks/bench_generate.py
 
+# Removes what the pipeline generated (data/ but its README, reports/) and DVC's cache. Keeps
+# dvc.lock (tracked in git), the MLflow store (shared state across runs) and evaluation/ (in git);
+# `make run` then rebuilds everything.
 clean:
-	rm -rf data/raw data/truth data/validation .dvc/cache .dvc/tmp dvc.lock
+	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf reports .dvc/cache .dvc/tmp

@@ -99,7 +99,6 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     stage.run(config)
 
 
-# (explain command: issue 5)
 @app.command()
 def explain(params: ParamsOption = Path("params.yaml")) -> None:
     """SHAP-explain the champion: analysts' report, SHAP values, snapshot reason codes."""
@@ -109,7 +108,6 @@ def explain(params: ParamsOption = Path("params.yaml")) -> None:
     stage.run(config)
 
 
-# (offers and campaign-report commands: issue 6)
 @app.command()
 def offers(
     params: ParamsOption = Path("params.yaml"),
@@ -144,9 +142,6 @@ def campaign_report(
     stage.run(config, campaign_id, out)
 
 
-# (serve command: issue 7)
-
-
 @app.command()
 def serve(
     params: ParamsOption = Path("params.yaml"),
@@ -158,7 +153,7 @@ def serve(
         int | None, typer.Option(help="Worker processes (params: serve.workers).")
     ] = None,
 ) -> None:
-    """Start the scoring service (FastAPI on uvicorn) for the champion model."""
+    """Start the scoring service (FastAPI on uvicorn) for the model at alias serve.alias."""
     config = load_config(params)
     from pipeline import serve as service
 
