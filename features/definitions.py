@@ -196,7 +196,8 @@ FAMILIES: dict[str, FamilyDef] = {
             ("events",),
             "Counts and recency for every `event_type` present in the events table before the "
             "latest cutoff, so a new touchpoint needs no code. `<event_type>` is the type in lower "
-            "case with every run of other characters than letters and digits replaced by `_`.",
+            "case with every run of other characters than letters and digits replaced by `_`, "
+            "without a leading or trailing `_`.",
         ),
         FamilyDef(
             "offers",
