@@ -31,6 +31,7 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from core.config import EconomicsConfig, MlflowConfig
@@ -372,6 +373,14 @@ def version_run_id(registered_model: str, version: str) -> str:
         ) from None
 
 
-def log_folder_to_run(run_id: str, folder: Path, artifact_path: str) -> None:
-    """Add every file of ``folder`` to the finished run ``run_id`` under ``artifact_path``."""
-    MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
+def replace_folder_on_run(run_id: str, folder: Path, artifact_path: str) -> None:
+    """Make ``artifact_path`` of the finished run ``run_id`` hold exactly the files of ``folder``.
+
+    Logging only adds files, so plots an earlier run wrote and this one no longer makes (fewer
+    dependence plots, other features) would stay beside the new report. Stores whose artefact
+    repository cannot delete keep them (MLflow's base repository ignores the request).
+    """
+    client = MlflowClient()
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    get_artifact_repository(artifact_uri).delete_artifacts(artifact_path)
+    client.log_artifacts(run_id, str(folder), artifact_path)

@@ -50,13 +50,13 @@ def run(config: Config) -> dict[str, Any]:
     model = tracking.load_saved_model(config.paths.models_dir / "champion")
     explainer = ChurnExplainer.from_model(model, n_jobs=settings.n_jobs)
     test = _test_rows(config, registered)
+    champion_run = _champion_run(config, registered, model, test)
 
     shap_started = time.perf_counter()
     explanation = explainer.explain(test, model)
     test_seconds = time.perf_counter() - shap_started
     _log.info("test cutoff explained", rows=len(test), seconds=round(test_seconds, 1))
 
-    champion_run = _champion_run(config, registered, model, test)
     snapshot = _read_snapshot(config.paths.features_dir)
     shap_started = time.perf_counter()
     snapshot_explanation = explainer.explain(snapshot, model)
@@ -102,7 +102,7 @@ def run(config: Config) -> dict[str, Any]:
         write_parquet(folder / "shap_values.parquet", _shap_table(test, explanation))
         write_parquet(folder / "snapshot_reasons.parquet", reasons)
         write_json(folder / "summary.json", summary)
-    tracking.log_folder_to_run(champion_run, config.paths.reports_dir, MLFLOW_FOLDER)
+    tracking.replace_folder_on_run(champion_run, config.paths.reports_dir, MLFLOW_FOLDER)
     _log.info("report logged to MLflow", run_id=champion_run, folder=MLFLOW_FOLDER)
     typer.echo(
         f"explained {len(test):,} test rows ({explanation.path}, {test_seconds:.1f} s) and "

@@ -150,3 +150,24 @@ def test_a_lost_or_switched_tracking_store_stops_explain_before_it_writes(
     assert not (tmp_path / "moved.db").exists()
     assert "holds another model as churn-classifier v1" in switched_message
     assert (project / "reports/shap_report.html").read_bytes() == reports
+
+
+def test_a_rerun_replaces_the_report_on_the_champion_run_instead_of_adding_to_it(
+    project: Path, summary: dict
+) -> None:
+    """Logging only adds files: a plot an earlier explain made and this one does not (fewer
+    dependence plots) stayed on the run beside the new report."""
+    registered = json.loads((project / "data/models/registered.json").read_text())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        tracking.connect(config.mlflow)
+        run_id = tracking.version_run_id("churn-classifier", registered["champion_version"])
+        client = tracking.MlflowClient()
+        client.log_text(run_id, "an earlier run's plot", "shap_report/shap/dependence_old.png")
+        explain.run(config)
+        logged = {a.path for a in client.list_artifacts(run_id, "shap_report/shap")}
+
+    pngs = {f"shap_report/shap/{p.name}" for p in (project / "reports/shap").glob("*.png")}
+    assert logged == pngs
