@@ -26,6 +26,7 @@ from core.atomic import atomic_dir, write_json, write_parquet
 from core.config import Config
 from core.logging import first_line, get_logger
 from models import tracking
+from models.candidates import FeatureColumns
 from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
@@ -50,7 +51,7 @@ def run(config: Config) -> dict[str, Any]:
     model = tracking.load_saved_model(config.paths.models_dir / "champion")
     explainer = ChurnExplainer.from_model(model, n_jobs=settings.n_jobs)
     test = _test_rows(config, registered)
-    champion_run = _champion_run(config, registered, model, test)
+    champion_run = _champion_run(config, registered, model, test, explainer.parts.columns)
 
     shap_started = time.perf_counter()
     explanation = explainer.explain(test, model)
@@ -179,7 +180,11 @@ def _summary(explanation: Explanation, snapshot_rows: int) -> dict[str, Any]:
 
 
 def _champion_run(
-    config: Config, registered: dict[str, Any], model: Any, rows: pd.DataFrame
+    config: Config,
+    registered: dict[str, Any],
+    model: Any,
+    rows: pd.DataFrame,
+    columns: FeatureColumns,
 ) -> str:
     """The run that logged the champion version, where the report goes; checked before anything
     is written. The version must exist in the store in use and be the model ``data/models``
@@ -199,7 +204,6 @@ def _champion_run(
             "at it), or re-run train; nothing was written"
         )
     sample = rows.head(CHECK_ROWS)
-    columns = ChurnExplainer.from_model(model, n_jobs=1).parts.columns
     ours, theirs = predict_churn(model, sample, columns), predict_churn(stored, sample, columns)
     if not np.allclose(ours, theirs, rtol=0, atol=1e-9):
         fail(

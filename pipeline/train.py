@@ -135,7 +135,9 @@ def run(config: Config) -> dict[str, Any]:
         for result in results:
             tracking.log_metrics(result.test_metrics, prefix=f"{result.name}.test_")
         tracking.log_metrics(winner.test_metrics, prefix="winner.test_")
-        decision, summary = _register_and_gate(config, winner, winner_logged, frames, columns)
+        decision, summary, champion = _register_and_gate(
+            config, winner, winner_logged, frames, columns
+        )
         summary |= {
             "parent_run_id": parent_run_id,
             "candidate_runs": {item.name: item.run_id for item in logged},
@@ -154,7 +156,7 @@ def run(config: Config) -> dict[str, Any]:
             _write_outputs(
                 config,
                 results,
-                winner,
+                champion,
                 decision,
                 summary,
                 frames,
@@ -324,14 +326,18 @@ def _register_and_gate(
     logged: tracking.LoggedCandidate,
     frames: SplitFrames,
     columns: FeatureColumns,
-) -> tuple[PromotionDecision, dict[str, Any]]:
-    """Register the winner as challenger, compare it with the champion on the test cutoff."""
+) -> tuple[PromotionDecision, dict[str, Any], Any]:
+    """Register the winner as challenger, compare it with the champion on the test cutoff.
+
+    Returns the decision, ``registered.json``'s content and the model that is champion after
+    it: the winner when promoted, else the champion loaded for the comparison.
+    """
     name = config.mlflow.registered_model
     champion = tracking.version_by_alias(name, CHAMPION)
     label = label_tags(config)
     version = tracking.register(logged.model_uri, name, {"candidate": winner.name, **label})
     tracking.set_alias(name, CHALLENGER, version)
-    champion_metrics, unusable = None, None
+    champion_metrics, unusable, champion_model = None, None, None
     if champion is not None:
         # Fail closed: a champion that cannot be loaded (store outage, corrupt artefact) stops
         # the stage; only a champion built on another feature set is promoted over unchecked.
@@ -366,20 +372,25 @@ def _register_and_gate(
     )
     tracking.log_json(decision.as_dict(), "promotion.json")
     champion_version = version if decision.promote else str(champion.version)  # type: ignore[union-attr]
-    return decision, {
-        "registered_model": name,
-        "challenger_version": version,
-        "champion_version": champion_version,
-        "previous_champion_version": None if champion is None else str(champion.version),
-        "winner": {"name": winner.name, "kind": winner.kind, "params": winner.params},
-        "model_uri": logged.model_uri,
-    }
+    champion_after = winner.model if decision.promote else champion_model
+    return (
+        decision,
+        {
+            "registered_model": name,
+            "challenger_version": version,
+            "champion_version": champion_version,
+            "previous_champion_version": None if champion is None else str(champion.version),
+            "winner": {"name": winner.name, "kind": winner.kind, "params": winner.params},
+            "model_uri": logged.model_uri,
+        },
+        champion_after,
+    )
 
 
 def _write_outputs(
     config: Config,
     results: list[CandidateResult],
-    winner: CandidateResult,
+    champion: Any,
     decision: PromotionDecision,
     summary: dict[str, Any],
     frames: SplitFrames,
@@ -401,18 +412,10 @@ def _write_outputs(
         for result in results:
             save_to = folder / "candidates" / result.name
             tracking.save_model(result.model, save_to, inputs, data_end)
-        champion_dir = folder / "champion"
-        # Kept, the champion is loaded from the registry and saved the same way: a copy of the
-        # registry's folder held run and model ids and the clock, and other files than a
-        # promoted champion's, so data/models' bytes depended on the gate's decision.
-        champion = (
-            winner.model
-            if decision.promote
-            else tracking.load_model(
-                config.mlflow.registered_model, version=summary["champion_version"]
-            )
-        )
-        tracking.save_model(champion, champion_dir, inputs, data_end)
+        # Kept, the champion (as loaded from the registry for the gate) is saved the same way as
+        # a promoted one: a copy of the registry's folder held run and model ids and the clock,
+        # and other files, so data/models' bytes depended on the gate's decision.
+        tracking.save_model(champion, folder / "champion", inputs, data_end)
     _log.info("models written", folder=str(config.paths.models_dir))
 
 
