@@ -155,14 +155,12 @@ class ServingHolder:
 
     def _refresh(self, force: bool) -> ReloadOutcome:
         settings, current = self.settings, self.current
-        alias_error: ModelLoadError | None = None
+        alias_error: Exception | None = None
         try:
-            try:  # opening a missing SQLite store would create an empty one, without a champion
-                tracking.require_store(settings.mlflow)
-            except tracking.TrackingError as error:
-                raise ModelLoadError(str(error)) from None
+            # opening a missing SQLite store would create an empty one, without a champion
+            tracking.require_store(settings.mlflow)
             version = resolve_alias(settings.registered_model, settings.alias)
-        except ModelLoadError as error:
+        except (tracking.TrackingError, ModelLoadError) as error:
             if current is None:
                 raise
             # The registry may be down, locked or without the alias for a while; new snapshot
