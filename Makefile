@@ -49,11 +49,12 @@ chromium:
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "chromium still not found after installing it" >&2; exit 1; }
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions the committed outputs were made with.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
 	touch $@
 
 pipeline: setup

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import ibis
-import pytest
+from core.numerics import pin_numerics
 
-from core.config import FeaturesConfig, SparkConfig
-from core.logging import configure_logging
+# Before anything below loads NumPy: tests compute with the kernels the `churn` command uses.
+pin_numerics()
+
+import ibis  # noqa: E402
+import pytest  # noqa: E402
+
+from core.config import FeaturesConfig, SparkConfig  # noqa: E402
+from core.logging import configure_logging  # noqa: E402
 
 SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
