@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "params.yaml"]
+PROJECT_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "params.yaml", "constraints.txt"]
 PROJECT_PACKAGES = [
     "core",
     "crm",

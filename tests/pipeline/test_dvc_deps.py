@@ -9,6 +9,7 @@ here and checked against ``dvc.yaml`` rather than kept in step by hand.
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {p.name for p in PROJECT_ROOT.iterdir() if (p / "__init__.py").is_file()}
 STAGES = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+PROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
 def _module_file(module: str) -> Path | None:
@@ -80,11 +82,17 @@ def _has_code(path: Path) -> bool:
 
 
 def files_a_stage_runs(stage: str) -> set[Path]:
-    """The ``churn`` command's module-level imports, then the stage module and all it imports."""
+    """The ``churn`` console script's module (``pyproject.toml``: ``pipeline/launch.py``, which
+    pins the numeric kernels and then imports the CLI) and the CLI's module-level imports, then
+    the stage module and all it imports."""
+    entry_module = PROJECT["scripts"]["churn"].split(":")[0]
+    launch = _module_file(entry_module)
+    assert launch is not None, f"the churn console script's module {entry_module} is not found"
     cli = PROJECT_ROOT / "pipeline" / "cli.py"
-    files = _project_files(_imported_modules(cli, module_level_only=True))
+    files = _project_files(_imported_modules(launch, module_level_only=True))
+    files |= _project_files(_imported_modules(cli, module_level_only=True))
     files |= _project_files(iter([f"pipeline.{stage}"]))
-    return {cli} | {path for path in files if _has_code(path)}
+    return {launch, cli} | {path for path in files if _has_code(path)}
 
 
 def _covered(path: Path, deps: list[str]) -> bool:
