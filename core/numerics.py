@@ -12,9 +12,10 @@ Both libraries choose their kernels when they load, by the CPU they find:
 
 Measured with NumPy 2.4.6: an Intel Xeon with AVX-512 and a 2-core AMD EPYC without it gave
 different results for all of those; with :func:`pin_numerics`' settings every one matched to the
-bit. In the pipeline those last bits changed the simulated truth, the logistic candidate's metrics
-and the offers figures (``evaluation/``), so a fresh clone's ``dvc repro`` on another machine
-rewrote ``dvc.lock``.
+bit, and so did all 55 columns of the default synthetic world (12 of them, true churn
+probabilities and times among them, differed unpinned). In the pipeline those last bits changed
+the simulated truth, the logistic candidate's metrics and the offers figures (``evaluation/``),
+so a fresh clone's ``dvc repro`` on another machine rewrote ``dvc.lock``.
 
 The settings are read once, when each library loads, so they must be in the environment before
 anything imports NumPy: the ``churn`` command pins them first (``pipeline.launch``). Process
