@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -64,15 +65,23 @@ def pinned_environment(
     return pinned
 
 
-def pin_numerics(environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Set :func:`pinned_environment` in ``environ`` (``os.environ`` by default).
+def pin_numerics(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set :func:`pinned_environment` in ``environ`` (``os.environ`` by default), over any values
+    already there: a shell's ``OPENBLAS_NUM_THREADS=8`` would change the results too.
 
-    Returns the libraries already loaded, whose kernels the settings can no longer change (an
-    empty list when called before NumPy's import, as ``churn`` does).
+    Warns when NumPy or SciPy is already loaded: their kernels are chosen, and the settings only
+    reach processes started from here on.
     """
     target = os.environ if environ is None else environ
     target.update(pinned_environment())
-    return [name for name in ("numpy", "scipy") if name in sys.modules]
+    loaded = [name for name in ("numpy", "scipy") if name in sys.modules]
+    if loaded:
+        warnings.warn(
+            f"{' and '.join(loaded)} already loaded: their kernels stay as this machine chose "
+            "them; call core.numerics.pin_numerics() before importing NumPy",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _cpu_flags() -> frozenset[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.numerics import BLAS_CORE_TYPE, pinned_environment
+from core.numerics import BLAS_CORE_TYPE, pin_numerics, pinned_environment
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +79,12 @@ def test_churn_runs_the_same_kernels_whatever_the_environment_asks_for() -> None
     assert plain["blas"], "no OpenBLAS library was loaded"
     assert all(entry == [BLAS_CORE_TYPE, 1] for entry in plain["blas"] + other_machine["blas"])
     assert plain["digest"] == other_machine["digest"]
+
+
+def test_pinning_after_numpy_loaded_warns_and_still_sets_the_environment() -> None:
+    import numpy  # noqa: F401  (loaded: its kernels are chosen)
+
+    environ: dict[str, str] = {"OPENBLAS_NUM_THREADS": "8"}
+    with pytest.warns(RuntimeWarning, match="numpy"):
+        pin_numerics(environ)
+    assert environ == pinned_environment()
