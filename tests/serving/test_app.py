@@ -477,6 +477,16 @@ def test_metrics_count_routes_and_statuses_and_show_the_version(
 # --- reload ------------------------------------------------------------------------------------
 
 
+def refresh_until_swapped(holder: Any, before: Any, seconds: float = 20.0) -> None:
+    """Refresh as the poll loop does, and wait for the swap: the app's own poll loop may get to
+    the changed files between the test's change and this call (CI once saw it), and then this
+    call finds nothing left to do. Either way ``holder.current`` must move off ``before``."""
+    holder.refresh()
+    deadline = time.monotonic() + seconds
+    while holder.current is before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_model_that_cannot_score_is_rejected_and_the_old_one_keeps_serving(
     client: TestClient, world: Config
 ) -> None:
@@ -509,9 +519,8 @@ def test_a_new_snapshot_still_goes_live_while_the_champion_alias_points_at_a_rej
         stat = targets.stat()
         os.utime(targets, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
-        outcome = holder.refresh()  # what the poll loop calls
+        refresh_until_swapped(holder, before)
 
-        assert outcome.changed, outcome.message
         assert holder.current is not before
         assert holder.current.store.fingerprint != before.store.fingerprint
         assert holder.current.model.version == good
@@ -542,10 +551,10 @@ def test_a_new_snapshot_still_goes_live_while_the_champion_alias_cannot_be_read(
         stat = targets.stat()
         os.utime(targets, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
-        outcome = holder.refresh()
+        refresh_until_swapped(holder, before)
 
-        assert outcome.changed, outcome.message
-        assert "alias unreadable" in outcome.message
+        assert holder.current is not before
+        assert holder.last_error is not None  # the alias error stays visible after the swap
         assert holder.current.store.fingerprint != before.store.fingerprint
         assert holder.current.model.version == good
         ready = client.get("/ready").json()
@@ -565,9 +574,10 @@ def test_a_new_champion_is_swapped_in_and_old_answers_finish_on_the_old_model(
     copy = register_copy(world, good)
     try:
         set_champion(world, copy)
-        reloaded = client.post("/v1/admin/reload", headers=auth(ADMIN_KEY)).json()
+        reloaded = client.post("/v1/admin/reload", headers=auth(ADMIN_KEY))
 
-        assert reloaded["changed"] is True and reloaded["version"] == copy
+        # "changed" is false where the app's 0.5 s poll loop made the swap first: not asserted
+        assert reloaded.status_code == 200 and reloaded.json()["version"] == copy
         assert client.get("/v1/model", headers=auth()).json()["version"] == copy
         assert before.model.version == good  # a request holding the old object still has it
         assert holder.current is not before
