@@ -33,6 +33,7 @@ from serving.schemas import (
     error_responses,
 )
 from serving.scoring import (
+    add_category_warnings,
     check_request,
     request_frame,
     score_frame,
@@ -200,6 +201,7 @@ def _v1(settings: ServiceSettings) -> APIRouter:
             answers = await loop.run_in_executor(
                 compute, score_frame, serving, frame, customer_ids, body.explain
             )
+        add_category_warnings(serving, answers, body.customers)
         metrics.observe_scores("features", (a["churn_probability"] for a in answers))
         return JSONResponse({**serving.provenance(serving.model.version), "scores": answers})
 

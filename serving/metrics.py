@@ -48,6 +48,11 @@ MODEL_VERSION = Gauge(
 RELOADS = Counter(
     "churn_model_reloads_total", "Model and snapshot reloads by outcome", ["what", "outcome"]
 )
+UNSEEN_CATEGORIES = Counter(
+    "churn_unseen_category_values_total",
+    "Raw-feature request values of a categorical feature the model never saw in training",
+    ["feature"],
+)
 UNMATCHED = "<unmatched>"
 
 
@@ -69,6 +74,10 @@ def observe_scores(source: str, probabilities: Iterable[float]) -> None:
     histogram = _child(SCORES, source)
     for probability in probabilities:
         histogram.observe(probability)
+
+
+def count_unseen_category(feature: str) -> None:
+    _child(UNSEEN_CATEGORIES, feature).inc()
 
 
 _served: list[tuple[str, str, str]] = []

@@ -8,11 +8,13 @@ if the alias moves during the load.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 from xgboost import XGBClassifier
 
 from models import tracking
@@ -88,13 +90,45 @@ def load_version(
 
 
 def single_threaded(model: Any) -> None:
-    """Set every XGBoost booster inside ``model`` to :data:`INFERENCE_THREADS` threads.
+    """Set every XGBoost booster inside ``model`` to :data:`INFERENCE_THREADS` threads."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(INFERENCE_THREADS))
+    for item in _objects_inside(model):
+        if isinstance(item, XGBClassifier):
+            item.set_params(n_jobs=INFERENCE_THREADS)
 
-    The pipelines nest the booster in calibration wrappers (``CalibratedClassifierCV`` →
+
+def known_categories(model: Any, columns: FeatureColumns) -> dict[str, frozenset[str]]:
+    """Per categorical feature, the values its fitted encoder learnt (the union over every
+    encoder inside ``model``: calibration may hold one fitted pipeline per fold).
+
+    The encoders score a value they never saw as "unknown" without complaint (``handle_unknown``),
+    so a CRM sending ``"fr"`` for ``"FR"`` is answered as if the country were unknown; the
+    service names such values in each answer's ``warnings``. Empty where no encoder over exactly
+    ``columns.categorical`` is found (a model of another shape): then nothing is claimed.
+    """
+    names = list(columns.categorical)
+    known: dict[str, set[str]] = {}
+    for transformer in _objects_inside(model):
+        if not isinstance(transformer, ColumnTransformer):
+            continue
+        for name, encoder, cols in getattr(transformer, "transformers_", ()):
+            if name != "categorical" or list(cols) != names:
+                continue
+            learnt = getattr(encoder, "categories_", None)
+            if learnt is None or len(learnt) != len(names):
+                continue
+            for column, values in zip(names, learnt, strict=True):
+                known.setdefault(column, set()).update(str(value) for value in values)
+    return {column: frozenset(values) for column, values in known.items()}
+
+
+def _objects_inside(model: Any) -> Iterator[Any]:
+    """``model`` and every object inside it, each once.
+
+    The pipelines nest the estimators in calibration wrappers (``CalibratedClassifierCV`` →
     ``_CalibratedClassifier`` → ``FrozenEstimator`` → ``Pipeline``), so the walk follows every
     scikit-learn / XGBoost object's attributes and the lists, tuples and dicts they hold.
     """
-    os.environ.setdefault("OMP_NUM_THREADS", str(INFERENCE_THREADS))
     seen: set[int] = set()
     stack = [model]
     while stack:
@@ -102,9 +136,8 @@ def single_threaded(model: Any) -> None:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, XGBClassifier):
-            item.set_params(n_jobs=INFERENCE_THREADS)
-        elif isinstance(item, list | tuple):
+        yield item
+        if isinstance(item, list | tuple):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())

@@ -110,6 +110,13 @@ class CustomerScore(BaseModel):
         description="snapshot: the batch pipeline's decision for the latest snapshot; features: "
         "computed now from the values sent"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Values sent that the model cannot read as meant, one line each: a category "
+        'never seen in training ("fr" for "FR", a new country) is scored as an unknown '
+        "one, and fails an offer's country rule. Always empty for snapshot answers.",
+        examples=[[]],
+    )
 
 
 class ModelRef(BaseModel):

@@ -24,7 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.candidates import MISSING_CATEGORY
+from serving import metrics
 from serving.errors import ApiError
+from serving.fastpath import request_category
 from serving.schemas import CustomerFeatures
 from serving.state import LARGEST_NUMBER, Serving
 from serving.store import risk_tier
@@ -187,7 +190,51 @@ def _answer(
         "reasons": reasons,
         "offer": offer,
         "source": FEATURES_SOURCE,
+        "warnings": [],
     }
+
+
+def add_category_warnings(
+    serving: Serving, answers: Sequence[dict[str, Any]], customers: Sequence[CustomerFeatures]
+) -> None:
+    """Fill each answer's ``warnings`` with the categorical values sent that the model never saw
+    in training (and count them per feature in ``/metrics``, where a CRM's new spelling shows up
+    as a rising series)."""
+    known = serving.known_categories
+    if not known:
+        return
+    for answer, customer in zip(answers, customers, strict=True):
+        warnings = unseen_category_warnings(known, customer.features)
+        if warnings:
+            answer["warnings"] = warnings
+
+
+def unseen_category_warnings(
+    known: Mapping[str, frozenset[str]], features: Mapping[str, Any]
+) -> list[str]:
+    """One line per categorical value in ``features`` outside ``known`` (null counts as the
+    value ``missing``, which is what the encoders see)."""
+    found = []
+    for name, values in known.items():
+        if name not in features or request_category(features[name]) in values:
+            continue
+        metrics.count_unseen_category(name)
+        listed = sorted(values)
+        shown = ", ".join(_shown(value) for value in listed[:_LISTED])
+        more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
+        found.append(
+            f"{name}: {_shown(features[name])} was not seen in training; scored as an unknown "
+            f"category (known: {shown}{more})"
+        )
+    return found
+
+
+_LISTED = 12
+
+
+def _shown(value: Any) -> str:
+    """A value as the CRM wrote it in JSON (the encoders' ``missing`` is JSON's null)."""
+    return "null" if value is None or value == MISSING_CATEGORY else json.dumps(value)
 
 
 _NUMBER = f"a number within +-{LARGEST_NUMBER:.4g}"

@@ -32,7 +32,13 @@ from serving.fastpath import (
     snapshot_rows,
     without_trees,
 )
-from serving.model import ModelLoadError, ServedModel, load_version, resolve_alias
+from serving.model import (
+    ModelLoadError,
+    ServedModel,
+    known_categories,
+    load_version,
+    resolve_alias,
+)
 from serving.settings import ServiceSettings
 from serving.store import SnapshotStore, StoreLoadError, build_store, fingerprint, snapshot_frame
 
@@ -66,6 +72,7 @@ class Serving:
     top_reasons: int
     reason_min_log_odds: float
     risk_tiers: tuple[float, ...]
+    known_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     fast: FastScorer | None = None
     fast_explain: FastExplainer | None = None
 
@@ -259,6 +266,7 @@ def assemble(
         top_reasons=settings.top_reasons,
         reason_min_log_odds=settings.reason_min_log_odds,
         risk_tiers=settings.risk_tiers,
+        known_categories=known_categories(model.model, model.columns),
         fast=_checked_fast_scorer(model, snapshot, served),
     )
     header = json.dumps(serving.provenance(decided_by), separators=(",", ":"))

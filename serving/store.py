@@ -184,6 +184,7 @@ def _answer_json(customer_id: str, row: Any, tiers: tuple[float, ...]) -> bytes:
             "decision": "campaign",
         },
         "source": SNAPSHOT_SOURCE,
+        "warnings": [],
     }
     return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
 

@@ -164,6 +164,35 @@ def test_raw_features_score_with_reasons_and_offer_and_score_only(
     assert full["decided_by_model_version"] == full["model"]["version"] == "1"
 
 
+def test_a_category_the_model_never_saw_is_scored_with_a_warning_naming_it(
+    client: TestClient, world: Config
+) -> None:
+    rows = snapshot(world).head(3)
+    customers = feature_payload(rows, required_features(client))
+    sent = customers[1]["features"]["static_country"]
+    customers[1]["features"]["static_country"] = sent.lower()  # "fr" for "FR"
+
+    answers = {
+        explain: client.post(
+            "/v1/score", json={"customers": customers, "explain": explain}, headers=auth()
+        ).json()["scores"]
+        for explain in (True, False)
+    }
+    by_id = client.post(
+        "/v1/score/by-id", json={"customer_ids": rows["customer_id"].tolist()}, headers=auth()
+    ).json()["scores"]
+
+    for scores in answers.values():
+        assert [len(score["warnings"]) for score in scores] == [0, 1, 0]
+        assert scores[1]["warnings"][0].startswith(
+            f'static_country: "{sent.lower()}" was not seen in training'
+        )
+        assert f'"{sent}"' in scores[1]["warnings"][0]  # the known spelling is listed
+    assert [score["warnings"] for score in by_id] == [[], [], []]
+    text = client.get("/metrics").text
+    assert 'churn_unseen_category_values_total{feature="static_country"} 2.0' in text
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 
