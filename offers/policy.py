@@ -126,23 +126,10 @@ class OfferPolicy:
     def best_offers(self, table: GainTable) -> dict[str, np.ndarray]:
         """:meth:`recommend`'s columns, as arrays, from a :class:`GainTable`."""
         rows = np.arange(len(table.value))
-        masked = np.where(table.allowed, table.gain, -np.inf)
-        has_allowed = table.allowed.any(axis=1)
-        best = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(rows), dtype=int)
-        best_gain = masked[rows, best] if masked.shape[1] else np.full(len(rows), -np.inf)
-        chosen = has_allowed & (best_gain > 0)
+        best, best_gain, reason = best_allowed(table)
+        chosen = reason == BEST_OFFER
         catalog = np.array(self.catalog, dtype=object)
         costs = self.unit_costs
-        blocked = np.asarray(table.blocked)
-        reason = np.where(
-            chosen,
-            "best_offer",
-            np.where(
-                blocked != "",
-                blocked,
-                np.where(has_allowed, "no_positive_gain", "no_eligible_offer"),
-            ),
-        )
         return {
             "offer_id": np.where(chosen, catalog[best] if len(catalog) else None, None),
             "expected_gain": np.where(chosen, best_gain, 0.0),
@@ -151,6 +138,31 @@ class OfferPolicy:
             "cost": np.where(chosen, costs[best] if len(costs) else 0.0, 0.0),
             "reason": reason,
         }
+
+
+BEST_OFFER = "best_offer"
+
+
+def best_allowed(table: GainTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row the allowed offer of highest expected gain (its index and gain), and the verdict:
+    :data:`BEST_OFFER` where that gain is positive, else why there is none: the contact rule that
+    blocks the customer (``contact_rule:...``), ``no_eligible_offer`` or ``no_positive_gain``."""
+    rows = np.arange(len(table.value))
+    masked = np.where(table.allowed, table.gain, -np.inf)
+    has_allowed = table.allowed.any(axis=1)
+    best = masked.argmax(axis=1) if masked.shape[1] else np.zeros(len(rows), dtype=int)
+    best_gain = masked[rows, best] if masked.shape[1] else np.full(len(rows), -np.inf)
+    blocked = np.asarray(table.blocked)
+    reason = np.where(
+        has_allowed & (best_gain > 0),
+        BEST_OFFER,
+        np.where(
+            blocked != "",
+            blocked,
+            np.where(has_allowed, "no_positive_gain", "no_eligible_offer"),
+        ),
+    )
+    return best, best_gain, reason
 
 
 def save_policy(policy: OfferPolicy, path: Path) -> None:

@@ -10,13 +10,20 @@ import pandas as pd
 
 from core.config import OffersConfig
 from offers.allocation import NO_OFFER, allocate, control_group
-from offers.policy import GainTable
+from offers.policy import BEST_OFFER, GainTable, best_allowed
+
+CAMPAIGN = "campaign"
+"""``decision`` of a picked row (treatment or control)."""
+NOT_REACHED = "budget_or_capacity"
+"""``decision`` of a row with an allowed offer of positive expected gain that the budget or the
+offers' capacities did not reach."""
 
 TARGET_COLUMNS = (
     "customer_id",
     "campaign_id",
     "offer_id",
     "group",
+    "decision",
     "expected_gain",
     "churn_probability",
     "uplift",
@@ -49,7 +56,8 @@ def target_frame(
     choice: np.ndarray,
     config: OffersConfig,
 ) -> pd.DataFrame:
-    """One row per customer: chosen offer, treatment/control/none, expected gain and inputs.
+    """One row per customer: chosen offer, treatment/control/none, why (``decision``: the
+    campaign picked it, or the reason there is no offer), expected gain and inputs.
 
     Control rows keep the offer they would have received (as in the offers log) so the campaign
     report can compare like with like; they are not sent anything.
@@ -61,12 +69,16 @@ def target_frame(
     costs = np.array([offer.unit_cost for offer in config.catalog])
     held_out = control_group(customer_ids, config.campaign_id, config.salt, config.control_share)
     group = np.where(picked, np.where(held_out, "control", "treatment"), "none")
+    # why a row got no offer, so the CRM can tell "unsubscribed" from "not reached this time"
+    verdict = best_allowed(table)[2]
+    decision = np.where(picked, CAMPAIGN, np.where(verdict == BEST_OFFER, NOT_REACHED, verdict))
     return pd.DataFrame(
         {
             "customer_id": customer_ids.astype(str).to_numpy(),
             "campaign_id": config.campaign_id,
             "offer_id": np.where(picked, catalog[safe], None),
             "group": group,
+            "decision": decision.astype(object),
             "expected_gain": np.where(picked, table.gain[rows, safe], 0.0),
             "churn_probability": np.asarray(churn_probability, dtype=float),
             "uplift": np.where(picked, table.uplift[rows, safe], 0.0),

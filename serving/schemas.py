@@ -84,8 +84,11 @@ class Offer(BaseModel):
     """The recommended offer (``offer_id`` null: none), its economics and the campaign group.
 
     ``group`` (by id): ``treatment`` send it; ``control`` picked but held out, do not send;
-    ``none`` not picked by the budgeted campaign. Raw-feature answers have ``group`` null: the
-    best offer without budget, ``decision`` says why (e.g. ``best_offer``, ``no_positive_gain``).
+    ``none`` not picked by the budgeted campaign. ``decision`` (by id): ``campaign`` where picked,
+    else why not: ``budget_or_capacity`` (an offer would pay, the budget or its capacity ran
+    out), ``contact_rule:...`` (e.g. ``contact_rule:unsubscribed``), ``no_eligible_offer``,
+    ``no_positive_gain``. Raw-feature answers have ``group`` null: the best offer without budget,
+    ``decision`` says why (``best_offer`` or one of the reasons above but the budget's).
     """
 
     offer_id: str | None = Field(examples=["free_shipping"])
@@ -94,7 +97,9 @@ class Offer(BaseModel):
     value: float | None = Field(description="value of keeping the customer, currency units")
     cost: float | None = Field(description="expected cost of the offer, currency units")
     group: Literal["treatment", "control", "none"] | None
-    decision: str = Field(examples=["campaign", "best_offer", "no_positive_gain"])
+    decision: str = Field(
+        examples=["campaign", "budget_or_capacity", "best_offer", "no_positive_gain"]
+    )
 
 
 class CustomerScore(BaseModel):

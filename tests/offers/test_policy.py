@@ -106,6 +106,42 @@ def test_campaign_targets_keep_budget_capacity_and_control_share(policy: OfferPo
     assert set(targets.loc[choice == NO_OFFER, "group"]) == {"none"}
     share = (picked["group"] == "control").mean()
     assert 0.15 < share < 0.35  # the hash split of a few hundred picked customers
+    # every row says why: picked, or the reason the policy gives it no offer
+    assert set(picked["decision"]) == {"campaign"}
+    left = targets[targets["group"] == "none"]
+    why = pd.Series(policy.best_offers(table)["reason"])[left.index]
+    expected = why.where(why != "best_offer", "budget_or_capacity")
+    assert left["decision"].tolist() == expected.tolist()
+    assert left["decision"].str.startswith("contact_rule").any()
+    assert (left["decision"] == "budget_or_capacity").any()  # the budget ran out first
+
+
+def test_each_row_without_an_offer_says_why() -> None:
+    config = offers_config(budget=1.0)  # one cheap send at most
+    n_offers = len(config.catalog)
+    gain = np.full((5, n_offers), -1.0)
+    gain[0:2, 0] = [3.0, 2.0]  # two worth sending, room for one: the better is picked
+    gain[3, 0] = 5.0  # worth sending but not allowed
+    allowed = np.ones((5, n_offers), bool)
+    allowed[3:, :] = False
+    table = GainTable(
+        uplift=np.zeros((5, n_offers)),
+        value=np.full(5, 50.0),
+        gain=gain,
+        allowed=allowed,
+        blocked=pd.Series(["", "", "", "", "contact_rule:cooldown"]),
+    )
+    choice = allocate_campaign(table, config)
+
+    targets = target_frame(pd.Series(list("ABCDE")), np.full(5, 0.5), table, choice, config)
+
+    assert targets["decision"].tolist() == [
+        "campaign",
+        "budget_or_capacity",
+        "no_positive_gain",
+        "no_eligible_offer",
+        "contact_rule:cooldown",
+    ]
 
 
 def test_reasons_are_joined_by_customer() -> None:
@@ -115,6 +151,7 @@ def test_reasons_are_joined_by_customer() -> None:
             "campaign_id": "X",
             "offer_id": ["o", None],
             "group": ["treatment", "none"],
+            "decision": ["campaign", "no_positive_gain"],
             "expected_gain": [1.0, 0.0],
             "churn_probability": [0.4, 0.1],
             "uplift": [0.1, 0.0],

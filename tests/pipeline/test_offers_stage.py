@@ -92,6 +92,12 @@ def test_targets_respect_budget_capacity_and_rules(project: Path) -> None:
     csv = pd.read_csv(project / "data/offers/crm_import.csv", keep_default_na=False)
     assert list(csv.columns[:4]) == ["customer_id", "campaign_id", "offer_id", "group"]
     assert (csv["offer_id"] == "").sum() == (targets["group"] == "none").sum()
+    # the CRM sees why a customer gets nothing: not reached by the budget, a rule, no gain
+    assert csv["decision"].tolist() == targets["decision"].tolist()
+    assert set(picked["decision"]) == {"campaign"}
+    unpicked = set(targets.loc[targets["group"] == "none", "decision"])
+    allowed = {"budget_or_capacity", "no_eligible_offer", "no_positive_gain"}
+    assert unpicked and all(d in allowed or d.startswith("contact_rule:") for d in unpicked)
 
 
 def test_metrics_compare_the_policy_with_truth_and_baselines(project: Path) -> None:

@@ -109,6 +109,8 @@ def test_by_id_serves_the_batch_decision(client: TestClient, world: Config) -> N
         expected = targets.loc[score["customer_id"]]
         assert score["churn_probability"] == expected["churn_probability"]
         assert score["offer"]["group"] == expected["group"]
+        assert score["offer"]["decision"] == expected["decision"]
+        assert (score["offer"]["decision"] == "campaign") == (expected["group"] != "none")
         assert score["offer"]["offer_id"] == expected["offer_id"]
         assert score["offer"]["expected_gain"] == expected["expected_gain"]
         assert score["reasons"] == json.loads(reasons.loc[score["customer_id"], "reasons"])
