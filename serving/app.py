@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from core.config import Config
 from models import tracking
@@ -50,6 +51,7 @@ API_DESCRIPTION = (
     "snapshot (precomputed). Raw features: computed on demand with the same model, reason codes "
     "and offer policy; `explain=false` for score only."
 )
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(config: Config) -> FastAPI:
@@ -69,7 +71,15 @@ def create_app(config: Config) -> FastAPI:
                 await task
             app.state.compute.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title=API_TITLE, description=API_DESCRIPTION, version="1", lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from files in the fastapi-offline wheel, served
+    # under DOCS_ASSETS: FastAPI's own pages load them from a CDN and stay blank offline.
+    app = FastAPIOffline(
+        title=API_TITLE,
+        description=API_DESCRIPTION,
+        version="1",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+    )
     app.state.settings = settings
     app.state.holder = holder
     # one scoring thread per worker: model compute is serialised (no GIL contention between

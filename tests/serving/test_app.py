@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -193,6 +194,23 @@ def test_a_category_the_model_never_saw_is_scored_with_a_warning_naming_it(
     assert [score["warnings"] for score in by_id] == [[], [], []]
     text = client.get("/metrics").text
     assert 'churn_unseen_category_values_total{feature="static_country"} 2.0' in text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_everything_from_the_service_itself(
+    client: TestClient, page: str
+) -> None:
+    """A CRM's network often reaches no CDN: the docs pages must work from the service alone."""
+    html = client.get(page).text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", html)
+    assets += re.findall(r"""url: ['"]([^'"]+)['"]""", html)  # the schema Swagger UI reads
+
+    assert assets and not [url for url in assets if "//" in url], assets  # no other host
+    for url in assets:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert len(response.content) > 1000 or url.endswith(".png"), url
+    assert any(url.endswith(".js") for url in assets)
 
 
 # --- auth --------------------------------------------------------------------------------------
