@@ -151,13 +151,18 @@ class ServingHolder:
             try:
                 return self._refresh(force)
             except Exception as error:  # whatever fails, the previous state (if any) keeps serving
+                # The same failure on every poll (an alias deleted for an hour) is logged once, at
+                # error level, and again once it changes, after a success or when an admin asks
+                # (their 409 points at the log); /ready and the reloads counter show each one.
+                repeated = str(error) == self.last_error and not force
+                log = _log.debug if repeated else _log.error
                 self.last_error = str(error)
                 what = "snapshot" if isinstance(error, StoreLoadError | PolicyError) else "model"
                 metrics.RELOADS.labels(what, "rejected").inc()
                 if self.current is None:
-                    _log.error("load failed; nothing serves until one succeeds", error=str(error))
+                    log("load failed; nothing serves until one succeeds", error=str(error))
                     return ReloadOutcome(False, "load failed", str(error))
-                _log.error("reload rejected; previous state keeps serving", error=str(error))
+                log("reload rejected; previous state keeps serving", error=str(error))
                 return ReloadOutcome(False, "reload rejected", str(error))
 
     def _refresh(self, force: bool) -> ReloadOutcome:

@@ -53,3 +53,10 @@ def test_a_first_load_that_fails_says_nothing_serves_not_that_a_previous_state_d
     assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == [
         "load failed; nothing serves until one succeeds"
     ]
+    with capture_logs() as logs:
+        again = holder.refresh()  # the next poll, failing the same way
+    assert again == outcome
+    assert not [entry for entry in logs if entry["log_level"] == "error"]  # once, not every poll
+    with capture_logs() as logs:
+        holder.refresh(force=True)  # an admin's reload: their 409 says to read the log
+    assert [entry["log_level"] for entry in logs] == ["error"]
