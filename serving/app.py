@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -21,6 +23,7 @@ from core.config import Config
 from models import tracking
 from serving import errors, metrics
 from serving.auth import api_key_header, load_keys
+from serving.fastpath import snapshot_rows
 from serving.guard import Guard
 from serving.schemas import (
     CUSTOMER_ID_PATTERN,
@@ -92,7 +95,33 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(_v1(settings))
     app.add_middleware(Guard, max_bytes=settings.max_request_bytes)
     app.add_middleware(metrics.RequestMetrics)
+    app.openapi = _openapi_with_a_real_example(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_a_real_example(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema, with the raw-feature example replaced by a snapshot customer's values
+    for exactly the served model's features once one serves: /docs' "Try it out" then sends a
+    request that scores, where the static example (a few names and "...") can only get a 422."""
+    static = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = static()
+        serving = app.state.holder.current
+        if serving is None:
+            return schema
+        schema = copy.deepcopy(schema)
+        row = snapshot_rows(serving.store.check_rows.head(1), serving.required_features)[0]
+        features = schema["components"]["schemas"]["CustomerFeatures"]["properties"]["features"]
+        features["examples"] = [{name: _plain(value) for name, value in row.items()}]
+        return schema
+
+    return openapi
+
+
+def _plain(value: Any) -> Any:
+    """A snapshot value as JSON can hold it (numpy scalars are not JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def app_from_environment() -> FastAPI:

@@ -213,6 +213,21 @@ def test_the_api_docs_load_everything_from_the_service_itself(
     assert any(url.endswith(".js") for url in assets)
 
 
+def test_the_docs_example_request_scores_with_the_served_models_features(
+    client: TestClient,
+) -> None:
+    """/docs' "Try it out" sends the schema's example: it must be a request that scores."""
+    schema = client.get("/openapi.json").json()
+    features = schema["components"]["schemas"]["CustomerFeatures"]["properties"]["features"]
+    [example] = features["examples"]
+
+    assert sorted(example) == sorted(required_features(client))
+    body = {"customers": [{"customer_id": "C0000006", "features": example}]}
+    answer = client.post("/v1/score", json=body, headers=auth())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scores"][0]["warnings"] == []
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 
