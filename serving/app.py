@@ -162,16 +162,17 @@ def _check_batch(size: int, settings: ServiceSettings) -> None:
 def _probes() -> APIRouter:
     router = APIRouter(tags=["probes"])
 
-    # HEAD too: load balancers and uptime checks often probe with it
-    @router.api_route(
-        "/health", methods=["GET", "HEAD"], response_model=Health, summary="The process is alive"
-    )
+    # HEAD too: load balancers and uptime checks often probe with it. It is routed apart and left
+    # out of the schema: one route for both methods gives both operations the same operationId,
+    # which OpenAPI forbids and client generators trip over.
+    @router.head("/health", include_in_schema=False)
+    @router.get("/health", response_model=Health, summary="The process is alive")
     async def health() -> dict[str, str]:
         return {"status": "alive"}
 
-    @router.api_route(
+    @router.head("/ready", include_in_schema=False)
+    @router.get(
         "/ready",
-        methods=["GET", "HEAD"],
         response_model=Readiness,
         summary="Model, snapshot store and offer policy are loaded",
         responses={503: {"model": Readiness, "description": "not loaded yet"}},

@@ -228,6 +228,16 @@ def test_the_docs_example_request_scores_with_the_served_models_features(
     assert answer.json()["scores"][0]["warnings"] == []
 
 
+def test_every_operation_in_the_schema_has_its_own_id(client: TestClient) -> None:
+    """OpenAPI requires unique operationIds; client generators name methods by them."""
+    schema = client.get("/openapi.json").json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert client.head("/health").status_code == 200  # HEAD still answers, outside the schema
+    assert client.head("/ready").status_code == 200
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 
