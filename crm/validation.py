@@ -244,6 +244,7 @@ class _TableValidation:
             self.keep.update(check.statistics["columns"])
         if self.spec.name == "customers":
             self.keep.add("customer_id")
+        self.keep.update(_NOTE_COLUMNS.get(self.spec.name, ()))
 
     def run(self) -> None:
         n_rows = self.reader.n_rows
@@ -444,14 +445,17 @@ def validate_raw_tables(raw_dir: Path, config: ValidateConfig) -> dict[str, Any]
     """Validate every contract table in ``raw_dir``; return the JSON-serialisable report.
 
     The report gives, per present table, its form, files (relative to ``raw_dir``), row count, and
-    per column the null rate and, for dates and timestamps, the range; plus the absent optional
-    tables. Raises :class:`RawDataError` listing every violation found in any table.
+    per column the null rate and, for dates and timestamps, the range; ``notes`` on what the
+    contract allows but a user should know (orders before their customer's signup); and the
+    absent optional tables. Raises :class:`RawDataError` listing every violation found in any table.
     """
     failures: list[Failure] = []
     tables: dict[str, Any] = {}
     found: set[str] = set()
     unrecognised = _unrecognised_entries(raw_dir)
     customer_ids: pa.Array | None = None
+    signups: tuple[pa.ChunkedArray, pa.ChunkedArray] | None = None
+    notes: list[dict[str, Any]] = []
     for spec in TABLES.values():
         started = time.perf_counter()
         try:
@@ -473,6 +477,12 @@ def validate_raw_tables(raw_dir: Path, config: ValidateConfig) -> dict[str, Any]
         tables[spec.name] = validation.table_report
         if spec.name == "customers" and "customer_id" in validation.kept:
             customer_ids = pc.unique(validation.kept["customer_id"]).drop_null()
+            if "signup_date" in validation.kept:
+                signups = (validation.kept["customer_id"], validation.kept["signup_date"])
+        if spec.name == "orders" and signups is not None and not validation.failures:
+            note = _orders_before_signup(validation, *signups)
+            if note is not None:
+                notes.append(note)
         _log.info(
             "validated table",
             table=spec.name,
@@ -487,12 +497,61 @@ def validate_raw_tables(raw_dir: Path, config: ValidateConfig) -> dict[str, Any]
         raise RawDataError(failures)
     return {
         "tables": tables,
+        "notes": notes,
         "absent_tables": [name for name in TABLES if name not in tables],
         "unrecognised_entries": unrecognised,
         "date_bounds": {
             "earliest": config.earliest_date.isoformat(),
             "latest": config.latest_date.isoformat(),
         },
+    }
+
+
+_NOTE_COLUMNS = {"customers": ("signup_date",), "orders": ("customer_id", "order_ts")}
+"""Columns kept past their own checks for the cross-table notes below."""
+
+
+def _orders_before_signup(
+    orders: _TableValidation, customer_ids: pa.ChunkedArray, signup_dates: pa.ChunkedArray
+) -> dict[str, Any] | None:
+    """A note (not a failure: a guest checkout before the account existed is real) on orders
+    placed before their customer's ``signup_date``.
+
+    They matter because a customer joins a cutoff's population only from the signup day on
+    (``features.labels``): such a buyer is left out of the cutoffs before it, and one whose signup
+    lies after the export's end is left out of the scoring snapshot altogether.
+    """
+    if not {"customer_id", "order_ts"} <= orders.kept.keys():
+        return None
+    position = pc.index_in(orders.kept["customer_id"], value_set=customer_ids.combine_chunks())
+    signup = pc.take(signup_dates.combine_chunks(), position)
+    order_ts = orders.kept["order_ts"].combine_chunks()
+    early = pc.fill_null(pc.less(order_ts, signup.cast(order_ts.type)), False)
+    positions = np.flatnonzero(early.to_numpy(zero_copy_only=False))
+    if len(positions) == 0:
+        return None
+    buyers = pc.count_distinct(pc.filter(orders.kept["customer_id"], early)).as_py()
+    n_rows = orders.reader.n_rows
+    shown = positions[: orders.config.max_examples]
+    examples = orders._examples(shown, ["order_id", "customer_id", "order_ts"], raw=None)
+    days = signup.take(pa.array(shown)).cast(pa.date32()).to_pylist()
+    detail = (
+        f"{len(positions):,} of {n_rows:,} orders ({buyers:,} customers) are dated before their "
+        "customer's signup_date. Allowed (a guest checkout), but a customer counts towards a "
+        "cutoff only from the signup day on, so these buyers are left out of the cutoffs before "
+        "it (and out of the scoring snapshot if the signup lies after the export's end)"
+    )
+    _log.warning("orders before signup_date", orders=len(positions), customers=buyers)
+    return {
+        "check": "order_before_signup",
+        "tables": ["orders", "customers"],
+        "n_rows": len(positions),
+        "n_customers": buyers,
+        "detail": detail,
+        "examples": [
+            str(Example(example.row, {**example.values, "signup_date": day}))
+            for example, day in zip(examples, days, strict=True)
+        ],
     }
 
 

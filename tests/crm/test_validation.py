@@ -142,6 +142,31 @@ def test_orphan_order(raw_dir: Path) -> None:
     ]
 
 
+def test_orders_before_signup_pass_with_a_note_naming_them(raw_dir: Path) -> None:
+    """A guest checkout before the account existed is real data, not a contract breach; but such
+    buyers miss the cutoffs before their signup, so the report says so."""
+    assert validate_raw_tables(raw_dir, CONFIG)["notes"] == []  # C3 ordered after signing up
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace("O4,C3,2023-04-02", "O4,C3,2023-03-30"))
+
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    [note] = report["notes"]
+    assert note["check"] == "order_before_signup"
+    assert (note["n_rows"], note["n_customers"]) == (1, 1)
+    assert note["detail"].startswith("1 of 4 orders (1 customers) are dated before their")
+    assert note["examples"] == [
+        "3: {order_id: 'O4', customer_id: 'C3', order_ts: '2023-03-30 23:59:59', "
+        "signup_date: '2023-03-31'}"
+    ]
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_an_order_on_the_signup_day_is_not_before_it(raw_dir: Path) -> None:
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace("O4,C3,2023-04-02", "O4,C3,2023-03-31"))
+
+    assert validate_raw_tables(raw_dir, CONFIG)["notes"] == []
+
+
 def test_negative_amount(raw_dir: Path) -> None:
     write_csv(raw_dir, "orders", ORDERS_CSV.replace(",10.5,", ",-10.5,"))
 
