@@ -411,6 +411,28 @@ class SearchParam(Section):
         return self
 
 
+XGBOOST_AT_LEAST_ONE = ("n_estimators", "early_stopping_rounds")
+"""XGBoost settings that must be whole numbers >= 1: XGBoost does not check them, and fits zero
+trees for ``n_estimators`` <= 0 (a constant model), stops after the first tree for a negative
+``early_stopping_rounds`` and turns early stopping off for 0, all without a word."""
+
+
+def check_xgboost_rounds(
+    params: dict[str, Any], search: dict[str, SearchParam] | None = None, where: str = "params"
+) -> None:
+    """Raise ValueError naming the first of :data:`XGBOOST_AT_LEAST_ONE` below 1 in ``params``
+    (``early_stopping_rounds: null`` is "no early stopping") or in a search range's ``low``."""
+    for name in XGBOOST_AT_LEAST_ONE:
+        value = params.get(name)
+        off = value is None and name == "early_stopping_rounds"
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if name in params and not (off or whole):
+            hint = " (null: no early stopping)" if name == "early_stopping_rounds" else ""
+            raise ValueError(f"{where}.{name} must be a whole number >= 1, got {value!r}{hint}")
+        if search and name in search and (search[name].low or 0) < 1:
+            raise ValueError(f"search.{name} must start at 1 or above, got {search[name].low}")
+
+
 class CandidateConfig(Section):
     """One model family in the competition.
 
@@ -424,6 +446,12 @@ class CandidateConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, SearchParam] = Field(default_factory=dict)
     n_trials: int | None = Field(default=None, ge=0)  # overrides train.tuning.n_trials
+
+    @model_validator(mode="after")
+    def _check_rounds(self) -> Self:
+        if self.kind == "xgboost":
+            check_xgboost_rounds(self.params, self.search)
+        return self
 
 
 def _default_candidates() -> list[CandidateConfig]:
@@ -633,6 +661,7 @@ class OffersConfig(Section):
             raise ValueError(f"offer ids in the catalog must be unique, got {ids}")
         if self.learner != "auto" and self.learner not in self.learners:
             raise ValueError(f"learner {self.learner!r} must be one of learners {self.learners}")
+        check_xgboost_rounds(self.xgboost, where="xgboost")
         return self
 
 

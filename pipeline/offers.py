@@ -118,7 +118,7 @@ def run(config: Config, require_reasons: bool = True) -> dict[str, Any]:
 def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     offers_config = config.offers
     if not offers_config.catalog:
-        fail("params.yaml offers.catalog is empty: list at least one offer")
+        fail("offers.catalog in the params file is empty: list at least one offer")
     training = load_training(config.paths.features_dir)
     snapshot = read_output(config.paths.features_dir / SNAPSHOT_FILE, "features")
     columns = registered_columns(read_registered(config.paths.models_dir))

@@ -214,3 +214,51 @@ def test_config_survives_a_pickle_round_trip() -> None:
     assert restored == config
     assert restored.offers.model_fields_set == config.offers.model_fields_set
     assert isinstance(restored.offers.model_fields_set, set)
+
+
+def xgboost_candidate(**settings: object) -> dict[str, object]:
+    return {"train": {"candidates": [{"name": "xgb", "kind": "xgboost", **settings}]}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # XGBoost itself fits one tree, no early stopping or zero trees for these, silently
+        (
+            xgboost_candidate(params={"early_stopping_rounds": -3}),
+            "train.candidates.0: Value error, params.early_stopping_rounds must be a whole "
+            "number >= 1, got -3 (null: no early stopping)",
+        ),
+        (
+            xgboost_candidate(params={"early_stopping_rounds": 0}),
+            "params.early_stopping_rounds must be a whole number >= 1, got 0",
+        ),
+        (
+            xgboost_candidate(params={"n_estimators": 0}),
+            "params.n_estimators must be a whole number >= 1, got 0",
+        ),
+        (
+            xgboost_candidate(search={"n_estimators": {"type": "int", "low": 0, "high": 50}}),
+            "search.n_estimators must start at 1 or above, got 0.0",
+        ),
+        (
+            {"offers": {"xgboost": {"n_estimators": -1}}},
+            "offers: Value error, xgboost.n_estimators must be a whole number >= 1, got -1",
+        ),
+    ],
+)
+def test_xgboost_rounds_below_one_are_refused_at_load(
+    raw: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_mapping(raw)
+
+    assert expected in str(caught.value)
+
+
+def test_xgboost_without_early_stopping_is_still_allowed() -> None:
+    config = Config.from_mapping(xgboost_candidate(params={"early_stopping_rounds": None}))
+
+    assert config.train.candidates[0].params == {"early_stopping_rounds": None}
+    other = {"train": {"candidates": [{"name": "hgb", "kind": "hist_gradient_boosting"}]}}
+    assert Config.from_mapping(other).train.candidates[0].kind == "hist_gradient_boosting"

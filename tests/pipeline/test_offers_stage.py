@@ -569,3 +569,17 @@ def test_effect_features_the_champion_lacks_are_left_out_with_a_warning() -> Non
     everything = [*columns.all, "loyalty_member", "rfm_discount_share_365d"]
     whole = FeatureColumns(numeric=tuple(everything), categorical=())
     assert _with_usable_effect_features(config, whole) is config
+
+
+def test_an_empty_catalogue_is_refused_without_naming_a_file_it_may_not_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The params may come from --params other.yaml: the message names the setting only."""
+    config = Config.from_mapping({"offers": {"catalog": []}}, base_dir=tmp_path)
+
+    with pytest.raises(typer.Exit):
+        offers.run(config, require_reasons=False)
+
+    message = capsys.readouterr().err
+    assert "offers.catalog in the params file is empty" in message
+    assert "params.yaml" not in message
