@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -113,15 +112,10 @@ def _openapi_with_a_real_example(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schema = copy.deepcopy(schema)
         row = snapshot_rows(serving.store.check_rows.head(1), serving.required_features)[0]
         features = schema["components"]["schemas"]["CustomerFeatures"]["properties"]["features"]
-        features["examples"] = [{name: _plain(value) for name, value in row.items()}]
+        features["examples"] = [row]  # plain Python values: snapshot_rows goes through object
         return schema
 
     return openapi
-
-
-def _plain(value: Any) -> Any:
-    """A snapshot value as JSON can hold it (numpy scalars are not JSON)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def app_from_environment() -> FastAPI:

@@ -220,11 +220,11 @@ def unseen_category_warnings(
             continue
         metrics.count_unseen_category(name)
         listed = sorted(values)
-        shown = ", ".join(_shown(value) for value in listed[:_LISTED])
+        shown = ", ".join(_known(value) for value in listed[:_LISTED])
         more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
         found.append(
-            f"{name}: {_shown(features[name])} was not seen in training; scored as an unknown "
-            f"category (known: {shown}{more})"
+            f"{name}: {json.dumps(features[name])} was not seen in training; scored as an "
+            f"unknown category (known: {shown}{more})"
         )
     return found
 
@@ -232,9 +232,9 @@ def unseen_category_warnings(
 _LISTED = 12
 
 
-def _shown(value: Any) -> str:
-    """A value as the CRM wrote it in JSON (the encoders' ``missing`` is JSON's null)."""
-    return "null" if value is None or value == MISSING_CATEGORY else json.dumps(value)
+def _known(category: str) -> str:
+    """A category the encoder learnt, as a CRM writes it in JSON (``missing`` is JSON's null)."""
+    return "null" if category == MISSING_CATEGORY else json.dumps(category)
 
 
 _NUMBER = f"a number within +-{LARGEST_NUMBER:.4g}"
