@@ -535,8 +535,9 @@ def _orders_before_signup(
     shown = positions[: orders.config.max_examples]
     examples = orders._examples(shown, ["order_id", "customer_id", "order_ts"], raw=None)
     days = signup.take(pa.array(shown)).cast(pa.date32()).to_pylist()
+    buyers_counted = "1 customer" if buyers == 1 else f"{buyers:,} customers"
     detail = (
-        f"{len(positions):,} of {n_rows:,} orders ({buyers:,} customers) are dated before their "
+        f"{len(positions):,} of {n_rows:,} orders ({buyers_counted}) are dated before their "
         "customer's signup_date. Allowed (a guest checkout), but a customer counts towards a "
         "cutoff only from the signup day on, so these buyers are left out of the cutoffs before "
         "it (and out of the scoring snapshot if the signup lies after the export's end)"

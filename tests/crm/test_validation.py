@@ -153,7 +153,7 @@ def test_orders_before_signup_pass_with_a_note_naming_them(raw_dir: Path) -> Non
     [note] = report["notes"]
     assert note["check"] == "order_before_signup"
     assert (note["n_rows"], note["n_customers"]) == (1, 1)
-    assert note["detail"].startswith("1 of 4 orders (1 customers) are dated before their")
+    assert note["detail"].startswith("1 of 4 orders (1 customer) are dated before their")
     assert note["examples"] == [
         "3: {order_id: 'O4', customer_id: 'C3', order_ts: '2023-03-30 23:59:59', "
         "signup_date: '2023-03-31'}"
