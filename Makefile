@@ -65,8 +65,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Test files run in parallel processes (pytest-xdist), one per logical CPU: most test time is
+# single-threaded Python. A whole file goes to one process, so its module fixtures are built once.
+# PYTEST_WORKERS=0 runs every test in one process (e.g. for --pdb).
+PYTEST_WORKERS ?= logical
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/bench_generate.py
