@@ -15,7 +15,7 @@ split, so any two futures are shown to agree:
 Timestamps are drawn with a strong bias to the boundaries that matter (the split itself, a
 microsecond either side, window starts, the horizon end), so an off-by-one (``<=`` for ``<``) is
 found, not just a gross leak. Every build also holds an earlier cutoff, so leakage across the
-cutoffs of one expression shows too. A build takes a fraction of a second, so examples are few
+cutoffs of one expression shows too. A build takes about a second, so examples are few
 (20-30 per property) and failures are reported as drawn, not shrunk.
 """
 
@@ -587,7 +587,7 @@ def rows_from(raw: Mapping[str, pa.Table], table: str) -> list[Row]:
 LEAKAGE = settings(
     max_examples=30,
     deadline=None,
-    # A build takes ~0.3 s: shrinking a failure would take minutes. The failing example is
+    # A build takes ~1 s (2 cores): shrinking a failure would take minutes. The failing example is
     # printed as drawn (tables of at most 8 rows each), and its seed to replay it.
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
