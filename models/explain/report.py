@@ -350,8 +350,17 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
 
 
 def _png(figure: Any) -> bytes:
+    """``figure`` as PNG bytes, cropped to what it draws: shap's waterfall puts its ``f(x)``
+    label outside the axes, where a fixed canvas cut the predicted probability short."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    figure.savefig(
+        buffer,
+        format="png",
+        dpi=DPI,
+        bbox_inches="tight",
+        pad_inches=0.1,
+        metadata={"Software": None},
+    )
     plt.close(figure)
     return buffer.getvalue()
 

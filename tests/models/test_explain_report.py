@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 from models.explain import analysis
-from models.explain.report import SECTIONS, Report, ReportInputs, build_report
+from models.explain.report import DPI, SECTIONS, Report, ReportInputs, _png, build_report
 from tests.models.explained import explained_test_rows
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,3 +85,21 @@ def test_page_is_self_contained_and_quotes_the_feature_dictionary(report: Report
     assert "Days from the latest completed order to the cutoff" in report.html
     assert "probability points" in report.html and "log-odds" in report.html
     assert "<th>actionable</th>" in report.html
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels, from the PNG's IHDR chunk."""
+    assert png.startswith(PNG_SIGNATURE)
+    return struct.unpack(">II", png[16:24])
+
+
+def test_a_label_drawn_past_the_canvas_edge_is_kept_in_the_image() -> None:
+    """shap's waterfall writes ``f(x) = 0.999`` past the figure's right edge; a PNG of the fixed
+    canvas cut the predicted probability short."""
+    figure = plt.figure(figsize=(4, 3))
+    figure.add_subplot().plot([0, 1])
+    figure.text(0.97, 0.5, "f(x) = 0.999")  # starts inside the canvas, ends past its edge
+
+    width, _ = png_size(_png(figure))
+
+    assert width > 4 * DPI
