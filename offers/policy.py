@@ -14,6 +14,7 @@ The policy is persisted with joblib in a folder (``policy.joblib`` plus a readab
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,11 @@ from core.atomic import atomic_dir
 from core.config import OffersConfig
 from models.candidates import FeatureColumns
 from offers.rules import (
+    UNSUBSCRIBE_COUNTS,
     contact_block,
     eligibility_matrix,
     require_rule_columns,
+    rule_columns,
     with_absent_history,
 )
 from offers.uplift import UpliftLearner
@@ -75,6 +78,21 @@ class OfferPolicy:
     @property
     def feature_names(self) -> list[str]:
         return self.columns.all
+
+    def rule_feature_names(self, available: Collection[str]) -> list[str]:
+        """The columns the eligibility and contact rules read from a feature row: those of
+        :func:`~offers.rules.rule_columns`, and the unsubscribe counts among ``available`` (read
+        where present), less what :meth:`rule_inputs` fills itself (absent tables, unseen event
+        types).
+
+        Not only :attr:`feature_names`: ``train.exclude_features`` can leave a rule column out of
+        the models (``offers_*``, say, so the churn model does not learn past targeting), and the
+        rules still read it, so a scoring request must carry it.
+        """
+        filled = set(self.rule_inputs(pd.DataFrame()).columns)
+        optional = [name for name in UNSUBSCRIBE_COUNTS if name in available]
+        needed = [*rule_columns(self.config.catalog), *optional]
+        return [name for name in dict.fromkeys(needed) if name not in filled]
 
     @property
     def unit_costs(self) -> np.ndarray:

@@ -251,6 +251,10 @@ def assemble(
     decided_by = _batch_model_version(model, served, store)
     required = list(model.columns.all)
     required += [name for name in policy.feature_names if name not in required]
+    rules_only = [
+        name for name in policy.rule_feature_names(snapshot.columns) if name not in required
+    ]
+    required += rules_only
     absent = [name for name in required if name not in snapshot.columns]
     if absent:
         raise StoreLoadError(
@@ -258,6 +262,7 @@ def assemble(
             "the offer policy needs"
         )
     categorical = set(model.columns.categorical) | set(getattr(policy.columns, "categorical", ()))
+    categorical |= {name for name in rules_only if _is_text(snapshot[name])}
     kinds = {name: _kind(snapshot[name], name in categorical) for name in required}
     serving = Serving(
         model=model,
@@ -278,6 +283,13 @@ def assemble(
     prefix = (header[:-1] + ',"scores":[').encode()
     serving = replace(serving, by_id_prefix=prefix)
     return replace(serving, fast_explain=_checked_fast_explainer(serving, snapshot))
+
+
+def _is_text(column: pd.Series) -> bool:
+    """A rule-only column (no model says what it is) holding text: a country, not a number."""
+    return not (
+        pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
+    )
 
 
 def _kind(column: pd.Series, categorical: bool) -> str:

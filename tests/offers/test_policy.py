@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,27 @@ def test_reasons_are_joined_by_customer() -> None:
 
     assert joined["reason_texts"].tolist() == ["slow; late", "quiet"]
     assert crm_import(joined)["offer_id"].tolist() == ["o", ""]
+
+
+def test_the_rule_columns_are_named_for_a_request_less_what_the_policy_fills(
+    policy: OfferPolicy,
+) -> None:
+    """The service asks a CRM for these besides the model inputs; ``train.exclude_features``
+    may leave any of them out of the models."""
+    counts = ["events_count_30d_email_unsubscribe", "engagement_email_unsubscribes_365d"]
+    without_offers = replace(policy, absent_tables=("offers",))
+
+    named = policy.rule_feature_names(["customer_id", *counts])
+
+    assert named == [
+        "lifecycle_days_since_signup",
+        "events_days_since_email_unsubscribe",
+        "offers_days_since_last_offer",
+        "offers_received_365d",
+        "loyalty_member",  # the toy catalogue has a members-only offer
+        "static_country",  # and a DE-only one
+        *counts,
+    ]
+    assert not set(counts) & set(policy.rule_feature_names([]))  # only where the export has them
+    assert "offers_days_since_last_offer" not in without_offers.rule_feature_names([])
+    assert "offers_received_365d" not in without_offers.rule_feature_names([])

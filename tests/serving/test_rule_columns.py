@@ -1,0 +1,120 @@
+"""A rule column left out of the models (``train.exclude_features``) is still a request input.
+
+The offer rules read the contact history (``offers_*``, unsubscribes), the tenure and, with a
+country rule, ``static_country``, whether or not the churn model learnt from them. A team may well
+exclude ``offers_*`` so the model does not learn past targeting; before, the service then did not
+ask for those columns, failed to price its own warm-up rows and never became ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from core.config import Config
+from offers.rules import COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D
+from tests.serving import world as tiny
+from tests.serving.conftest import API_KEY, auth, wait_ready
+from tests.serving.test_app import feature_payload, required_features, snapshot
+
+pytestmark = pytest.mark.slow  # builds its own tiny world through the real stages (~40 s)
+
+EXCLUDED = ["offers_*", COUNTRY]
+COUNTRIES = ["DE", "FR"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
+    """The tiny world with the rule columns excluded from the models and a country rule on the
+    first offer."""
+
+    def params(root: Path) -> dict[str, Any]:
+        values = standard(root)
+        values["train"]["exclude_features"] = EXCLUDED
+        values["offers"]["catalog"][0]["countries"] = COUNTRIES
+        return values
+
+    standard = tiny.world_params
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.setattr(tiny, "world_params", params)
+        yield tiny.build_world(tmp_path_factory.mktemp("rule_world"))
+
+
+@pytest.fixture(scope="module")
+def client(world: Config) -> Iterator[TestClient]:
+    from serving.app import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHURN_API_KEYS", API_KEY)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        with TestClient(create_app(world), raise_server_exceptions=False) as test_client:
+            wait_ready(test_client)
+            yield test_client
+
+
+def test_the_service_asks_for_the_rule_columns_the_model_does_not_read(
+    client: TestClient,
+) -> None:
+    served = client.app.state.holder.current  # type: ignore[attr-defined]
+    model_inputs = set(served.model.columns.all)
+    asked = set(required_features(client))
+
+    assert not model_inputs & {COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D}
+    assert {COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D} <= asked
+    assert served.feature_kinds[COUNTRY] == "string"
+    assert served.feature_kinds[DAYS_SINCE_OFFER] == "number"
+
+
+def test_raw_requests_get_the_offers_the_batch_policy_recommends_for_the_same_rows(
+    client: TestClient, world: Config
+) -> None:
+    served = client.app.state.holder.current  # type: ignore[attr-defined]
+    rows = snapshot(world).head(60)
+    expected = batch_recommendation(served, rows)
+
+    scores = score(client, feature_payload(rows, required_features(client)))
+
+    assert [s["offer"]["offer_id"] for s in scores] == expected["offer_id"].tolist()
+    assert [s["offer"]["decision"] for s in scores] == expected["reason"].tolist()
+
+
+def test_the_rules_read_the_country_and_contact_history_sent(
+    client: TestClient, world: Config
+) -> None:
+    served = client.app.state.holder.current  # type: ignore[attr-defined]
+    rows = snapshot(world).head(60)
+    contactable = ~batch_recommendation(served, rows)["reason"].str.startswith("contact_rule")
+    [customer] = feature_payload(rows[contactable.to_numpy()].head(1), required_features(client))
+    first_offer = served.policy.catalog[0]
+
+    cooling = {**customer["features"], DAYS_SINCE_OFFER: 1.0, OFFERS_365D: 1.0}
+    elsewhere = {**customer["features"], COUNTRY: "IT", DAYS_SINCE_OFFER: None, OFFERS_365D: 0}
+    [cooled, abroad] = score(
+        client,
+        [
+            {"customer_id": "cooling", "features": cooling},
+            {"customer_id": "abroad", "features": elsewhere},
+        ],
+    )
+
+    assert cooled["offer"]["decision"] == "contact_rule:cooldown"
+    assert cooled["offer"]["offer_id"] is None
+    assert abroad["offer"]["offer_id"] != first_offer
+    assert abroad["warnings"] == []  # a country of the export, and no model input
+
+
+def score(client: TestClient, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = client.post("/v1/score", json={"customers": customers}, headers=auth())
+    assert response.status_code == 200, response.text
+    return response.json()["scores"]
+
+
+def batch_recommendation(served: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """What the offers stage's policy recommends for whole snapshot rows (every column)."""
+    return served.policy.recommend(rows, served.model.probabilities(rows))
