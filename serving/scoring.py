@@ -198,13 +198,14 @@ def add_category_warnings(
     serving: Serving, answers: Sequence[dict[str, Any]], customers: Sequence[CustomerFeatures]
 ) -> None:
     """Fill each answer's ``warnings`` with the categorical values sent that the model never saw
-    in training (and count them per feature in ``/metrics``, where a CRM's new spelling shows up
-    as a rising series)."""
-    known = serving.known_categories
-    if not known:
+    in training, and the text values of rule-only columns no snapshot row holds (and count them
+    per feature in ``/metrics``, where a CRM's new spelling shows up as a rising series)."""
+    known, rule_values = serving.known_categories, serving.rule_values
+    if not known and not rule_values:
         return
     for answer, customer in zip(answers, customers, strict=True):
         warnings = unseen_category_warnings(known, customer.features)
+        warnings += unseen_rule_value_warnings(rule_values, customer.features)
         if warnings:
             answer["warnings"] = warnings
 
@@ -225,6 +226,28 @@ def unseen_category_warnings(
         found.append(
             f"{name}: {json.dumps(features[name])} was not seen in training; scored as an "
             f"unknown category (known: {shown}{more})"
+        )
+    return found
+
+
+def unseen_rule_value_warnings(
+    seen: Mapping[str, frozenset[str]], features: Mapping[str, Any]
+) -> list[str]:
+    """One line per text value, of a column only the offer rules read, that no snapshot row
+    holds: a country rule compares it as sent, so ``"fr"`` for ``"FR"`` fails it quietly. Null
+    is no warning: an unknown country fails the rule by design."""
+    found = []
+    for name, values in seen.items():
+        value = features.get(name)
+        if value is None or str(value) in values:
+            continue
+        metrics.count_unseen_category(name)
+        listed = sorted(values)
+        shown = ", ".join(json.dumps(known) for known in listed[:_LISTED])
+        more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
+        found.append(
+            f"{name}: {json.dumps(value)} is not a value of the scoring snapshot; the offer rules "
+            f"compare it as sent (snapshot values: {shown}{more})"
         )
     return found
 

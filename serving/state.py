@@ -73,6 +73,8 @@ class Serving:
     reason_min_log_odds: float
     risk_tiers: tuple[float, ...]
     known_categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    rule_values: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per text column only the offer rules read (no model input): the snapshot's values."""
     fast: FastScorer | None = None
     fast_explain: FastExplainer | None = None
 
@@ -277,6 +279,11 @@ def assemble(
         reason_min_log_odds=settings.reason_min_log_odds,
         risk_tiers=settings.risk_tiers,
         known_categories=known_categories(model.model, model.columns),
+        rule_values={
+            name: frozenset(str(value) for value in snapshot[name].dropna().unique())
+            for name in rules_only
+            if name in categorical
+        },
         fast=_checked_fast_scorer(model, snapshot, served),
     )
     header = json.dumps(serving.provenance(decided_by), separators=(",", ":"))

@@ -95,18 +95,24 @@ def test_the_rules_read_the_country_and_contact_history_sent(
 
     cooling = {**customer["features"], DAYS_SINCE_OFFER: 1.0, OFFERS_365D: 1.0}
     elsewhere = {**customer["features"], COUNTRY: "IT", DAYS_SINCE_OFFER: None, OFFERS_365D: 0}
-    [cooled, abroad] = score(
+    miscased = {**elsewhere, COUNTRY: "fr"}
+    [cooled, abroad, lowercase] = score(
         client,
         [
             {"customer_id": "cooling", "features": cooling},
             {"customer_id": "abroad", "features": elsewhere},
+            {"customer_id": "lowercase", "features": miscased},
         ],
     )
 
     assert cooled["offer"]["decision"] == "contact_rule:cooldown"
     assert cooled["offer"]["offer_id"] is None
     assert abroad["offer"]["offer_id"] != first_offer
-    assert abroad["warnings"] == []  # a country of the export, and no model input
+    assert lowercase["offer"]["offer_id"] != first_offer  # "fr" is not "FR": as sent
+    assert abroad["warnings"] == []  # a country of the export
+    [warning] = lowercase["warnings"]
+    assert warning.startswith(f'{COUNTRY}: "fr" is not a value of the scoring snapshot')
+    assert '"FR"' in warning and '"IT"' in warning
 
 
 def score(client: TestClient, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:

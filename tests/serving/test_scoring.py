@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from serving.scoring import unseen_category_warnings
+from serving.scoring import unseen_category_warnings, unseen_rule_value_warnings
 
 KNOWN = {
     "static_country": frozenset({"DE", "FR", "GB"}),
@@ -37,3 +37,14 @@ def test_a_long_list_of_known_values_is_cut() -> None:
     [warning] = unseen_category_warnings(known, {"static_region": "R99"})
 
     assert warning.endswith('"R11" and 18 more)')
+
+
+def test_a_rule_only_text_value_outside_the_snapshot_is_named_and_a_null_is_not() -> None:
+    seen = {"static_country": frozenset({"DE", "FR"})}
+
+    assert unseen_rule_value_warnings(seen, {"static_country": "FR"}) == []
+    assert unseen_rule_value_warnings(seen, {"static_country": None}) == []  # fails the rule
+    assert unseen_rule_value_warnings(seen, {"static_country": "fr"}) == [
+        'static_country: "fr" is not a value of the scoring snapshot; the offer rules compare '
+        'it as sent (snapshot values: "DE", "FR")'
+    ]
