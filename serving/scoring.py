@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -220,12 +220,9 @@ def unseen_category_warnings(
         if name not in features or request_category(features[name]) in values:
             continue
         metrics.count_unseen_category(name)
-        listed = sorted(values)
-        shown = ", ".join(_known(value) for value in listed[:_LISTED])
-        more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
         found.append(
             f"{name}: {json.dumps(features[name])} was not seen in training; scored as an "
-            f"unknown category (known: {shown}{more})"
+            f"unknown category (known: {_listing(values, _known)})"
         )
     return found
 
@@ -242,17 +239,21 @@ def unseen_rule_value_warnings(
         if value is None or str(value) in values:
             continue
         metrics.count_unseen_category(name)
-        listed = sorted(values)
-        shown = ", ".join(json.dumps(known) for known in listed[:_LISTED])
-        more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
         found.append(
             f"{name}: {json.dumps(value)} is not a value of the scoring snapshot; the offer rules "
-            f"compare it as sent (snapshot values: {shown}{more})"
+            f"compare it as sent (snapshot values: {_listing(values, json.dumps)})"
         )
     return found
 
 
 _LISTED = 12
+
+
+def _listing(values: frozenset[str], shown_as: Callable[[str], str]) -> str:
+    """The first :data:`_LISTED` of ``values`` in order, and how many more."""
+    listed = sorted(values)
+    more = f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
+    return ", ".join(shown_as(value) for value in listed[:_LISTED]) + more
 
 
 def _known(category: str) -> str:
