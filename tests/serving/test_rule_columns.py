@@ -8,6 +8,7 @@ ask for those columns, failed to price its own warm-up rows and never became rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,15 @@ COUNTRIES = ["DE", "FR"]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
-    """The tiny world with the rule columns excluded from the models and a country rule on the
-    first offer."""
+    """The tiny world with the rule columns excluded from the models and every offer for DE and
+    FR only (the tiny world's policy finds no offer worth its cost, so the rules show in the
+    decision: ``no_eligible_offer`` against ``no_positive_gain``)."""
 
     def params(root: Path) -> dict[str, Any]:
         values = standard(root)
         values["train"]["exclude_features"] = EXCLUDED
-        values["offers"]["catalog"][0]["countries"] = COUNTRIES
+        for offer in values["offers"]["catalog"]:
+            offer["countries"] = COUNTRIES
         return values
 
     standard = tiny.world_params
@@ -89,29 +92,30 @@ def test_the_rules_read_the_country_and_contact_history_sent(
 ) -> None:
     served = client.app.state.holder.current  # type: ignore[attr-defined]
     rows = snapshot(world).head(60)
-    contactable = ~batch_recommendation(served, rows)["reason"].str.startswith("contact_rule")
-    [customer] = feature_payload(rows[contactable.to_numpy()].head(1), required_features(client))
-    first_offer = served.policy.catalog[0]
+    decided = batch_recommendation(served, rows)["reason"]
+    eligible = (decided == "no_positive_gain") & rows[COUNTRY].isin(COUNTRIES)
+    [customer] = feature_payload(rows[eligible.to_numpy()].head(1), required_features(client))
+    sent = {
+        "as_exported": customer["features"],
+        "cooling": {**customer["features"], DAYS_SINCE_OFFER: 1.0, OFFERS_365D: 1.0},
+        "abroad": {**customer["features"], COUNTRY: "IT"},
+        "lowercase": {**customer["features"], COUNTRY: customer["features"][COUNTRY].lower()},
+    }
 
-    cooling = {**customer["features"], DAYS_SINCE_OFFER: 1.0, OFFERS_365D: 1.0}
-    elsewhere = {**customer["features"], COUNTRY: "IT", DAYS_SINCE_OFFER: None, OFFERS_365D: 0}
-    miscased = {**elsewhere, COUNTRY: "fr"}
-    [cooled, abroad, lowercase] = score(
-        client,
-        [
-            {"customer_id": "cooling", "features": cooling},
-            {"customer_id": "abroad", "features": elsewhere},
-            {"customer_id": "lowercase", "features": miscased},
-        ],
-    )
+    answers = score(client, [{"customer_id": k, "features": v} for k, v in sent.items()])
+    decisions = {answer["customer_id"]: answer["offer"]["decision"] for answer in answers}
 
-    assert cooled["offer"]["decision"] == "contact_rule:cooldown"
-    assert cooled["offer"]["offer_id"] is None
-    assert abroad["offer"]["offer_id"] != first_offer
-    assert lowercase["offer"]["offer_id"] != first_offer  # "fr" is not "FR": as sent
+    assert decisions == {
+        "as_exported": "no_positive_gain",
+        "cooling": "contact_rule:cooldown",
+        "abroad": "no_eligible_offer",
+        "lowercase": "no_eligible_offer",  # "fr" is not "FR": compared as sent
+    }
+    abroad, lowercase = answers[2], answers[3]
     assert abroad["warnings"] == []  # a country of the export
     [warning] = lowercase["warnings"]
-    assert warning.startswith(f'{COUNTRY}: "fr" is not a value of the scoring snapshot')
+    lowered = json.dumps(sent["lowercase"][COUNTRY])
+    assert warning.startswith(f"{COUNTRY}: {lowered} is not a value of the scoring snapshot")
     assert '"FR"' in warning and '"IT"' in warning
 
 
