@@ -294,9 +294,7 @@ def assemble(
 
 def _is_text(column: pd.Series) -> bool:
     """A rule-only column (no model says what it is) holding text: a country, not a number."""
-    return not (
-        pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
-    )
+    return not pd.api.types.is_numeric_dtype(column.dtype)  # bool and boolean count as numeric
 
 
 def _kind(column: pd.Series, categorical: bool) -> str:
