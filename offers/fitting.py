@@ -140,7 +140,9 @@ def evaluate_uplift(
             "treated": int(treated.sum()),
             "control": int((~treated).sum()),
         }
-        curves[offer.id] = curve
+        # A skipped learner keeps its (empty) column, so every curve file has the columns the
+        # plots in dvc.yaml name, whichever learners a small offers log supports.
+        curves[offer.id] = curve.reindex(columns=["share", *config.learners, RISK_BASELINE])
     if not metrics:
         raise UpliftDataError(_nothing_to_rank(holdout, split.holdout_campaigns, config))
     best = _best_learner(metrics, list(scores))

@@ -598,6 +598,8 @@ def _echo(metrics: dict[str, Any]) -> None:
     truth = metrics["truth"]
     if truth:
         gains = {name: round(r["net_gain"], 1) for name, r in truth["strategies"].items()}
+        share = truth["policy_share_of_oracle"]
         typer.echo(
-            f"true net gain: {json.dumps(gains)}; policy/oracle {truth['policy_share_of_oracle']}"
+            f"true net gain: {json.dumps(gains)}; policy/oracle "
+            + ("n/a (the oracle gains nothing)" if share is None else f"{share:.1%}")
         )

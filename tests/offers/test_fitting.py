@@ -47,6 +47,11 @@ def test_a_learner_an_offer_new_to_the_fit_campaigns_defeats_is_skipped_by_name(
 
     assert evaluation.best_learner == "hazard_ratio"
     assert "0 treated with de_only rows" in evaluation.skipped["t_learner"]
+    # its Qini curve column stays, empty: the plots in dvc.yaml name every learner's column
+    for curve in evaluation.curves.values():
+        assert list(curve.columns) == ["share", "t_learner", "hazard_ratio", "risk_ranking"]
+        assert curve["t_learner"].isna().all()
+        assert curve["hazard_ratio"].notna().all()
 
 
 def test_value_models_are_fitted_only_on_cutoffs_whose_margin_window_has_ended(

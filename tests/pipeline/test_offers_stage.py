@@ -583,3 +583,26 @@ def test_an_empty_catalogue_is_refused_without_naming_a_file_it_may_not_be(
     message = capsys.readouterr().err
     assert "offers.catalog in the params file is empty" in message
     assert "params.yaml" not in message
+
+
+def test_the_summary_line_gives_the_policy_share_of_the_oracle_as_a_percentage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    allocation = {"treatment": 9, "control": 1, "customers": 50, "planned_cost": 20.0}
+    metrics: dict[str, Any] = {
+        "allocation": allocation | {"budget": 20.0},
+        "value": {"chosen": "bg_nbd"},
+        "held_out": None,
+        "truth": {
+            "strategies": {"policy": {"net_gain": 45.15061}, "oracle": {"net_gain": 100.0}},
+            "policy_share_of_oracle": 0.4515061352,
+        },
+    }
+
+    offers._echo(metrics)
+    metrics["truth"]["policy_share_of_oracle"] = None
+    offers._echo(metrics)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith('{"policy": 45.2, "oracle": 100.0}; policy/oracle 45.2%')
+    assert lines[3].endswith("policy/oracle n/a (the oracle gains nothing)")
