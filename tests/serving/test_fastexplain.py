@@ -53,6 +53,12 @@ def snapshot(world: Config) -> pd.DataFrame:
 def serving(
     served: Serving, snapshot: pd.DataFrame, world: Config, request: pytest.FixtureRequest
 ) -> Serving:
+    return fast_path_serving(served, snapshot, world, request.param)
+
+
+def fast_path_serving(
+    served: Serving, snapshot: pd.DataFrame, world: Config, learner_kind: str
+) -> Serving:
     """The served model with a policy of the shape the fast path handles (the tiny world's
     offers stage picks a T/X-learner and the gradient-boosting value model, which keep the
     reference path; the default world picks ``reach_hazard`` + BG/NBD), fitted on random
@@ -65,7 +71,7 @@ def serving(
     churned = rng.random(n) < probability
     columns = served.policy.columns
     learner = make_learner(
-        request.param,
+        learner_kind,
         catalog,
         columns,
         {"n_estimators": 30, "max_depth": 3},
@@ -73,7 +79,7 @@ def serving(
         hazard_l2=10.0,
         effect_features=world.offers.effect_features,
     )
-    if request.param == "reach_hazard":
+    if learner_kind == "reach_hazard":
         redeemed = (offer_ids != None) & (rng.random(n) < 0.5)  # noqa: E711 (elementwise)
         learner.fit(snapshot, offer_ids, churned, probability, redeemed=redeemed)  # type: ignore[call-arg]
     else:

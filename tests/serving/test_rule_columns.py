@@ -19,9 +19,11 @@ from fastapi.testclient import TestClient
 
 from core.config import Config
 from offers.rules import COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D
+from serving.fastpath import snapshot_rows
 from tests.serving import world as tiny
 from tests.serving.conftest import API_KEY, auth, wait_ready
 from tests.serving.test_app import feature_payload, required_features, snapshot
+from tests.serving.test_fastexplain import fast, fast_path_serving, reference
 
 pytestmark = pytest.mark.slow  # builds its own tiny world through the real stages (~40 s)
 
@@ -117,6 +119,38 @@ def test_the_rules_read_the_country_and_contact_history_sent(
     lowered = json.dumps(sent["lowercase"][COUNTRY])
     assert warning.startswith(f"{COUNTRY}: {lowered} is not a value of the scoring snapshot")
     assert '"FR"' in warning and '"IT"' in warning
+
+
+def test_the_fast_path_reads_the_rule_columns_as_the_reference_path_does(
+    client: TestClient, world: Config
+) -> None:
+    """The tiny world's own policy keeps the reference path (gradient-boosting value); a policy
+    of the fast path's shape (reach_hazard + BG/NBD) over the same served model must read the
+    rule-only columns the request carries exactly as the reference path does."""
+    served = client.app.state.holder.current  # type: ignore[attr-defined]
+    frame = snapshot(world)
+    serving = fast_path_serving(served, frame, world, "reach_hazard")
+    assert serving.fast_explain is not None
+    rows = snapshot_rows(frame, serving.required_features)[:200]
+    assert {COUNTRY, DAYS_SINCE_OFFER, OFFERS_365D} <= set(rows[0])
+    edits: list[dict[str, Any]] = [
+        {COUNTRY: "IT"},
+        {COUNTRY: "fr"},
+        {COUNTRY: None},
+        {COUNTRY: "DE"},
+        {DAYS_SINCE_OFFER: 1.0, OFFERS_365D: 1.0},
+        {DAYS_SINCE_OFFER: None, OFFERS_365D: 0.0},
+    ]
+    edited = [dict(row, **edits[i % len(edits)]) for i, row in enumerate(rows[:120])]
+
+    for chunk in (rows, edited):
+        assert fast(serving, chunk) == reference(serving, chunk)
+    decisions = [answer["offer"]["decision"] for answer in fast(serving, edited)]
+    abroad = [d for i, d in enumerate(decisions) if i % len(edits) in (0, 1, 2)]
+    # a row's own contact history may stop it first; otherwise no offer is open to it
+    assert all(d == "no_eligible_offer" or d.startswith("contact_rule:") for d in abroad)
+    assert "no_eligible_offer" in abroad
+    assert "contact_rule:cooldown" in decisions[4 :: len(edits)]
 
 
 def score(client: TestClient, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
