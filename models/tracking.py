@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,19 @@ from models import curves
 # trusted types by hand. Models are only ever loaded from this project's own registry.
 SERIALIZATION = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
 MAX_PARAM_LENGTH = 500
+PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
+
+
+class _KnownPickleWarning(logging.Filter):
+    """Drops MLflow's warning that a pickled model runs code when it is loaded. The format is
+    chosen once, above, and the README says so; repeated for every model saved (seven per
+    ``churn train``), the warning buried the stage's own output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(PICKLE_WARNING)
+
+
+logging.getLogger("mlflow.sklearn").addFilter(_KnownPickleWarning())
 
 
 def pip_requirements() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +143,25 @@ def test_flat_params_nest_with_dots() -> None:
         "a.c.d": "x",
         "e": "2.5",
     }
+
+
+def test_mlflows_pickle_warning_is_left_out_and_its_other_warnings_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The format is chosen once (README); only that one warning of MLflow's is dropped."""
+    table = feature_table(customers=30)
+    columns = feature_columns(table)
+    inputs = model_inputs(table, columns)
+    model = fit_candidate("logistic_regression", {}, columns, table, table, 1)
+    mlflow_sklearn = logging.getLogger("mlflow.sklearn")
+    mlflow_sklearn.addHandler(caplog.handler)
+    try:
+        tracking.save_model(model, tmp_path / "model", inputs, dt.datetime(2024, 1, 1))
+        mlflow_sklearn.warning("another warning")
+    finally:
+        mlflow_sklearn.removeHandler(caplog.handler)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert "another warning" in messages
+    assert not [m for m in messages if m.startswith("Saving scikit-learn models in the pickle")]
+    assert tracking.load_saved_model(tmp_path / "model").predict_proba(inputs).shape[1] == 2
