@@ -122,8 +122,14 @@ def _joined(value: Any) -> str:
     return " | ".join(str(item) for item in value)
 
 
+CRM_DECIMALS = {"expected_gain": 2, "value": 2, "cost": 2, "churn_probability": 4, "uplift": 4}
+"""Decimals of the CRM file's numbers: money to the cent, probabilities to a hundredth of a
+point (``targets.parquet`` keeps full precision). Seventeen digits told a CRM user nothing."""
+
+
 def crm_import(targets: pd.DataFrame) -> pd.DataFrame:
-    """The CSV rows for the CRM: empty offer id for none."""
+    """The CSV rows for the CRM: empty offer id for none, numbers rounded (:data:`CRM_DECIMALS`)."""
     frame = targets.copy()
     frame["offer_id"] = frame["offer_id"].fillna("")
-    return frame
+    decimals = {name: places for name, places in CRM_DECIMALS.items() if name in frame.columns}
+    return frame.round(decimals)

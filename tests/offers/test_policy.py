@@ -166,6 +166,11 @@ def test_reasons_are_joined_by_customer() -> None:
 
     assert joined["reason_texts"].tolist() == ["slow; late", "quiet"]
     assert crm_import(joined)["offer_id"].tolist() == ["o", ""]
+    precise = joined.assign(churn_probability=[0.123456789, 0.1], value=[10.006, 5.0])
+    rounded = crm_import(precise)
+    assert rounded["churn_probability"].tolist() == [0.1235, 0.1]
+    assert rounded["value"].tolist() == [10.01, 5.0]
+    assert precise["value"].tolist() == [10.006, 5.0]  # the targets keep full precision
 
 
 def test_the_rule_columns_are_named_for_a_request_less_what_the_policy_fills(
