@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from core.config import ValidateConfig
 from core.logging import get_logger
 from crm.contract import AT_LEAST_ONE_OF, TABLES, ColumnSpec, LogicalType, TableSpec
+from crm.freshness import file_sizes, relative_name
 from crm.tables import (
     EXPECTED_FORMS,
     ColumnTypeError,
@@ -398,7 +399,8 @@ class _TableValidation:
         extra = [name for name in self.reader.columns if name not in self.spec.names]
         return {
             "format": self.reader.source.format.value,
-            "files": [_relative(path, self.raw_dir) for path in self.reader.source.files],
+            "files": [relative_name(path, self.raw_dir) for path in self.reader.source.files],
+            "file_sizes": file_sizes(self.reader.source, self.raw_dir),
             "n_rows": self.reader.n_rows,
             "columns": self.profile,
             "extra_columns": {name: self._describe_extra(name) for name in extra},
@@ -411,13 +413,6 @@ class _TableValidation:
             "stored_as": str(parts[0].type),
             "null_rate": round(nulls / max(self.reader.n_rows, 1), 6),
         }
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _unrecognised_entries(raw_dir: Path) -> list[str]:
@@ -444,7 +439,8 @@ def _missing_detail(raw_dir: Path, names: Sequence[str], unrecognised: list[str]
 def validate_raw_tables(raw_dir: Path, config: ValidateConfig) -> dict[str, Any]:
     """Validate every contract table in ``raw_dir``; return the JSON-serialisable report.
 
-    The report gives, per present table, its form, files (relative to ``raw_dir``), row count, and
+    The report gives, per present table, its form, files (relative to ``raw_dir``) and their
+    sizes (``crm.freshness`` compares them with the folder before a build), row count, and
     per column the null rate and, for dates and timestamps, the range; ``notes`` on what the
     contract allows but a user should know (orders before their customer's signup); and the
     absent optional tables. Raises :class:`RawDataError` listing every violation found in any table.

@@ -20,6 +20,7 @@ many slices there were, and a large history never sits in Python's memory.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ import pyarrow.parquet as pq
 from core.atomic import atomic_dir, write_json
 from core.config import Config
 from core.logging import first_line, get_logger
+from crm.freshness import report_differences
 from crm.tables import TableReadError
 from features.build import (
     DataSpan,
@@ -65,11 +67,14 @@ _log = get_logger(__name__)
 TRAINING_FILE = "training.parquet"
 SNAPSHOT_FILE = "snapshot.parquet"
 MANIFEST_FILE = "manifest.json"
+CHANGES_SHOWN = 5
+"""Differences from the validation report named in the warning (the rest are counted)."""
 
 
 def run(config: Config) -> dict[str, Any]:
     """Build and write the features folder; return the manifest. Exit 1 on unusable raw data."""
     started = time.perf_counter()
+    _warn_unless_validated(config)
     con = connect(config.features)
     with _unreadable_values_exit_1():
         try:
@@ -212,6 +217,38 @@ def _cut_short(start: dt.date | None, cutoffs: list[dt.date], config: Config) ->
         "window_days": window_days,
         "cutoffs": [cutoff.isoformat() for cutoff in cut_short],
     }
+
+
+def _warn_unless_validated(config: Config) -> None:
+    """Warn when the raw files are not the ones ``churn validate`` passed (``crm.freshness``).
+
+    Under ``dvc repro`` they always are: the stage depends on the report. Run by hand after an
+    export changed, the stage would otherwise build whatever it can read (a duplicated customer,
+    a negative amount) without a word. A warning, not a stop: reading data the contract would
+    refuse is still the user's call outside the pipeline.
+    """
+    path = config.paths.validation_report
+    hint = "run `churn validate` (dvc repro runs it before this stage)"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _log.warning("the raw data has not been validated", report=str(path), hint=hint)
+        return
+    except (OSError, ValueError):
+        report = None
+    try:
+        changes = report_differences(report, config.paths.raw_dir)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, KeyError):  # not a report churn validate wrote
+        _log.warning("the validation report cannot be read", report=str(path), hint=hint)
+        return
+    if changes:
+        _log.warning(
+            "the raw files are not the ones validated",
+            report=str(path),
+            changes=changes[:CHANGES_SHOWN],
+            more=max(0, len(changes) - CHANGES_SHOWN),
+            hint=hint,
+        )
 
 
 def _warn_offers_after(tables: Mapping[str, ir.Table], snapshot_date: dt.date) -> None:
