@@ -229,16 +229,12 @@ def _warn_unless_validated(config: Config) -> None:
     """
     path = config.paths.validation_report
     hint = "run `churn validate` (dvc repro runs it before this stage)"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         _log.warning("the raw data has not been validated", report=str(path), hint=hint)
         return
-    except (OSError, ValueError):
-        report = None
     try:
-        changes = report_differences(report, config.paths.raw_dir)  # type: ignore[arg-type]
-    except (AttributeError, TypeError, KeyError):  # not a report churn validate wrote
+        changes = report_differences(json.loads(path.read_text("utf-8")), config.paths.raw_dir)
+    except (OSError, ValueError, AttributeError, TypeError):  # not a report churn validate wrote
         _log.warning("the validation report cannot be read", report=str(path), hint=hint)
         return
     if changes:

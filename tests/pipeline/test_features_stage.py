@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from core.config import Config, GenerateConfig
@@ -19,6 +20,7 @@ from features.partitions import plan_slices
 from features.sources import load_raw_tables
 from pipeline.cli import app
 from synthetic.world import generate_world
+from tests.crm.raw_fixtures import write_valid_raw
 
 runner = CliRunner()
 
@@ -425,3 +427,18 @@ def test_raw_files_other_than_the_validated_ones_are_warned_about(project: Path)
     [line] = [line for line in output.splitlines() if changed in line]
     assert "orders: orders/zz-appended.parquet is new" in line
     assert "run `churn validate`" in line
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"tables": [1]}'])
+def test_a_validation_report_it_cannot_read_is_warned_about(tmp_path: Path, text: str) -> None:
+    from pipeline.features import _warn_unless_validated
+
+    raw = write_valid_raw(tmp_path / "raw")
+    (tmp_path / "report.json").write_text(text, encoding="utf-8")
+    paths = {"raw_dir": str(raw), "validation_report": "report.json"}
+    config = Config.from_mapping({"paths": paths}, base_dir=tmp_path)
+
+    with capture_logs() as logs:
+        _warn_unless_validated(config)
+
+    assert [log["event"] for log in logs] == ["the validation report cannot be read"]
