@@ -7,7 +7,8 @@ into features without a word. The report therefore records each file's size, and
 stage compares the raw folder with it (:func:`report_differences`) before it builds.
 
 Sizes, not digests: reading every byte of a large history to hash it would cost about as much
-as validating it again, and an edit that keeps a file's size exactly is rare in practice.
+as validating it again. The price: an edit that keeps every file's size (one digit changed in a
+CSV, say) goes unnoticed, as ``docs/data-contract.md`` says.
 """
 
 from __future__ import annotations
