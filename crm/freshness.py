@@ -13,12 +13,36 @@ CSV, say) goes unnoticed, as ``docs/data-contract.md`` says.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from crm.contract import TABLES
 from crm.tables import TableReadError, TableSource, find_table
+
+
+class ReportError(ValueError):
+    """A validation report that is not JSON of the shape ``churn validate`` writes."""
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The validation report at ``path``, checked to have the shape :func:`report_differences`
+    reads (a ``tables`` mapping of per-table mappings); ``ReportError`` when it has not.
+
+    Kept apart from the comparison so that a report that cannot be read and a raw folder that
+    cannot be listed are told apart: they need different fixes.
+    """
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReportError(f"{path} is not JSON: {error}") from error
+    if not isinstance(report, dict):
+        raise ReportError(f"{path} holds a {type(report).__name__}, expected an object")
+    tables = report.get("tables", {})
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ReportError(f"{path}: 'tables' is not an object of one object per table")
+    return report
 
 
 def relative_name(path: Path, raw_dir: Path) -> str:

@@ -20,7 +20,6 @@ many slices there were, and a large history never sits in Python's memory.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ import pyarrow.parquet as pq
 from core.atomic import atomic_dir, write_json
 from core.config import Config
 from core.logging import first_line, get_logger
-from crm.freshness import report_differences
+from crm.freshness import ReportError, read_report, report_differences
 from crm.tables import TableReadError
 from features.build import (
     DataSpan,
@@ -233,9 +232,21 @@ def _warn_unless_validated(config: Config) -> None:
         _log.warning("the raw data has not been validated", report=str(path), hint=hint)
         return
     try:
-        changes = report_differences(json.loads(path.read_text("utf-8")), config.paths.raw_dir)
-    except (OSError, ValueError, AttributeError, TypeError):  # not a report churn validate wrote
-        _log.warning("the validation report cannot be read", report=str(path), hint=hint)
+        report = read_report(path)
+    except (OSError, ReportError) as error:
+        _log.warning(
+            "the validation report cannot be read", report=str(path), error=str(error), hint=hint
+        )
+        return
+    try:
+        changes = report_differences(report, config.paths.raw_dir)
+    except OSError as error:  # the raw folder itself: the build below will say more
+        _log.warning(
+            "the raw files cannot be compared with the validation report",
+            report=str(path),
+            raw_dir=str(config.paths.raw_dir),
+            error=str(error),
+        )
         return
     if changes:
         _log.warning(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.config import ValidateConfig
-from crm.freshness import report_differences
+from crm.freshness import ReportError, read_report, report_differences
 from crm.validation import validate_raw_tables
 from tests.crm.raw_fixtures import ORDERS_CSV, write_csv, write_orders, write_valid_raw
 
@@ -89,3 +90,33 @@ def test_a_report_from_before_sizes_were_recorded_compares_file_names(raw_dir: P
         "orders: orders.parquet is new",
         "orders: orders.csv is gone",
     ]
+
+
+def test_a_report_churn_validate_wrote_reads_back_as_written(raw_dir: Path, tmp_path: Path) -> None:
+    report = validated(raw_dir)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report), encoding="utf-8")
+
+    assert read_report(path) == json.loads(json.dumps(report))
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"{not json", "is not JSON"),
+        (b"\xff\xfe{}", "is not JSON"),
+        (b"[1, 2]", "holds a list, expected an object"),
+        (b'{"tables": [1]}', "'tables' is not an object"),
+        (b'{"tables": {"orders": ["orders.csv"]}}', "'tables' is not an object"),
+    ],
+)
+def test_a_report_of_another_shape_is_refused_naming_the_file(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "report.json"
+    path.write_bytes(content)
+
+    with pytest.raises(ReportError, match=said) as raised:
+        read_report(path)
+
+    assert str(path) in str(raised.value)

@@ -442,3 +442,31 @@ def test_a_validation_report_it_cannot_read_is_warned_about(tmp_path: Path, text
         _warn_unless_validated(config)
 
     assert [log["event"] for log in logs] == ["the validation report cannot be read"]
+    assert str(tmp_path / "report.json") in logs[0]["error"]
+
+
+def test_a_raw_folder_it_cannot_list_is_not_blamed_on_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running as root, a folder without read permission is still listed: the denial is faked
+    where the comparison lists the files."""
+    from crm import freshness
+    from crm.validation import validate_raw_tables
+    from pipeline.features import _warn_unless_validated
+
+    raw = write_valid_raw(tmp_path / "raw")
+    paths = {"raw_dir": str(raw), "validation_report": "report.json"}
+    config = Config.from_mapping({"paths": paths}, base_dir=tmp_path)
+    report = validate_raw_tables(raw, config.validate_)
+    (tmp_path / "report.json").write_text(json.dumps(report), encoding="utf-8")
+
+    def denied(*_: object) -> dict[str, int]:
+        raise PermissionError(13, "Permission denied", str(raw / "orders.csv"))
+
+    monkeypatch.setattr(freshness, "file_sizes", denied)
+    with capture_logs() as logs:
+        _warn_unless_validated(config)
+
+    [log] = logs
+    assert log["event"] == "the raw files cannot be compared with the validation report"
+    assert "Permission denied" in log["error"] and log["raw_dir"] == str(raw)
