@@ -54,6 +54,8 @@ API_DESCRIPTION = (
     "and offer policy; `explain=false` for score only."
 )
 DOCS_ASSETS = "/docs-assets"
+_UNKNOWN_SHOWN = 100
+"""Unknown ids a 404 names (message and details); the count covers them all."""
 
 
 def create_app(config: Config) -> FastAPI:
@@ -259,7 +261,7 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         request: Request,
         customer_id: str = Path(pattern=CUSTOMER_ID_PATTERN, examples=["C0000006"]),
     ) -> Response:
-        return _by_id(_serving(request), [customer_id])
+        return _by_id(_serving(request), [customer_id], from_path=True)
 
     @router.get(
         "/model",
@@ -317,16 +319,28 @@ def _v1(settings: ServiceSettings) -> APIRouter:
     return router
 
 
-def _by_id(serving: Serving, customer_ids: list[str]) -> Response:
+def _by_id(serving: Serving, customer_ids: list[str], *, from_path: bool = False) -> Response:
+    """The snapshot answers for ``customer_ids``; 404 naming each unknown id where the request
+    put it: ``customer_ids[i]`` in a batch, the path's ``customer_id`` (``from_path``)."""
     found, unknown = serving.store.lookup(customer_ids)
     if unknown:
-        shown = unknown[:100]
+        distinct = list(dict.fromkeys(unknown))
+        shown = distinct[:_UNKNOWN_SHOWN]
+        missing = set(distinct)
+        positions = [index for index, c in enumerate(customer_ids) if c in missing]
         raise errors.ApiError(
             404,
-            f"{len(unknown)} customer id(s) not in the scoring snapshot of "
+            f"{len(distinct)} customer id(s) not in the scoring snapshot of "
             f"{serving.store.snapshot_date}: {', '.join(shown)}"
-            + (" ..." if len(unknown) > len(shown) else ""),
-            [{"field": "customer_ids", "customer_index": None, "message": c} for c in shown],
+            + (" ..." if len(distinct) > len(shown) else ""),
+            [
+                {
+                    "field": "customer_id" if from_path else f"customer_ids[{index}]",
+                    "customer_index": None if from_path else index,
+                    "message": f"{customer_ids[index]} is not in the scoring snapshot",
+                }
+                for index in positions[:_UNKNOWN_SHOWN]
+            ],
         )
     probabilities = serving.store.probabilities
     metrics.observe_scores("snapshot", (probabilities[c] for c in customer_ids))

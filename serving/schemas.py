@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 FeatureValue = float | int | bool | str | None
-CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+CUSTOMER_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"
+"""Any id the data contract accepts (text, read as is: spaces, accents, ``/`` included), up to
+256 characters and without control characters, which no CRM id holds and which would only
+garble the service's logs."""
 
 EXAMPLE_FEATURES: dict[str, FeatureValue] = {
     "rfm_days_since_last_order": 74.0,

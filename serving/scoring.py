@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,8 +58,11 @@ def check_request(serving: Serving, customers: Sequence[CustomerFeatures]) -> No
         for name, value in given.items():
             kind = kinds.get(name)
             if kind is not None and not _fits(value, kind):
-                expected = _NUMBER if kind == "number" else kind
-                details.append(_problem(index, name, f"expected {expected} or null"))
+                if kind == "number":
+                    message = _number_message(ranges[name])
+                else:
+                    message = f"expected {kind} or null"
+                details.append(_problem(index, name, message))
             elif kind == "number" and value is not None and not _in_range(value, ranges[name]):
                 details.append(_problem(index, name, _range_message(ranges[name])))
         if len(details) >= 50:
@@ -204,17 +207,20 @@ def add_category_warnings(
     if not known and not rule_values:
         return
     for answer, customer in zip(answers, customers, strict=True):
-        warnings = unseen_category_warnings(known, customer.features)
+        warnings = unseen_category_warnings(known, customer.features, serving.bool_features)
         warnings += unseen_rule_value_warnings(rule_values, customer.features)
         if warnings:
             answer["warnings"] = warnings
 
 
 def unseen_category_warnings(
-    known: Mapping[str, frozenset[str]], features: Mapping[str, Any]
+    known: Mapping[str, frozenset[str]],
+    features: Mapping[str, Any],
+    booleans: Collection[str] = (),
 ) -> list[str]:
     """One line per categorical value in ``features`` outside ``known`` (null counts as the
-    value ``missing``, which is what the encoders see)."""
+    value ``missing``, which is what the encoders see); ``booleans``: the columns sent as JSON
+    booleans, whose known values are listed as ``true``/``false``."""
     found = []
     for name, values in known.items():
         if name not in features or request_category(features[name]) in values:
@@ -222,7 +228,7 @@ def unseen_category_warnings(
         metrics.count_unseen_category(name)
         found.append(
             f"{name}: {json.dumps(features[name])} was not seen in training; scored as an "
-            f"unknown category (known: {_listing(values, _known)})"
+            f"unknown category (known: {_listing(values, _known(name in booleans))})"
         )
     return found
 
@@ -256,12 +262,27 @@ def _listing(values: frozenset[str], shown_as: Callable[[str], str]) -> str:
     return ", ".join(shown_as(value) for value in listed[:_LISTED]) + more
 
 
-def _known(category: str) -> str:
-    """A category the encoder learnt, as a CRM writes it in JSON (``missing`` is JSON's null)."""
-    return "null" if category == MISSING_CATEGORY else json.dumps(category)
+def _known(boolean: bool) -> Callable[[str], str]:
+    """How to show a category the encoder learnt as a CRM writes it in JSON: ``missing`` is
+    null, and a boolean column's ``True``/``False`` (the encoder's text) are ``true``/``false``,
+    the only values the request check lets through for it."""
+
+    def shown(category: str) -> str:
+        if category == MISSING_CATEGORY:
+            return "null"
+        if boolean and category in ("True", "False"):
+            return category.lower()
+        return json.dumps(category)
+
+    return shown
 
 
-_NUMBER = f"a number within +-{LARGEST_NUMBER:.4g}"
+def _number_message(bounds: tuple[float, float]) -> str:
+    """What a number feature accepts: its unit's range where it has one (a count is at least
+    0), else any number the model's float32 inputs can hold."""
+    if bounds[0] > -LARGEST_NUMBER:
+        return _range_message(bounds)
+    return f"expected a number within +-{LARGEST_NUMBER:.4g} or null"
 
 
 def _valid(serving: Serving, given: dict[str, Any]) -> bool:

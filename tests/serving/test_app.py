@@ -131,6 +131,50 @@ def test_unknown_ids_get_404_listing_them(client: TestClient, world: Config) -> 
     assert "2 customer id(s)" in response.json()["error"]["message"]
 
 
+def test_a_404_names_each_unknown_id_at_its_position_and_counts_it_once(
+    client: TestClient, world: Config
+) -> None:
+    known = snapshot(world)["customer_id"].iloc[0]
+
+    response = client.post(
+        "/v1/score/by-id", json={"customer_ids": [known, "NOPE", "NOPE"]}, headers=auth()
+    )
+
+    error = response.json()["error"]
+    assert "1 customer id(s) not in the scoring snapshot" in error["message"]
+    assert error["message"].endswith(": NOPE")
+    assert [(d["field"], d["customer_index"]) for d in error["details"]] == [
+        ("customer_ids[1]", 1),
+        ("customer_ids[2]", 2),
+    ]
+    single = client.get("/v1/customers/NOPE/score", headers=auth()).json()["error"]
+    assert [(d["field"], d["customer_index"]) for d in single["details"]] == [("customer_id", None)]
+
+
+@pytest.mark.parametrize("customer_id", ["C 0040", "Cé0040", "c/0040#1", "x" * 256])
+def test_any_id_the_data_contract_allows_is_looked_up(client: TestClient, customer_id: str) -> None:
+    """Ids are text read as is (docs/data-contract.md): an unknown one is a 404, never a 422."""
+    response = client.post("/v1/score/by-id", json={"customer_ids": [customer_id]}, headers=auth())
+
+    assert response.status_code == 404
+    assert customer_id in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("customer_id", ["", "C\n0040", "C\x000040", "x" * 257])
+def test_an_id_no_crm_writes_is_422(client: TestClient, customer_id: str) -> None:
+    response = client.post("/v1/score/by-id", json={"customer_ids": [customer_id]}, headers=auth())
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "customer_ids[0]"
+
+
+def test_the_one_customer_route_takes_an_id_with_a_space(client: TestClient) -> None:
+    response = client.get("/v1/customers/C%200040/score", headers=auth())
+
+    assert response.status_code == 404
+    assert "C 0040" in response.json()["error"]["message"]
+
+
 def test_get_one_customer_equals_by_id(client: TestClient, world: Config) -> None:
     customer = snapshot(world)["customer_id"].iloc[3]
 
@@ -194,6 +238,22 @@ def test_a_category_the_model_never_saw_is_scored_with_a_warning_naming_it(
         assert f'"{sent}"' in scores[1]["warnings"][0]  # the known spelling is listed
     assert [score["warnings"] for score in by_id] == [[], [], []]
     assert unseen_count(client, "static_country") == counted + 2  # once per scoring call
+
+
+def test_a_boolean_columns_warning_lists_the_json_values_it_accepts(
+    client: TestClient, world: Config
+) -> None:
+    customers = feature_payload(snapshot(world).head(1), required_features(client))
+    assert isinstance(customers[0]["features"]["static_loyalty_member"], bool)
+    customers[0]["features"]["static_loyalty_member"] = None  # training saw no null
+
+    [score] = client.post("/v1/score", json={"customers": customers}, headers=auth()).json()[
+        "scores"
+    ]
+
+    [warning] = score["warnings"]
+    assert warning.startswith("static_loyalty_member: null was not seen in training")
+    assert warning.endswith("(known: false, true)")
 
 
 def unseen_count(client: TestClient, feature: str) -> float:
@@ -366,7 +426,7 @@ def test_422_names_the_field_and_the_customer_index(client: TestClient, world: C
     assert details[("customers[1].features.rfm_orders_31d", 1)] == "unknown feature"
     assert "static_country" in details[("customers[1].features", 1)]
     assert details[("customers[2].features.rfm_orders_30d", 2)] == (
-        "expected a number within +-3.403e+38 or null"
+        "expected a number of at least 0 (its unit's range) or null"
     )
     assert error["message"].startswith("invalid request: customers[1].features")
 

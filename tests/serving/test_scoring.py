@@ -48,3 +48,13 @@ def test_a_rule_only_text_value_outside_the_snapshot_is_named_and_a_null_is_not(
         'static_country: "fr" is not a value of the scoring snapshot; the offer rules compare '
         'it as sent (snapshot values: "DE", "FR")'
     ]
+
+
+def test_the_known_values_of_a_boolean_column_are_shown_as_json_booleans() -> None:
+    """The request check only lets true/false/null through for a boolean column, so the
+    warning must not suggest the encoder's text "True"."""
+    [warning] = unseen_category_warnings(KNOWN, {"loyalty_member": None}, ("loyalty_member",))
+
+    assert warning.endswith("(known: false, true)")
+    [text] = unseen_category_warnings(KNOWN, {"loyalty_member": None})
+    assert text.endswith('(known: "False", "True")')  # a text column holding those words
