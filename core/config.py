@@ -8,6 +8,7 @@ silently falls back to a default.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -89,6 +90,44 @@ class PathsConfig(Section):
                 if isinstance(value, Path)
             }
         )
+
+    def overlaps(self, base_dir: Path) -> list[str]:
+        """Paths a stage would delete: each folder in :data:`REPLACED_WHOLE` is swapped in as a
+        whole when its stage succeeds (``core.atomic.atomic_dir``), so whatever else lies in it
+        (the raw export, another stage's outputs, the project itself) would be lost without a
+        word. ``synthetic_raw_dir`` and ``raw_dir`` may be one folder: that is the default."""
+        paths = {
+            name: Path(os.path.abspath(value)) for name, value in self if isinstance(value, Path)
+        }
+        project = Path(os.path.abspath(base_dir))
+        found = []
+        for name in REPLACED_WHOLE:
+            folder = paths[name]
+            held = [
+                f"paths.{other} ({paths[other]})"
+                for other in paths
+                if other != name
+                and paths[other].is_relative_to(folder)
+                and not ({name, other} == _ONE_RAW_FOLDER and paths[other] == folder)
+            ]
+            if project.is_relative_to(folder):
+                held.append(f"the project folder ({project})")
+            if held:
+                found.append(f"paths.{name} ({folder}) holds {', '.join(held)}")
+        return found
+
+
+REPLACED_WHOLE = (
+    "synthetic_raw_dir",
+    "truth_dir",
+    "features_dir",
+    "models_dir",
+    "explain_dir",
+    "reports_dir",
+    "offers_dir",
+)
+"""The ``paths`` folders a stage replaces as a whole when it succeeds."""
+_ONE_RAW_FOLDER = {"synthetic_raw_dir", "raw_dir"}
 
 
 class OfferSpec(Section):
@@ -748,9 +787,16 @@ class Config(Section):
                 f"{source}: features.duckdb.temp_directory {duckdb.temp_directory} is a file; "
                 "expected a folder (created if missing) for DuckDB to spill to"
             )
+        paths = config.paths.resolved(base_dir)
+        overlaps = paths.overlaps(base_dir)
+        if overlaps:
+            raise ConfigError(
+                f"{source}: {'; '.join(overlaps)}. Its stage replaces that folder as a whole and "
+                "would delete them: give each output a folder of its own"
+            )
         return config.model_copy(
             update={
-                "paths": config.paths.resolved(base_dir),
+                "paths": paths,
                 "features": config.features.model_copy(update={"duckdb": duckdb}),
             }
         )

@@ -133,6 +133,33 @@ def test_a_file_as_duckdb_temp_directory_is_a_config_error(tmp_path: Path) -> No
         Config.load(params)
 
 
+@pytest.mark.parametrize(
+    ("paths", "named"),
+    [
+        ({"raw_dir": "sb/raw", "features_dir": "sb"}, "paths.features_dir"),
+        ({"offers_dir": "data"}, "paths.raw_dir"),
+        ({"reports_dir": "."}, "the project folder"),
+        ({"raw_dir": "data/raw/mine"}, "paths.raw_dir"),  # generate replaces data/raw
+        ({"models_dir": "data/explain"}, "paths.explain_dir"),
+    ],
+)
+def test_an_output_folder_holding_another_path_is_refused(
+    tmp_path: Path, paths: dict[str, str], named: str
+) -> None:
+    """A stage swaps its output folder in whole: anything else inside it would be deleted."""
+    with pytest.raises(ConfigError, match="replaces that folder as a whole") as raised:
+        Config.from_mapping({"paths": paths}, source="p.yaml", base_dir=tmp_path)
+
+    assert named in str(raised.value)
+
+
+def test_the_synthetic_and_the_read_raw_folder_may_be_one_and_exports_live_anywhere(
+    tmp_path: Path,
+) -> None:
+    Config.from_mapping({"paths": {"raw_dir": "data/raw"}}, base_dir=tmp_path)
+    Config.from_mapping({"paths": {"raw_dir": "../export", "features_dir": "f"}}, base_dir=tmp_path)
+
+
 def test_config_is_immutable() -> None:
     config = Config.from_mapping({})
 
