@@ -41,8 +41,8 @@ SEGMENTS = ("country", "plan", "loyalty_member")
 def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, Any]:
     """Write the report folder; return the per-offer table as records."""
     try:
-        if out is not None:
-            _check_out_folder(out)
+        folder_path = out if out is not None else _default_folder(config, campaign_id)
+        _check_report_folder(folder_path, "--out" if out is not None else "the report folder")
         offers_log, outcome_tables, customers, data_end = _inputs(config)
         rows = campaign_outcomes(
             offers_log,
@@ -67,7 +67,6 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
     for segment in segments:
         table = lift_table(rows, segment, settings)
         tables[f"By {segment} (all offers)"] = table[table["offer_id"] == "any"]
-    folder_path = out or config.paths.offers_dir.parent / "campaigns" / campaign_id
     with atomic_dir(folder_path) as folder:
         (folder / "report.md").write_text(
             render_markdown(campaign_id, rows, tables, settings), encoding="utf-8"
@@ -99,19 +98,31 @@ REPORT_FILES = frozenset({"report.md", "lift.png", "lift.csv"})
 """What a report folder holds; ``--out`` replaces the folder as a whole (atomically)."""
 
 
-def _check_out_folder(out: Path) -> None:
-    """Refuse an ``--out`` folder holding anything but a previous report: replacing the folder
-    as a whole would delete the user's own files in it."""
-    if not out.exists():
+def _default_folder(config: Config, campaign_id: str) -> Path:
+    """``data/campaigns/<campaign id>`` (next to the offers folder), for an id that names one
+    folder there: ``../offers`` or ``a/b`` would put the report, which replaces its folder
+    whole, over the offers or somewhere else entirely."""
+    if campaign_id in ("", ".", "..") or any(c in campaign_id for c in "/\\\0"):
+        raise CampaignReportError(
+            f"campaign id {campaign_id!r} cannot name a folder under "
+            f"{config.paths.offers_dir.parent / 'campaigns'}; give the report folder with --out"
+        )
+    return config.paths.offers_dir.parent / "campaigns" / campaign_id
+
+
+def _check_report_folder(folder: Path, called: str) -> None:
+    """Refuse a report folder holding anything but a previous report (``called``: how the
+    message names it): replacing the folder as a whole would delete the user's own files."""
+    if not folder.exists():
         return
-    if not out.is_dir():
-        raise CampaignReportError(f"--out {out} is a file; name a folder for the report")
-    foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in REPORT_FILES)
+    if not folder.is_dir():
+        raise CampaignReportError(f"{called} {folder} is a file; name a folder for the report")
+    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in REPORT_FILES)
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise CampaignReportError(
-            f"--out {out} already holds other files ({shown}); the report replaces the whole "
-            f"folder, so name a new or empty one"
+            f"{called} {folder} already holds other files ({shown}); the report replaces the "
+            "whole folder, so move them or name a new or empty one with --out"
         )
 
 

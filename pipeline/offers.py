@@ -427,6 +427,15 @@ def _truth_comparison(
         _log.warning("truth has no rows at the snapshot date", snapshot=str(snapshot_date))
         return None
     catalog = [offer.id for offer in config.offers.catalog]
+    unknown = [offer for offer in catalog if f"p_churn_{offer}" not in truth.columns]
+    if unknown:  # a catalogue offer the simulated world never had: it knows no true effect
+        _log.warning(
+            "the truth comparison is skipped: the synthetic truth has no effect for these offers",
+            offers=unknown,
+            truth=str(folder),
+            hint="the synthetic world's offers are generate.offers in params.yaml",
+        )
+        return None
     joined = snapshot[["customer_id"]].merge(truth, on="customer_id", how="left")
     p0 = joined["p_churn_no_offer"].to_numpy(dtype=float)
     true_uplift = np.column_stack(

@@ -4,6 +4,7 @@ offers stage without the explain stage's reasons, and a report of a simulated ca
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
@@ -196,6 +197,39 @@ def test_campaign_report_out_refuses_a_folder_holding_other_files(
     assert (mine / "notes.txt").read_text() == "keep me"
     assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
     assert sorted(path.name for path in again.iterdir()) == ["lift.csv", "lift.png", "report.md"]
+
+
+@pytest.mark.parametrize("campaign_id", ["../offers", "a/b", "..", "x\\y"])
+def test_a_campaign_id_that_is_no_folder_name_is_refused_before_anything_is_written(
+    project: Path, campaign_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    offers_before = sorted(p.name for p in (project / "data/offers").iterdir())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        with pytest.raises(typer.Exit):
+            campaign_report.run(Config.load(project / "params.yaml"), campaign_id)
+
+    assert "cannot name a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (project / "data/offers").iterdir()) == offers_before
+
+
+def test_the_default_report_folder_keeps_an_analysts_own_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = sorted(pd.read_parquet(project / "data/raw/offers")["campaign_id"].unique())[0]
+    folder = project / "data/campaigns" / first
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = folder / "notes.md"
+    notes.write_text("keep me")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(project)
+            with pytest.raises(typer.Exit):
+                campaign_report.run(Config.load(project / "params.yaml"), first)
+        assert notes.read_text() == "keep me"
+        assert "already holds other files (notes.md)" in capsys.readouterr().err
+    finally:
+        notes.unlink()
 
 
 def test_offers_xgboost_settings_refused_at_fit_stop_the_stage_in_one_line(
@@ -606,3 +640,34 @@ def test_the_summary_line_gives_the_policy_share_of_the_oracle_as_a_percentage(
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].endswith('{"policy": 45.2, "oracle": 100.0}; policy/oracle 45.2%')
     assert lines[3].endswith("policy/oracle n/a (the oracle gains nothing)")
+
+
+def test_a_catalogue_offer_the_synthetic_world_never_had_skips_the_truth_comparison(
+    tmp_path: Path,
+) -> None:
+    """An offer added to ``offers.catalog`` has no true effect in ``data/truth``: the stage
+    used to fit everything, then stop on a KeyError at the comparison."""
+    from pipeline.offers import _truth_comparison
+
+    folder = tmp_path / "data/truth/churn_probabilities"
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "cutoff_date": [pd.Timestamp("2024-06-01")],
+            "p_churn_no_offer": [0.5],
+            **{f"p_churn_{offer['id']}": [0.4] for offer in CATALOG},
+        }
+    ).to_parquet(folder / "part-0.parquet")
+    catalog = [*CATALOG, {"id": "gift_card", "unit_cost": 5.0}]
+    config = Config.from_mapping({"offers": {"catalog": catalog}}, base_dir=tmp_path)
+    snapshot = pd.DataFrame({"customer_id": ["C1"]})
+
+    with capture_logs() as logs:
+        compared = _truth_comparison(
+            config, snapshot, None, dt.date(2024, 6, 1), np.array([0.5]), None, np.array([0])
+        )
+
+    assert compared is None
+    [warning] = [log for log in logs if log["log_level"] == "warning"]
+    assert warning["offers"] == ["gift_card"]
