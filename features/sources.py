@@ -21,7 +21,15 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from crm.contract import TABLES, LogicalType, TableSpec
-from crm.tables import TableFormat, TableReadError, TableSource, expected_locations, find_table
+from crm.tables import (
+    TableFormat,
+    TableReader,
+    TableReadError,
+    TableSource,
+    display_path,
+    expected_locations,
+    find_table,
+)
 
 CONTRACT_TYPES: dict[LogicalType, dt.DataType] = {
     LogicalType.ID: dt.string,
@@ -52,8 +60,32 @@ def load_raw_tables(con: ibis.BaseBackend, raw_dir: Path) -> dict[str, ir.Table]
                     f"required table missing: expected {expected_locations(raw_dir, name)}",
                 )
             continue
+        _check_parts_agree(source, spec)
         tables[name] = conform(name, _register(con, source, spec))
     return tables
+
+
+def _check_parts_agree(source: TableSource, spec: TableSpec) -> None:
+    """Refuse a folder of parts where some parts lack a contract column that others hold.
+
+    The engines read parts by column name and fill a column a part lacks with nulls, so one
+    part written without ``amount`` would silently count its customers' spend as 0. Only the
+    parts' footers are read. ``churn validate`` reports the same, with every other problem.
+    """
+    if source.format is not TableFormat.PARQUET_PARTS or len(source.files) < 2:
+        return
+    reader = TableReader(source)
+    for column in spec.columns:
+        lacking = reader.files_missing(column.name)
+        if lacking:
+            shown = ", ".join(display_path(path) for path in lacking[:5])
+            more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+            raise TableReadError(
+                spec.name,
+                column.name,
+                f"column missing from {len(lacking)} of {len(source.files)} part files "
+                f"({shown}{more}); every part must hold it (run churn validate)",
+            )
 
 
 def conform(name: str, table: ir.Table) -> ir.Table:

@@ -146,6 +146,35 @@ def test_a_present_table_without_a_required_column_is_refused(con, tmp_path: Pat
         load_raw_tables(con, raw_dir)
 
 
+@pytest.mark.parametrize("column", ["amount", "discount_amount"])  # required, optional
+def test_a_part_lacking_a_column_the_other_parts_hold_is_refused(
+    con, tmp_path: Path, column: str
+) -> None:
+    """The engine would fill it with nulls: a part without ``amount`` would read as 0 spend."""
+    raw_dir = write_csv_export(tmp_path / "raw")
+    orders = pd.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["007", "8"],
+            "order_ts": pd.to_datetime(["2023-01-05", "2023-01-06"]),
+            "amount": [10.5, 3.0],
+            "discount_amount": [0.0, 1.0],
+            "status": ["completed", "completed"],
+        }
+    )
+    (raw_dir / "orders.csv").unlink()
+    (raw_dir / "orders").mkdir()
+    orders.head(1).to_parquet(raw_dir / "orders" / "part-00000.parquet")
+    orders.tail(1).drop(columns=column).to_parquet(raw_dir / "orders" / "part-00001.parquet")
+
+    with pytest.raises(TableReadError, match=f"orders.{column}: column missing from 1 of 2") as e:
+        load_raw_tables(con, raw_dir)
+
+    assert "part-00001.parquet" in str(e.value)
+    orders.tail(1).to_parquet(raw_dir / "orders" / "part-00001.parquet")
+    assert load_raw_tables(con, raw_dir)["orders"].count().execute() == 2
+
+
 def test_the_same_export_as_csv_and_as_parquet_gives_the_same_tables(con, tmp_path: Path) -> None:
     csv_tables = load_raw_tables(con, write_csv_export(tmp_path / "csv"))
     parquet_dir = tmp_path / "parquet"
