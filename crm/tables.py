@@ -58,7 +58,15 @@ class TableReadError(ValueError):
 
 
 class ColumnTypeError(TableReadError):
-    """A column's stored physical type cannot hold its logical type (e.g. bool amounts)."""
+    """A column's stored physical type cannot hold its logical type (e.g. bool amounts).
+
+    ``positions``: the table's rows (0-based, across part files) stored in that type, so a
+    report can count them and show them rather than rows of a part that is fine.
+    """
+
+    def __init__(self, table: str, column: str, detail: str, positions: np.ndarray) -> None:
+        super().__init__(table, column, detail)
+        self.positions = positions
 
 
 class _IncompatibleTypeError(Exception):
@@ -304,18 +312,27 @@ class TableReader:
         logical = self.spec.column(column).type
         chunks: list[pa.Array] = []
         bad: list[np.ndarray] = []
-        for path, raw in zip(self.source.files, self.raw_parts(column), strict=True):
+        wrong: list[tuple[Path, str, np.ndarray]] = []  # parts stored in an unusable type
+        parts = zip(self.source.files, self.raw_parts(column), strict=True)
+        for index, (path, raw) in enumerate(parts):
             try:
                 values, unparsable = convert(raw, logical)
             except _IncompatibleTypeError as error:
-                expected = EXPECTED_FORMS[logical]
-                raise ColumnTypeError(
-                    self.spec.name,
-                    column,
-                    f"stored as {error} in {display_path(path)}; expected {expected}",
-                ) from None
+                rows = np.arange(self._offsets[index], self._offsets[index + 1], dtype=np.int64)
+                wrong.append((path, str(error), rows))
+                continue
             chunks.extend(values.chunks)
             bad.append(unparsable)
+        if wrong:
+            path, stored, _ = wrong[0]
+            others = f" and {len(wrong) - 1} more part file(s)" if len(wrong) > 1 else ""
+            raise ColumnTypeError(
+                self.spec.name,
+                column,
+                f"stored as {stored} in {display_path(path)}{others}; "
+                f"expected {EXPECTED_FORMS[logical]}",
+                np.concatenate([rows for _, _, rows in wrong]),
+            )
         positions = np.flatnonzero(np.concatenate(bad)) if bad else np.empty(0, dtype=np.int64)
         return ParsedColumn(pa.chunked_array(chunks, type=ARROW_TYPES[logical]), positions)
 

@@ -299,8 +299,9 @@ class _TableValidation:
         try:
             parsed = self.reader.read(name)
         except ColumnTypeError as error:
-            first_rows = np.arange(min(self.config.max_examples, self.reader.n_rows))
-            self._add(name, "type", error.detail, self.reader.n_rows, first_rows, raw=name)
+            n_rows = self.reader.n_rows
+            detail = f"{len(error.positions):,} of {n_rows:,} rows {error.detail}"
+            self._add(name, "type", detail, len(error.positions), error.positions, raw=name)
             return
         except TableReadError as error:
             self._table_failure("readable", error.detail, name)

@@ -119,8 +119,23 @@ def test_wrong_physical_type_fails_the_whole_column(raw_dir: Path) -> None:
     path = raw_dir / "orders.parquet"
 
     assert failure_lines(raw_dir, ValidateConfig(max_examples=2)) == [
-        f"orders.amount: stored as bool in {path}; expected a number; examples (row: values): "
-        "0: {order_id: 'O1', amount: True}, 1: {order_id: 'O2', amount: False}"
+        f"orders.amount: 4 of 4 rows stored as bool in {path}; expected a number; "
+        "examples (row: values): 0: {order_id: 'O1', amount: True}, "
+        "1: {order_id: 'O2', amount: False}"
+    ]
+
+
+def test_a_part_in_the_wrong_physical_type_is_named_with_its_own_rows(raw_dir: Path) -> None:
+    """The examples and the count are the failing part's, not the table's first rows."""
+    frame = orders_frame()
+    write_orders(raw_dir, "parts", frame)
+    wrong = raw_dir / "orders" / "part-00001.parquet"
+    frame.iloc[2:].assign(amount=[True, False]).to_parquet(wrong, index=False)
+
+    assert failure_lines(raw_dir) == [
+        f"orders.amount: 2 of 4 rows stored as bool in {wrong}; expected a number; "
+        "examples (row: values): part-00001.parquet:0: {order_id: 'O3', amount: True}, "
+        "part-00001.parquet:1: {order_id: 'O4', amount: False}"
     ]
 
 
@@ -395,7 +410,7 @@ def test_zoned_timestamps_in_a_date_column_are_refused(raw_dir: Path) -> None:
 
     (line,) = failure_lines(raw_dir)
 
-    assert line.startswith("customers.signup_date: stored as timestamp[")
+    assert line.startswith("customers.signup_date: 3 of 3 rows stored as timestamp[")
     assert "tz=Europe/Berlin], a time in a zone rather than a calendar day" in line
     assert "expected an ISO 8601 date" in line
 
