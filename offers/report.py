@@ -86,6 +86,13 @@ def campaign_outcomes(
             f"campaign {campaign_id!r} is not in the offers log ({len(offers_log)} rows); "
             f"known campaigns: {', '.join(known[:20])}"
         )
+    groups = rows["group"].value_counts()
+    if not groups.get("control", 0) or not groups.get("treatment", 0):
+        missing = "control" if not groups.get("control", 0) else "treatment"
+        raise CampaignReportError(
+            f"campaign {campaign_id}: no {missing} rows among its {len(rows):,} (groups: "
+            f"{dict(groups)}); retention lift is treatment against control, so it needs both"
+        )
     # Each row's window starts at its own send: a campaign sent over several days is complete
     # once its *last* send's window has passed.
     end = rows["sent_ts"].dt.normalize().max() + pd.Timedelta(days=horizon_days)

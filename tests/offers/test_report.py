@@ -142,6 +142,16 @@ def test_unknown_campaign_and_unfinished_horizon_are_refused() -> None:
         campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2024-04-01"))
 
 
+@pytest.mark.parametrize("arm", ["control", "treatment"])
+def test_a_campaign_without_one_of_its_arms_is_refused_naming_it(arm: str) -> None:
+    """Lift is treatment minus control: without one the report would print nan intervals."""
+    log = _log()
+    log = log[log["group"] != arm]
+
+    with pytest.raises(CampaignReportError, match=f"CMP-1: no {arm} rows among its 2"):
+        campaign_outcomes(log, _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+
+
 def test_a_campaign_sent_over_several_days_waits_for_its_last_sends_window() -> None:
     log = _log()
     log.loc[3, "sent_ts"] = pd.Timestamp("2024-04-15 10:00")  # a late send, 45 days after
