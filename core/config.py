@@ -116,6 +116,28 @@ class PathsConfig(Section):
                 found.append(f"paths.{name} ({folder}) holds {', '.join(held)}")
         return found
 
+    def wrong_kinds(self) -> list[str]:
+        """Paths that exist as the wrong kind of entry: a folder setting that is a file, the
+        validation report's path that is a folder, or any of them below a file. Caught here,
+        they are one line naming the setting rather than an OS error deep in a stage."""
+        found = []
+        for name, value in self:
+            if not isinstance(value, Path):
+                continue
+            wanted = "file" if name in _FILE_PATHS else "folder"
+            if value.is_dir() and wanted == "file":
+                found.append(f"paths.{name} {value} is a folder; expected a {wanted} path")
+            elif value.is_file() and wanted == "folder":
+                found.append(f"paths.{name} {value} is a file; expected a {wanted}")
+            else:
+                blocking = next((parent for parent in value.parents if parent.is_file()), None)
+                if blocking is not None:
+                    found.append(f"paths.{name} {value} lies below the file {blocking}")
+        return found
+
+
+_FILE_PATHS = frozenset({"validation_report"})
+"""The ``paths`` settings that name a file; every other one names a folder."""
 
 REPLACED_WHOLE = (
     "synthetic_raw_dir",
@@ -794,6 +816,9 @@ class Config(Section):
                 f"{source}: {'; '.join(overlaps)}. Its stage replaces that folder as a whole and "
                 "would delete them: give each output a folder of its own"
             )
+        wrong = paths.wrong_kinds()
+        if wrong:
+            raise ConfigError(f"{source}: {'; '.join(wrong)}")
         return config.model_copy(
             update={
                 "paths": paths,

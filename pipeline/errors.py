@@ -7,8 +7,9 @@ usage error (params, keys), as click uses 2 for a bad option.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pandas as pd
 import pyarrow as pa
@@ -36,3 +37,17 @@ def read_output(path: Path, stage: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (pa.ArrowInvalid, OSError) as error:
         fail(f"{path}: not a readable Parquet file ({error}); run `churn {stage}` again")
+
+
+def read_json_output(path: Path, stage: str) -> dict[str, Any]:
+    """The JSON object ``path`` that ``churn <stage>`` writes, or exit 1 naming the stage to
+    rerun when it is missing or not such an object (truncated, edited by hand)."""
+    require(path, stage)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        fail(f"{path}: not readable JSON ({error}); run `churn {stage}` again")
+    if not isinstance(content, dict):
+        kind = type(content).__name__
+        fail(f"{path}: holds a {kind}, not a JSON object; run `churn {stage}` again")
+    return content

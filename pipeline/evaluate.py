@@ -16,7 +16,6 @@ and ``dvc plots diff`` compare commits):
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from models.evaluation import (
 )
 from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
 from models.training import predict_churn
+from pipeline.errors import read_json_output
 from pipeline.train import load_training, metric_settings, read_registered, registered_columns
 from pipeline.truth import truth_folder
 
@@ -127,7 +127,7 @@ def _split_from(recorded: dict[str, Any]) -> CutoffSplit:
 def _model_folders(models_dir: Path) -> dict[str, Path]:
     """The champion first, then the candidates in params order (their folder names)."""
     folders = {CHAMPION: models_dir / CHAMPION}
-    candidates = json.loads((models_dir / "training.json").read_text(encoding="utf-8"))
+    candidates = read_json_output(models_dir / "training.json", "train")
     return folders | {name: models_dir / "candidates" / name for name in candidates}
 
 

@@ -50,7 +50,7 @@ from models.split import (
 )
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
-from pipeline.errors import fail, read_output, require
+from pipeline.errors import fail, read_json_output, read_output
 
 _log = get_logger(__name__)
 
@@ -63,8 +63,7 @@ kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps th
 
 def read_registered(models_dir: Path) -> dict[str, Any]:
     """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
-    path = models_dir / "registered.json"
-    return json.loads(require(path, "train").read_text(encoding="utf-8"))
+    return read_json_output(models_dir / "registered.json", "train")
 
 
 def registered_columns(registered: dict[str, Any]) -> FeatureColumns:

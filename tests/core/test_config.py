@@ -160,6 +160,20 @@ def test_the_synthetic_and_the_read_raw_folder_may_be_one_and_exports_live_anywh
     Config.from_mapping({"paths": {"raw_dir": "../export", "features_dir": "f"}}, base_dir=tmp_path)
 
 
+def test_a_path_of_the_wrong_kind_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """An OS error deep in a stage (IsADirectoryError, FileExistsError) said neither."""
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "folder").mkdir()
+    cases = {
+        "raw_dir": ("notes.txt", "paths.raw_dir .*notes.txt is a file; expected a folder"),
+        "validation_report": ("folder", "paths.validation_report .*folder is a folder"),
+        "features_dir": ("notes.txt/features", "features_dir .* lies below the file .*notes.txt"),
+    }
+    for name, (value, said) in cases.items():
+        with pytest.raises(ConfigError, match=said):
+            Config.from_mapping({"paths": {name: value}}, base_dir=tmp_path)
+
+
 def test_config_is_immutable() -> None:
     config = Config.from_mapping({})
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from pipeline.errors import fail, require
+from pipeline.errors import fail, read_json_output, require
 
 
 def test_fail_prints_one_error_line_and_exits_with_the_code(
@@ -36,3 +36,23 @@ def test_require_names_the_stage_that_writes_a_missing_file(
         f"error: {tmp_path / 'snapshot.parquet'} not found; "
         "run `churn features` (dvc repro features) first\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b'{"champion_version": 1', "not readable JSON"), (b"[1]", "holds a list, not a JSON object")],
+)
+def test_a_stage_output_json_that_is_cut_short_or_of_another_shape_names_the_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, said: str
+) -> None:
+    path = tmp_path / "registered.json"
+    path.write_bytes(content)
+
+    with pytest.raises(typer.Exit) as stopped:
+        read_json_output(path, "train")
+
+    assert stopped.value.exit_code == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {path}: {said}") and "run `churn train` again" in error
+    path.write_text('{"champion_version": 1}')
+    assert read_json_output(path, "train") == {"champion_version": 1}
