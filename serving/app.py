@@ -206,14 +206,14 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         prefix="/v1",
         tags=["scoring"],
         dependencies=[Security(api_key_header)],
-        responses=error_responses(401, 403),
+        responses=error_responses(400, 401, 403),
     )
 
     @router.post(
         "/score",
         response_model=ScoreResponse,
         summary="Score customers from raw feature values",
-        responses=error_responses(413, 422, 503),
+        responses=error_responses(413, 415, 422, 503),
     )
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse | JSONResponse:
         _check_batch(len(body.customers), settings)
@@ -245,7 +245,7 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         "/score/by-id",
         response_model=ScoreResponse,
         summary="Score customers of the latest snapshot by id (precomputed batch decision)",
-        responses=error_responses(404, 413, 422, 503),
+        responses=error_responses(404, 413, 415, 422, 503),
     )
     async def score_by_id(body: ByIdRequest, request: Request) -> Response:
         _check_batch(len(body.customer_ids), settings)

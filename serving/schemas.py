@@ -202,11 +202,13 @@ class ErrorBody(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the error statuses a route may answer."""
     meaning = {
+        400: "more than one X-API-Key header",
         401: "no X-API-Key header",
         403: "the key is not valid for this route",
         404: "unknown customer id(s), listed",
         409: "the reload was rejected; the previous model keeps serving",
         413: "body or batch larger than the limit (stated in the message)",
+        415: "a body that is not Content-Type application/json, or is compressed",
         422: "invalid body: the field and customer index are named",
         503: "no model loaded yet (see /ready)",
     }

@@ -295,6 +295,15 @@ def test_the_docs_example_request_scores_with_the_served_models_features(
     assert answer.json()["scores"][0]["warnings"] == []
 
 
+def test_the_schema_lists_the_statuses_the_guard_answers(client: TestClient) -> None:
+    """The key and body guard answers before FastAPI: its 400 and 415 are documented too."""
+    paths = client.get("/openapi.json").json()["paths"]
+
+    for path in ("/v1/score", "/v1/score/by-id"):
+        assert {"400", "401", "403", "413", "415", "422"} <= set(paths[path]["post"]["responses"])
+    assert {"400", "401", "403"} <= set(paths["/v1/model"]["get"]["responses"])
+
+
 def test_every_operation_in_the_schema_has_its_own_id(client: TestClient) -> None:
     """OpenAPI requires unique operationIds; client generators name methods by them."""
     schema = client.get("/openapi.json").json()
