@@ -161,6 +161,10 @@ def _empty_file_error(spec: TableSpec, path: Path) -> TableReadError:
     )
 
 
+_OTHER_DELIMITERS = (";", "\t", "|")
+"""Separators of spreadsheet exports (a semicolon where the decimal mark is a comma)."""
+
+
 def _repeated(names: list[str]) -> list[str]:
     """Column names given twice: readers would silently keep one copy and drop the other."""
     return sorted({name for name in names if names.count(name) > 1})
@@ -184,6 +188,16 @@ def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Tabl
     if repeated:
         raise TableReadError(
             spec.name, None, f"{display_path(path)} repeats header column(s) {', '.join(repeated)}"
+        )
+    other = next(
+        (mark for mark in _OTHER_DELIMITERS if len(header) == 1 and mark in header[0]), None
+    )
+    if other is not None:  # every contract table has two required columns at least
+        raise TableReadError(
+            spec.name,
+            None,
+            f"{display_path(path)} has one header column {header[0][:80]!r}: it looks separated "
+            f"by {other!r}; the contract's CSV files are comma-separated",
         )
     wanted = header if columns is None else [name for name in header if name in columns]
     try:

@@ -214,6 +214,20 @@ def test_empty_file(raw_dir: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("mark", [";", "\t"])
+def test_a_csv_separated_by_another_mark_is_named_once(raw_dir: Path, mark: str) -> None:
+    """Not one "required column missing" per column: the file says what it is."""
+    path = write_csv(raw_dir, "orders", ORDERS_CSV.replace(",", mark))
+
+    [line] = failure_lines(raw_dir)
+
+    assert line.startswith(f"orders: {path} has one header column ")
+    assert repr(f"order_id{mark}customer_id")[:-1] in line  # the header as read, quoted
+    assert line.endswith(
+        f"it looks separated by {mark!r}; the contract's CSV files are comma-separated"
+    )
+
+
 def test_header_only_table(raw_dir: Path) -> None:
     write_csv(raw_dir, "support_tickets", "ticket_id,customer_id,opened_ts\n")
 
