@@ -106,10 +106,10 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
     _t(
         "rfm_days_since_last_order",
         "order recency",
-        "No order for {value:days} (usual gap {rfm_gap_mean_days_365d:days})",
+        "No order for {value:days} (usual gap {rfm_gap_mean_days_365d:gap})",
         "No order for {value:days}",
         lowering=(
-            "Last order {value:days} ago (usual gap {rfm_gap_mean_days_365d:days})",
+            "Last order {value:days} ago (usual gap {rfm_gap_mean_days_365d:gap})",
             "Last order {value:days} ago",
         ),
         missing="No order within the history",
@@ -152,25 +152,27 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
     _t(
         "rfm_gap_mean_days_365d",
         "order recency",
-        "Usually orders every {value:days}; last order {rfm_days_since_last_order:days} ago",
-        "Usually orders every {value:days}",
+        "Usually orders every {value:gap}; last order {rfm_days_since_last_order:days} ago",
+        "Usually orders every {value:gap}",
+        "Orders come close together: under a day apart on average",
         missing="Too few orders to know a usual gap",
     ),
     _t(
         "rfm_gap_std_days_365d",
         "order recency",
-        "Irregular ordering: gaps vary by {value:days} around {rfm_gap_mean_days_365d:days}",
+        "Irregular ordering: gaps vary by {value:days} around {rfm_gap_mean_days_365d:gap}",
+        "Irregular ordering: gaps vary by {value:days}",
         lowering=("Regular ordering: gaps vary by only {value:days}",),
         missing="Too few orders to know how regular they are",
     ),
     _t(
         "rfm_gap_ratio",
         "order recency",
-        "No order for {rfm_days_since_last_order:days} (usual gap {rfm_gap_mean_days_365d:days})",
+        "No order for {rfm_days_since_last_order:days} (usual gap {rfm_gap_mean_days_365d:gap})",
         "Order overdue: {value:.1f}× the usual gap",
         lowering=(
             "Last order {rfm_days_since_last_order:days} ago, within the usual gap of "
-            "{rfm_gap_mean_days_365d:days}",
+            "{rfm_gap_mean_days_365d:gap}",
             "Ordering on schedule: {value:.1f}× the usual gap",
         ),
         missing="Too few orders to know a usual gap",
@@ -575,6 +577,14 @@ def _days(value: Any, _: str) -> str:
     return _plural(round(days), "day")
 
 
+def _gap(value: Any, argument: str) -> str:
+    """A usual gap between orders in days; under a day (two orders on one day) it is no usual
+    gap to quote, so the text that quotes it gives way to the template's next one."""
+    if float(value) < 1:
+        raise _MissingField("a usual gap under a day")
+    return _days(value, argument)
+
+
 def _hours(value: Any, _: str) -> str:
     hours = float(value)
     return f"{hours:.1f} h" if hours < 10 else f"{round(hours)} h"
@@ -610,6 +620,7 @@ def _yesno(value: Any, _: str) -> str:
 
 _SPECS = {
     "days": _days,
+    "gap": _gap,
     "hours": _hours,
     "count": _count,
     "int": lambda value, _: str(round(float(value))),

@@ -388,8 +388,9 @@ def _overview(inputs: ReportInputs, table: pd.DataFrame) -> str:
         "<p>SHAP splits each customer's score into one contribution per feature. They add up "
         "exactly in <b>log-odds</b> of the model's raw score (base value + contributions = "
         "score); <b>probability points</b> scale each customer's contributions so they add up "
-        "to their calibrated churn probability minus the average one. Positive means the "
-        "feature raises churn risk.</p>"
+        "to their calibrated churn probability minus the base probability (what the model "
+        "serves at its base log-odds, not the average score). Positive means the feature "
+        "raises churn risk.</p>"
         f"<p>The strongest driver overall is <code>{html.escape(leader)}</code> "
         f"({html.escape(template_for(leader).definition.description)})</p>"
     )

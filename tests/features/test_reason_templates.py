@@ -160,6 +160,28 @@ def test_a_quoted_companion_value_that_is_missing_falls_back_to_a_shorter_text()
     assert render("rfm_days_since_last_order", row) == "No order for less than a day"
 
 
+def test_a_usual_gap_under_a_day_is_not_quoted() -> None:
+    """Two orders on one day make a mean gap of hours: "usual gap less than a day" misleads."""
+    row = {
+        "rfm_days_since_last_order": 327.0,
+        "rfm_gap_mean_days_365d": 0.43,
+        "rfm_gap_std_days_365d": 0.2,
+        "rfm_gap_ratio": 760.0,
+    }
+
+    assert render("rfm_days_since_last_order", row) == "No order for 327 days"
+    assert render("rfm_days_since_last_order", row, raises=False) == "Last order 327 days ago"
+    assert render("rfm_gap_ratio", row) == "Order overdue: 760.0× the usual gap"
+    assert render("rfm_gap_std_days_365d", row) == (
+        "Irregular ordering: gaps vary by less than a day"
+    )
+    assert render("rfm_gap_mean_days_365d", row) == (
+        "Orders come close together: under a day apart on average"
+    )
+    row["rfm_gap_mean_days_365d"] = 1.0
+    assert render("rfm_days_since_last_order", row) == "No order for 327 days (usual gap 1 day)"
+
+
 def test_a_negative_zero_score_reads_as_zero() -> None:
     assert render("voice_last_nps", {"voice_last_nps": -0.0}) == "Last NPS answer 0 of 10"
 

@@ -85,6 +85,9 @@ def test_page_is_self_contained_and_quotes_the_feature_dictionary(report: Report
     assert "Days from the latest completed order to the cutoff" in report.html
     assert "probability points" in report.html and "log-odds" in report.html
     assert "<th>actionable</th>" in report.html
+    # one definition of probability points, the waterfalls' (README: explanations)
+    assert "minus the average one" not in report.html
+    assert "churn probability minus the base probability" in report.html
 
 
 def png_size(png: bytes) -> tuple[int, int]:
