@@ -189,10 +189,8 @@ def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Tabl
         raise TableReadError(
             spec.name, None, f"{display_path(path)} repeats header column(s) {', '.join(repeated)}"
         )
-    other = next(
-        (mark for mark in _OTHER_DELIMITERS if len(header) == 1 and mark in header[0]), None
-    )
-    if other is not None:  # every contract table has two required columns at least
+    other = next((mark for mark in _OTHER_DELIMITERS if mark in header[0]), None)
+    if len(header) == 1 and other is not None:  # every contract table has two columns at least
         raise TableReadError(
             spec.name,
             None,
@@ -279,6 +277,19 @@ class TableReader:
             if column not in schema.names
         ]
         return [] if len(lacking) == len(self.source.files) else lacking
+
+    def missing_from_parts(self, column: str, shown: int) -> str | None:
+        """What :meth:`files_missing` finds, said once for the validator and the engines'
+        reader alike (naming up to ``shown`` part files), or ``None`` when no part lacks it."""
+        lacking = self.files_missing(column)
+        if not lacking:
+            return None
+        names = ", ".join(path.name for path in lacking[:shown])
+        more = f" and {len(lacking) - shown} more" if len(lacking) > shown else ""
+        return (
+            f"column missing from {len(lacking)} of {len(self.source.files)} part files "
+            f"({names}{more})"
+        )
 
     def row_label(self, position: int) -> str:
         """How a user finds row ``position``: its 0-based row within its file (header excluded)."""

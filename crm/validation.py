@@ -274,17 +274,9 @@ class _TableValidation:
         found = self.reader.columns
         present = []
         for column in self.spec.columns:
-            lacking = self.reader.files_missing(column.name)
-            if lacking:
-                names = ", ".join(path.name for path in lacking[: self.config.max_examples])
-                hidden = len(lacking) - self.config.max_examples
-                more = f" and {hidden} more" if hidden > 0 else ""
-                self._table_failure(
-                    "required_column",
-                    f"column missing from {len(lacking)} of {len(self.reader.source.files)} "
-                    f"part files ({names}{more})",
-                    column.name,
-                )
+            lacking = self.reader.missing_from_parts(column.name, self.config.max_examples)
+            if lacking is not None:
+                self._table_failure("required_column", lacking, column.name)
             elif column.name in found:
                 present.append(column.name)
             elif column.required:

@@ -26,7 +26,6 @@ from crm.tables import (
     TableReader,
     TableReadError,
     TableSource,
-    display_path,
     expected_locations,
     find_table,
 )
@@ -76,15 +75,10 @@ def _check_parts_agree(source: TableSource, spec: TableSpec) -> None:
         return
     reader = TableReader(source)
     for column in spec.columns:
-        lacking = reader.files_missing(column.name)
-        if lacking:
-            shown = ", ".join(display_path(path) for path in lacking[:5])
-            more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+        lacking = reader.missing_from_parts(column.name, shown=5)
+        if lacking is not None:
             raise TableReadError(
-                spec.name,
-                column.name,
-                f"column missing from {len(lacking)} of {len(source.files)} part files "
-                f"({shown}{more}); every part must hold it (run churn validate)",
+                spec.name, column.name, f"{lacking}; every part must hold it (run churn validate)"
             )
 
 

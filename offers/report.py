@@ -87,10 +87,10 @@ def campaign_outcomes(
             f"known campaigns: {', '.join(known[:20])}"
         )
     groups = rows["group"].value_counts()
-    if not groups.get("control", 0) or not groups.get("treatment", 0):
-        missing = "control" if not groups.get("control", 0) else "treatment"
+    missing = [arm for arm in ("control", "treatment") if not groups.get(arm, 0)]
+    if missing:
         raise CampaignReportError(
-            f"campaign {campaign_id}: no {missing} rows among its {len(rows):,} (groups: "
+            f"campaign {campaign_id}: no {missing[0]} rows among its {len(rows):,} (groups: "
             f"{dict(groups)}); retention lift is treatment against control, so it needs both"
         )
     # Each row's window starts at its own send: a campaign sent over several days is complete
