@@ -422,6 +422,41 @@ def test_batch_over_the_limit_is_413_with_the_limit(client: TestClient, world: C
     assert f"batch of {limit + 1} customers exceeds the limit of {limit}" in response.text
 
 
+@pytest.mark.parametrize("field", ["customer_ids", "customers"])
+def test_batch_over_the_limit_is_413_even_when_its_entries_are_malformed(
+    client: TestClient, world: Config, field: str
+) -> None:
+    """The limit is what the caller must fix first (it was a 422 about the entries)."""
+    limit = world.serve.max_batch_size
+    entry: object = "bad\nid" if field == "customer_ids" else {"customer_id": "C1", "features": 7}
+    path = "/v1/score/by-id" if field == "customer_ids" else "/v1/score"
+
+    response = client.post(path, json={field: [entry] * (limit + 1)}, headers=auth())
+
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["message"] == (
+        f"batch of {limit + 1} customers exceeds the limit of {limit}"
+    )
+    within = client.post(path, json={field: [entry] * limit}, headers=auth())
+    assert within.status_code == 422  # at the limit, the entries are what is wrong
+
+
+def test_get_routes_answer_head_with_the_same_status(client: TestClient, world: Config) -> None:
+    """Uptime monitors probe with HEAD; it was 405 on every GET route but /health and /ready."""
+    known = snapshot(world)["customer_id"].iloc[0]
+
+    for path, status in [
+        ("/v1/model", 200),
+        (f"/v1/customers/{known}/score", 200),
+        ("/v1/customers/NOPE/score", 404),
+        ("/metrics", 200),
+    ]:
+        response = client.head(path, headers=auth())
+        assert response.status_code == status, path
+        assert response.content == b""
+    assert client.head("/v1/model").status_code == 401
+
+
 def test_422_names_the_field_and_the_customer_index(client: TestClient, world: Config) -> None:
     customers = feature_payload(snapshot(world).head(3), required_features(client))
     customers[2]["features"]["rfm_orders_30d"] = "many"
