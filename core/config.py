@@ -396,8 +396,11 @@ class DuckDBConfig(Section):
     @field_validator("memory_limit")
     @classmethod
     def _a_size(cls, value: str) -> str:
-        if re.match(BYTE_SIZE, value) is None:
+        found = re.match(BYTE_SIZE, value)
+        if found is None:
             raise ValueError("expected a size such as 4GB or 512MiB")
+        if float(found.group(1)) == 0:
+            raise ValueError("expected a size above 0, such as 4GB or 512MiB")
         return value
 
 

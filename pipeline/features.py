@@ -75,7 +75,7 @@ def run(config: Config) -> dict[str, Any]:
     started = time.perf_counter()
     _warn_unless_validated(config)
     con = connect(config.features)
-    with _unreadable_values_exit_1():
+    with _engine_errors_exit_1(config):
         try:
             tables = load_raw_tables(con, config.paths.raw_dir)
             missing = missing_sources(tables, config.features.families)
@@ -98,7 +98,7 @@ def run(config: Config) -> dict[str, Any]:
             builds = _builds(tables, slices, cutoffs, snapshot_date, config, contexts)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
             fail(str(error))
-    with _unreadable_values_exit_1(), atomic_dir(config.paths.features_dir) as folder:
+    with _engine_errors_exit_1(config), atomic_dir(config.paths.features_dir) as folder:
         for build in builds:
             outputs = [replace(output, path=folder / output.path) for output in build.outputs]
             write_outputs(build.slices, ROW_ORDER[0], outputs)
@@ -139,9 +139,9 @@ def run(config: Config) -> dict[str, Any]:
 
 
 @contextmanager
-def _unreadable_values_exit_1() -> Iterator[None]:
+def _engine_errors_exit_1(config: Config) -> Iterator[None]:
     """Exit 1 with a pointer to ``churn validate`` when the engine cannot read a raw file or cast
-    a raw value.
+    a raw value, and to the memory settings when DuckDB runs out of memory or spill space.
 
     The tables are read lazily, so a value the contract's types cannot hold (data that skipped
     validation) surfaces in whichever query first touches it, as the engine's own message: a
@@ -150,6 +150,14 @@ def _unreadable_values_exit_1() -> Iterator[None]:
     try:
         yield
     except Exception as error:
+        if isinstance(error, duckdb.OutOfMemoryException):
+            settings = config.features.duckdb
+            fail(
+                f"the features engine ran out of memory or spill space ({first_line(error)}) "
+                f"with features.duckdb.memory_limit {settings.memory_limit!r} and spill folder "
+                f"{settings.temp_directory}; raise the limit, free disk there, or set "
+                "features.partition_rows to build in smaller customer slices. Nothing was written"
+            )
         if isinstance(error, duckdb.InvalidInputException | duckdb.IOException):
             fail(
                 f"a raw file the features engine cannot read ({first_line(error)}); run `churn "

@@ -92,6 +92,11 @@ def test_a_day_may_be_written_as_a_yaml_date_or_as_text(tmp_path: Path) -> None:
             r"features.duckdb.memory_limit: Value error, expected a size such as 4GB",
         ),
         ("features:\n  duckdb: {memory_limit: -3GB}\n", "expected a size such as 4GB"),
+        # DuckDB takes 0 and then fails the first query on memory
+        (
+            "features:\n  duckdb: {memory_limit: 0GB}\n",
+            "memory_limit: Value error, expected a size above 0",
+        ),
         ("features:\n  duckdb: {threads: 100000}\n", "threads: Input should be less than"),
         # pydantic reads a number as seconds since 1970: 0 would be 1970-01-01 without a word
         ("generate:\n  start_date: 20230101\n", "start_date: expected a date written YYYY-MM-DD"),

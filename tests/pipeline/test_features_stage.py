@@ -293,6 +293,25 @@ def test_a_truncated_raw_file_exits_1_pointing_at_churn_validate(project: Path) 
     assert not (project / "out" / "truncated").exists()
 
 
+def test_a_memory_limit_too_small_exits_1_naming_the_settings_and_keeps_the_old_output(
+    project: Path,
+) -> None:
+    """DuckDB's out-of-memory error was a traceback."""
+    assert features(project)[0] == 0
+    folder = project / "out" / "features"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    params_variant(project, "tiny_memory.yaml", ("duckdb: {", "duckdb: {memory_limit: 1MB, "))
+
+    exit_code, output = features(project, "tiny_memory.yaml")
+
+    assert exit_code == 1, output
+    [error] = [line for line in output.splitlines() if "ran out of memory" in line]
+    assert "features.duckdb.memory_limit '1MB'" in error
+    assert "features.partition_rows" in error
+    assert "Traceback" not in output
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
     params_variant(
