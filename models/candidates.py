@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from core.logging import get_logger
+from core.names import absent_names
 from models.split import KEYS, LABEL
 
 _log = get_logger(__name__)
@@ -111,7 +112,8 @@ def feature_columns(frame: pd.DataFrame, excluded: Sequence[str] = ()) -> Featur
     columns are categorical, number columns numeric. The rest is left out, with a log line each:
 
     * a column ``excluded`` names, exactly or as a glob (``train.exclude_features``); a name
-      that matches no column is logged too, since a typo would silently keep the column;
+      that misspells a column raises ``SettingNameError`` (a typo would silently keep the
+      column), one that matches no column at all is logged;
     * a column without a single value in ``frame`` (an optional field the export never fills):
       it cannot inform a model, and histogram gradient boosting cannot even bin it;
     * a column neither number nor category (a date or timestamp attribute of ``customers``):
@@ -152,6 +154,7 @@ def feature_columns(frame: pd.DataFrame, excluded: Sequence[str] = ()) -> Featur
 
 def _without_excluded(names: list[str], excluded: Sequence[str]) -> list[str]:
     dropped = [name for name in names if any(fnmatchcase(name, rule) for rule in excluded)]
+    absent_names({"train.exclude_features": excluded}, names)  # a misspelt name: refused
     unmatched = [rule for rule in excluded if not any(fnmatchcase(n, rule) for n in names)]
     if dropped:
         _log.info("feature columns excluded by train.exclude_features", columns=dropped)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.config import EvaluateConfig, TrainConfig
 from core.logging import get_logger
+from core.names import absent_names
 from models import curves
 from models.calibration import calibrate
 from models.candidates import CandidateError, FeatureColumns, fit_candidate, model_inputs
@@ -64,10 +65,17 @@ def oracle_ratios(model: Mapping[str, float], oracle: Mapping[str, float]) -> di
 
 def segment_labels(test: pd.DataFrame, config: EvaluateConfig) -> pd.DataFrame:
     """One column per segmentation of the test rows: the listed categorical columns as they are,
-    tenure and value cut into ``bands`` quantile bands (``q1`` = lowest)."""
+    tenure and value cut into ``bands`` quantile bands (``q1`` = lowest).
+
+    Raises ``SettingNameError`` for a setting that misspells a column (``core.names``).
+    """
     segments = pd.DataFrame(index=test.index)
-    named = [*config.segment_columns, config.tenure_feature, config.value_feature]
-    absent = [column for column in named if column not in test.columns]
+    named = {
+        "evaluate.segment_columns": config.segment_columns,
+        "evaluate.tenure_feature": [config.tenure_feature],
+        "evaluate.value_feature": [config.value_feature],
+    }
+    absent = absent_names(named, test.columns)
     if absent:
         _log.warning(
             "segment columns not in the feature table skipped",

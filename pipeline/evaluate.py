@@ -26,6 +26,7 @@ import typer
 from core.atomic import atomic_dir, atomic_path, json_text
 from core.config import Config
 from core.logging import get_logger
+from core.names import SettingNameError
 from models import tracking
 from models.candidates import FeatureColumns
 from models.evaluation import (
@@ -41,7 +42,7 @@ from models.evaluation import (
 )
 from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
 from models.training import predict_churn
-from pipeline.errors import read_json_output
+from pipeline.errors import fail, read_json_output
 from pipeline.train import load_training, metric_settings, read_registered, registered_columns
 from pipeline.truth import truth_folder
 
@@ -56,6 +57,10 @@ def run(config: Config) -> dict[str, Any]:
     frame = load_training(config.paths.features_dir)
     split = _split_from(registered["split"])
     test = split_frame(frame, split).test
+    try:  # before any model is scored: a misspelt segment column is a usage error
+        test_segments = segment_labels(test, config.evaluate)
+    except SettingNameError as error:
+        fail(str(error), code=2)
     columns = registered_columns(registered)
     settings = metric_settings(config)
     labels = test[LABEL].to_numpy(dtype=int)
@@ -83,7 +88,7 @@ def run(config: Config) -> dict[str, Any]:
     segments = segment_metrics(
         labels,
         scores[CHAMPION],
-        segment_labels(test, config.evaluate),
+        test_segments,
         settings,
         config.evaluate.min_segment_rows,
     )

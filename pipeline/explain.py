@@ -25,6 +25,7 @@ import typer
 from core.atomic import atomic_dir, write_json, write_parquet
 from core.config import Config
 from core.logging import first_line, get_logger
+from core.names import SettingNameError
 from models import tracking
 from models.candidates import FeatureColumns
 from models.explain import ChurnExplainer, Explanation, analysis
@@ -51,6 +52,16 @@ def run(config: Config) -> dict[str, Any]:
     model = tracking.load_saved_model(config.paths.models_dir / "champion")
     explainer = ChurnExplainer.from_model(model, n_jobs=settings.n_jobs)
     test = _test_rows(config, registered)
+    try:  # before the SHAP pass: a misspelt segment column is a usage error
+        segments = analysis.segments(
+            test,
+            settings.segment_columns,
+            settings.value_feature,
+            settings.tenure_feature,
+            settings.bands,
+        )
+    except SettingNameError as error:
+        fail(str(error), code=2)
     champion_run = _champion_run(config, registered, model, test, explainer.parts.columns)
 
     shap_started = time.perf_counter()
@@ -70,13 +81,7 @@ def run(config: Config) -> dict[str, Any]:
         ReportInputs(
             explanation=explanation,
             churned=test[LABEL],
-            segments=analysis.segments(
-                test,
-                settings.segment_columns,
-                settings.value_feature,
-                settings.tenure_feature,
-                settings.bands,
-            ),
+            segments=segments,
             title="Why customers churn: SHAP report of the champion model",
             context={
                 "model": f"{registered['registered_model']} v{registered['champion_version']} "

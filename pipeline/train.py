@@ -37,6 +37,7 @@ from xgboost.core import XGBoostError
 from core.atomic import atomic_dir, write_json
 from core.config import Config
 from core.logging import first_line, get_logger
+from core.names import SettingNameError
 from models import tracking
 from models.candidates import CandidateError, FeatureColumns, feature_columns, model_inputs
 from models.gate import PromotionDecision, decide_promotion
@@ -92,6 +93,8 @@ def run(config: Config) -> dict[str, Any]:
     excluded = config.train.exclude_features
     try:
         columns = feature_columns(frames.train, excluded)
+    except SettingNameError as error:
+        fail(str(error), code=2)
     except CandidateError as error:
         left_out = f" once train.exclude_features {excluded} are left out" if excluded else ""
         fail(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.logging import get_logger
+from core.names import absent_names
 from features.reason_templates import template_for
 from models.explain.contributions import Explanation
 
@@ -66,11 +67,17 @@ def segments(
 ) -> dict[str, pd.Series]:
     """Segment labels per row: each categorical column, and quantile bands of value and tenure.
 
-    Missing columns are skipped (a family switched off); a feature with too few distinct
-    values for ``bands`` bands gets as many as it has.
+    Missing columns are skipped (a family switched off); a name that misspells a column raises
+    ``SettingNameError`` (``core.names``). A feature with too few distinct values for ``bands``
+    bands gets as many as it has.
     """
     labels: dict[str, pd.Series] = {}
-    absent = [name for name in (*columns, value_feature, tenure_feature) if name not in frame]
+    named = {
+        "explain.segment_columns": columns,
+        "explain.value_feature": [value_feature],
+        "explain.tenure_feature": [tenure_feature],
+    }
+    absent = absent_names(named, frame.columns)
     if absent:
         _log.warning(
             "segment columns not in the feature table skipped",

@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from structlog.testing import capture_logs
 
+from core.names import SettingNameError
 from models.candidates import (
     KINDS,
     CandidateError,
@@ -53,6 +54,14 @@ def test_excluded_features_by_name_or_glob_are_never_model_inputs() -> None:
     [unmatched] = [log for log in logs if log["log_level"] == "warning"]
     assert unmatched["entries"] == ["static_gender"]  # a typo or an absent column is named
     assert feature_columns(table) == feature_columns(table, [])
+
+
+def test_a_misspelt_exclusion_is_refused_not_learnt_from() -> None:
+    """Logged only, a typo would have the model learn the column it was meant to leave out."""
+    table = feature_table(customers=5)
+
+    with pytest.raises(SettingNameError, match="'static_pln' is not a column; did you mean"):
+        feature_columns(table, ["static_pln"])
 
 
 def test_model_inputs_name_nulls_and_stringify_categories() -> None:

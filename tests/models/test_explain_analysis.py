@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from structlog.testing import capture_logs
 
+from core.names import SettingNameError
 from models.explain import analysis
 from tests.models.explained import explained_test_rows
 
@@ -63,6 +64,17 @@ def test_segments_label_categories_and_value_and_tenure_bands() -> None:
     assert labels["value"].tolist() == ["low", "low", "high", "missing"]
     assert labels["tenure"].tolist() == ["new", "new", "long", "long"]
     assert "absent" not in labels
+
+
+def test_a_misspelt_segment_column_is_refused_naming_the_setting() -> None:
+    frame = pd.DataFrame({"static_plan": ["basic"], "rfm_spend_365d": [1.0]})
+
+    with pytest.raises(
+        SettingNameError, match=r"explain.segment_columns: 'static_plna'.*'static_plan'"
+    ):
+        analysis.segments(
+            frame, ["static_plna"], "rfm_spend_365d", "lifecycle_days_since_signup", 2
+        )
 
 
 def test_churners_get_more_risk_from_recency_than_stayers() -> None:

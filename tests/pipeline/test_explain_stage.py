@@ -171,3 +171,29 @@ def test_a_rerun_replaces_the_report_on_the_champion_run_instead_of_adding_to_it
 
     pngs = {f"shap_report/shap/{p.name}" for p in (project / "reports/shap").glob("*.png")}
     assert logged == pngs
+
+
+def test_a_misspelt_segment_column_stops_explain_before_the_shap_pass(
+    project: Path, summary: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    reports = (project / "reports/shap_report.html").read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = Config.load(project / "params.yaml")
+        misspelt = config.model_copy(
+            update={
+                "explain": config.explain.model_copy(update={"value_feature": "rfm_spend_356d"})
+            }
+        )
+        with pytest.raises(typer.Exit) as stopped:
+            explain.run(misspelt)
+
+    assert stopped.value.exit_code == 2
+    assert (
+        "explain.value_feature: 'rfm_spend_356d' is not a column; did you mean 'rfm_spend_365d'?"
+        in (capsys.readouterr().err)
+    )
+    assert (project / "reports/shap_report.html").read_bytes() == reports

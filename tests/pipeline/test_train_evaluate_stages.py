@@ -161,6 +161,21 @@ def test_excluding_every_feature_stops_train_with_a_message_naming_the_exclusion
     assert not (tmp_path / "data/models").exists()
 
 
+def test_a_misspelt_exclusion_stops_train_as_a_usage_error(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with scratch_copy(project, tmp_path) as config:
+        train_config = config.train.model_copy(update={"exclude_features": ["static_pln"]})
+        with pytest.raises(typer.Exit) as stopped:
+            train.run(config.model_copy(update={"train": train_config}))
+
+    assert stopped.value.exit_code == 2
+    assert "train.exclude_features: 'static_pln' is not a column; did you mean 'static_plan'?" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "data/models").exists()
+
+
 @pytest.mark.parametrize(
     ("kind", "params"),
     [("logistic_regression", {"C": "abc"}), ("xgboost", {"max_depth": "deep"})],
@@ -336,6 +351,27 @@ def test_champion_from_the_registry_predicts_like_the_saved_copy(
     saved = tracking.load_saved_model(project / "data/models/champion")
 
     np.testing.assert_array_equal(registered.predict_proba(inputs), saved.predict_proba(inputs))
+
+
+def test_a_misspelt_segment_column_stops_evaluate_before_any_output(
+    project: Path, runs: tuple[dict, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was a warning and a segments.json without the plan segments."""
+    for folder in ("data/features", "data/models"):
+        shutil.copytree(project / folder, tmp_path / folder)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"] = {"segment_columns": ["static_plna"]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+
+    with pytest.raises(typer.Exit) as stopped:
+        evaluate.run(Config.load(tmp_path / "params.yaml"))
+
+    assert stopped.value.exit_code == 2
+    assert (
+        "evaluate.segment_columns: 'static_plna' is not a column; did you mean 'static_plan'?"
+        in (capsys.readouterr().err)
+    )
+    assert not (tmp_path / "evaluation").exists()
 
 
 @pytest.mark.parametrize("mismatch", ["own_export", "other_grid"])
