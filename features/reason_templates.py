@@ -31,12 +31,28 @@ MISSING_CATEGORY = "missing"  # what models.candidates names a null category
 
 @dataclass(frozen=True)
 class ReasonGroup:
-    """Features that tell one story; ``actionable`` when the business can change it."""
+    """Features that tell one story; ``actionable`` when the business can change it.
+
+    ``lead_when_no``: a yes/no feature that words the group in a row where it is no, whatever
+    pushes hardest: for a customer outside the loyalty programme, "no loyalty points earned" is
+    a consequence, membership is the story.
+    """
 
     name: str
     family: str
     actionable: bool
     action: str
+    lead_when_no: str | None = None
+
+
+@dataclass(frozen=True)
+class Regroup:
+    """A row-dependent group: in a row where ``when`` is null or more than ``more_than``, the
+    template's feature counts in ``group`` instead of its own."""
+
+    group: str
+    when: str
+    more_than: float
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class ReasonTemplate:
     texts: tuple[str, ...]
     lowering: tuple[str, ...] = ()
     missing: str | None = None
+    regroup: Regroup | None = None
 
 
 GROUPS: dict[str, ReasonGroup] = {
@@ -79,7 +96,11 @@ GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup("site and cart activity", "engagement", True, "cart reminders, app nudges"),
         ReasonGroup("low satisfaction", "voice", True, "call back detractors, fix their issue"),
         ReasonGroup(
-            "loyalty inactivity", "loyalty", True, "loyalty re-activation, points reminder"
+            "loyalty inactivity",
+            "loyalty",
+            True,
+            "loyalty re-activation, points reminder",
+            lead_when_no="loyalty_member",
         ),
         ReasonGroup("other touchpoints", "events", False, "look at the touchpoint first"),
         ReasonGroup("offer history", "offers", True, "adjust offer frequency and type"),
@@ -94,12 +115,21 @@ def _t(
     *texts: str,
     lowering: tuple[str, ...] = (),
     missing: str | None = None,
+    regroup: Regroup | None = None,
 ) -> ReasonTemplate:
-    return ReasonTemplate(feature, group, tuple(texts), lowering, missing)
+    return ReasonTemplate(feature, group, tuple(texts), lowering, missing, regroup)
 
 
 _WINDOWS = (30, 90, 365)
 _SHORT_WINDOW_GROUP = "order recency"
+
+
+def _idle_for(days: int) -> Regroup:
+    """A purchase-decline feature whose (recent) window of ``days`` holds no order joins order
+    recency: it says what the days since the last order say, and as a second reason it repeated
+    the first ("No order for 301 days", "No spending in the last 180 days")."""
+    return Regroup(_SHORT_WINDOW_GROUP, "rfm_days_since_last_order", days)
+
 
 TEMPLATES: tuple[ReasonTemplate, ...] = (
     # rfm
@@ -122,6 +152,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
             f"rfm_orders_{days}d",
             _SHORT_WINDOW_GROUP if days < 365 else "purchase decline",
             f"{{value:count:order}} in the last {days} days",
+            regroup=None if days < 365 else _idle_for(days),
         )
         for days in _WINDOWS
     ),
@@ -130,6 +161,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
             f"rfm_spend_{days}d",
             _SHORT_WINDOW_GROUP if days < 365 else "purchase decline",
             f"Spent {{value:money}} in the last {days} days",
+            regroup=None if days < 365 else _idle_for(days),
         )
         for days in _WINDOWS
     ),
@@ -138,6 +170,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
         "purchase decline",
         "Average basket {value:money} over the last year",
         missing="No completed order in the last year",
+        regroup=_idle_for(365),
     ),
     *(
         _t(
@@ -145,6 +178,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
             "purchase decline",
             f"{noun} {{value:updown}} over the last {days} days compared with the {days} before",
             missing=f"No {noun.lower()} in the last {2 * days} days",
+            regroup=_idle_for(days),
         )
         for days in (30, 90)
         for what, noun in (("spend", "Spending"), ("orders", "Orders"))
@@ -513,6 +547,11 @@ def render(feature: str, values: Mapping[str, Any], raises: bool = True) -> str:
             return rendered[:1].upper() + rendered[1:]
     shown = "unknown" if _is_missing(own) else _FORMATTER.format_field(own, "")
     return f"{feature.replace('_', ' ')}: {shown} ({resolved.definition.unit})"
+
+
+def is_no(value: Any) -> bool:
+    """A yes/no value that is no (``0``, ``False``, ``"false"``, ``"no"``); missing is not no."""
+    return not _is_missing(value) and _yesno(value, "") == "no"
 
 
 def _is_missing(value: Any) -> bool:

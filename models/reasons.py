@@ -10,14 +10,14 @@ can act on it, so the CRM can show what to do.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from features.reason_templates import render, template_for
+from features.reason_templates import GROUPS, is_no, render, template_for
 
 Direction = Literal["raises", "lowers"]
 
@@ -38,13 +38,128 @@ class ReasonCode:
         return asdict(self)
 
 
-def group_contributions(contributions: Mapping[str, float] | pd.Series) -> dict[str, float]:
-    """Summed contribution per reason group (every feature belongs to exactly one)."""
-    totals: dict[str, float] = {}
-    for feature, value in dict(contributions).items():
-        group = template_for(feature).group.name
-        totals[group] = totals.get(group, 0.0) + float(value)
-    return totals
+@dataclass(frozen=True)
+class RowGroups:
+    """The reason group each feature's contribution counts in, row by row.
+
+    Mostly a feature's template's group; a template's ``regroup`` moves it to another group in
+    the rows where its condition holds (a decline over a window without any order is the
+    recency story). The condition reads the row's value of another input; a model without that
+    input keeps every feature in its own group.
+    """
+
+    features: tuple[str, ...]
+    names: tuple[str, ...]
+    membership: np.ndarray
+    """One-hot (feature, group) of each feature's own group."""
+    natives: tuple[tuple[int, ...], ...]
+    """Per group, the positions of the features whose own group it is."""
+    moves: tuple[tuple[int, int, int], ...]
+    """Per move: (feature position, own group, target group)."""
+    conditions: tuple[str, ...]
+    """The inputs the moves' conditions read."""
+    condition_of: np.ndarray
+    """Per move, the position of its input in :attr:`conditions`."""
+    more_than: np.ndarray
+    """Per move, the value its input must exceed (or be missing) for the move to apply."""
+    shift: np.ndarray
+    """Per (move, group): +1 for its target group, -1 for its own: what a move adds to totals."""
+
+    @classmethod
+    def of(cls, features: Sequence[str]) -> RowGroups:
+        resolved = [template_for(feature) for feature in features]
+        regroups = [(i, r.template.regroup) for i, r in enumerate(resolved)]
+        moving = [(i, r) for i, r in regroups if r is not None and r.when in features]
+        own = [r.group.name for r in resolved]
+        names = list(dict.fromkeys(own + [r.group for _, r in moving]))
+        home = [names.index(name) for name in own]
+        membership = np.zeros((len(features), len(names)))
+        membership[np.arange(len(features)), home] = 1.0
+        natives = tuple(
+            tuple(i for i, g in enumerate(home) if g == group) for group in range(len(names))
+        )
+        conditions = tuple(dict.fromkeys(r.when for _, r in moving))
+        shift = np.zeros((len(moving), len(names)))
+        for k, (i, r) in enumerate(moving):
+            shift[k, names.index(r.group)] += 1.0
+            shift[k, home[i]] -= 1.0
+        return cls(
+            features=tuple(features),
+            names=tuple(names),
+            membership=membership,
+            natives=natives,
+            moves=tuple((i, home[i], names.index(r.group)) for i, r in moving),
+            conditions=conditions,
+            condition_of=np.array([conditions.index(r.when) for _, r in moving], dtype=int),
+            more_than=np.array([r.more_than for _, r in moving], dtype=float),
+            shift=shift,
+        )
+
+    def moved(self, values: Callable[[str], np.ndarray | None], rows: int) -> np.ndarray:
+        """Per (row, move) whether the move applies; ``values(name)`` is that input's column as
+        floats (NaN where missing), or None where the rows carry no such value."""
+        read = np.full((rows, len(self.conditions)), -np.inf)  # -inf: no value, no move
+        for position, name in enumerate(self.conditions):
+            column = values(name)
+            if column is not None:
+                read[:, position] = column
+        compared = read[:, self.condition_of]
+        return np.isnan(compared) | (compared > self.more_than)
+
+    def totals(self, matrix: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        """Summed contribution per (row, group)."""
+        totals = matrix @ self.membership
+        if not moved.any():
+            return totals
+        positions = [position for position, _, _ in self.moves]
+        return totals + np.where(moved, matrix[:, positions], 0.0) @ self.shift
+
+    def members(self, moved: np.ndarray, group: int) -> tuple[list[str], list[str]]:
+        """One row's features in ``group``, and those of them whose own group it is."""
+        left = {m[0] for m, on in zip(self.moves, moved, strict=True) if on and m[1] == group}
+        joined = [m[0] for m, on in zip(self.moves, moved, strict=True) if on and m[2] == group]
+        native = [self.features[i] for i in self.natives[group] if i not in left]
+        return native + [self.features[i] for i in joined], native
+
+
+def row_values(
+    values: pd.DataFrame | Sequence[Mapping[str, Any]],
+) -> Callable[[str], np.ndarray | None]:
+    """``RowGroups.assign``'s column reader over a frame or a list of row mappings."""
+
+    def column(name: str) -> np.ndarray | None:
+        if isinstance(values, pd.DataFrame):
+            if name not in values.columns:
+                return None
+            return pd.to_numeric(values[name], errors="coerce").to_numpy(dtype=float)
+        if not all(name in row for row in values):
+            return None
+        return np.array([_number(row[name]) for row in values], dtype=float)
+
+    return column
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def group_contributions(
+    contributions: Mapping[str, float] | pd.Series, values: Mapping[str, Any] | None = None
+) -> dict[str, float]:
+    """Summed contribution per reason group (every feature counts in exactly one; with the
+    row's ``values``, in the group its template's ``regroup`` picks for the row)."""
+    row = {feature: float(value) for feature, value in dict(contributions).items()}
+    groups = RowGroups.of(list(row))
+    moved = groups.moved(row_values([dict(values or {})]), 1)
+    totals = groups.totals(np.array([list(row.values())]), moved)[0]
+    return {
+        name: float(totals[g])
+        for g, name in enumerate(groups.names)
+        if groups.members(moved[0], g)[0]
+    }
 
 
 def reason_codes(
@@ -61,30 +176,18 @@ def reason_codes(
     ``values`` that row's feature values (the template quotes them). Groups whose summed
     contribution is not beyond ``min_contribution`` in their direction are left out.
     """
-    if top_k < 0:
-        raise ValueError(f"top_k must be >= 0, got {top_k}")
-    row = {feature: float(value) for feature, value in dict(contributions).items()}
-    values = dict(values)
-    members: dict[str, list[str]] = {}
-    for feature in row:
-        members.setdefault(template_for(feature).group.name, []).append(feature)
-    totals = {group: sum(row[f] for f in features) for group, features in members.items()}
-    raising = sorted(
-        (g for g, total in totals.items() if total > min_contribution), key=lambda g: -totals[g]
+    contributions = pd.Series(dict(contributions), dtype=float)
+    explanation = _OneRow(
+        pd.DataFrame([contributions.to_numpy()], columns=list(contributions.index)),
+        pd.DataFrame([dict(values)]),
     )
-    codes = [
-        code_for_group(g, members[g], row, values, "raises", totals[g]) for g in raising[:top_k]
-    ]
-    if include_lowering:
-        lowering = sorted(
-            (g for g, total in totals.items() if total < -min_contribution),
-            key=lambda g: totals[g],
-        )
-        codes += [
-            code_for_group(g, members[g], row, values, "lowers", totals[g])
-            for g in lowering[:top_k]
-        ]
-    return codes
+    return reasons_for_rows(explanation, top_k, include_lowering, min_contribution)[0]
+
+
+@dataclass(frozen=True)
+class _OneRow:
+    contributions: pd.DataFrame
+    values: pd.DataFrame
 
 
 def reasons_for_rows(
@@ -95,40 +198,54 @@ def reasons_for_rows(
 ) -> list[list[ReasonCode]]:
     """:func:`reason_codes` for every row of a ``models.explain.Explanation``, in row order.
 
-    Same result as calling :func:`reason_codes` per row; group totals are computed for all rows
-    at once, so only the chosen reasons are worded (thousands of customers in seconds).
+    Group totals are computed for all rows at once, so only the chosen reasons are worded
+    (thousands of customers in seconds).
     """
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}")
     contributions = explanation.contributions
-    features = list(contributions.columns)
-    groups = [template_for(feature).group.name for feature in features]
-    names = list(dict.fromkeys(groups))
-    membership = np.array([[group == name for name in names] for group in groups], dtype=float)
+    groups = RowGroups.of(list(contributions.columns))
     matrix = contributions.to_numpy(dtype=float)
-    totals = matrix @ membership
-    members = {name: [i for i, g in enumerate(groups) if g == name] for name in names}
     values = explanation.values
+    moved = groups.moved(row_values(values), len(matrix))
+    totals = groups.totals(matrix, moved)
     result = []
     for position in range(len(matrix)):
-        row_totals = totals[position]
-        chosen: list[tuple[int, Direction]] = []
-        order = np.argsort(-row_totals, kind="stable")
-        chosen += [(g, "raises") for g in order if row_totals[g] > min_contribution][:top_k]
-        if include_lowering:
-            order = np.argsort(row_totals, kind="stable")
-            chosen += [(g, "lowers") for g in order if row_totals[g] < -min_contribution][:top_k]
+        chosen = choose(totals[position], top_k, include_lowering, min_contribution)
         codes = []
         if chosen:
-            row = dict(zip(features, matrix[position], strict=True))
-            row_values = values.iloc[position].to_dict()
+            row = dict(zip(groups.features, matrix[position], strict=True))
+            values_of_row = values.iloc[position].to_dict()
             for g, direction in chosen:
-                group_features = [features[i] for i in members[names[g]]]
+                inside, native = groups.members(moved[position], g)
                 codes.append(
                     code_for_group(
-                        names[g], group_features, row, row_values, direction, row_totals[g]
+                        groups.names[g],
+                        inside,
+                        row,
+                        values_of_row,
+                        direction,
+                        totals[position, g],
+                        lead_from=native,
                     )
                 )
         result.append(codes)
     return result
+
+
+def choose(
+    row_totals: np.ndarray, top_k: int, include_lowering: bool, min_contribution: float
+) -> list[tuple[int, Direction]]:
+    """The group positions a row's reasons come from: the ``top_k`` raising most, then (with
+    ``include_lowering``) the ``top_k`` lowering most, beyond ``min_contribution``."""
+    order = np.argsort(-row_totals, kind="stable")
+    chosen: list[tuple[int, Direction]] = [
+        (int(g), "raises") for g in order if row_totals[g] > min_contribution
+    ][:top_k]
+    if include_lowering:
+        order = np.argsort(row_totals, kind="stable")
+        chosen += [(int(g), "lowers") for g in order if row_totals[g] < -min_contribution][:top_k]
+    return chosen
 
 
 def reasons_json(codes: list[ReasonCode]) -> str:
@@ -143,10 +260,20 @@ def code_for_group(
     values: Mapping[str, Any],
     direction: Direction,
     total: float,
+    lead_from: list[str] | None = None,
 ) -> ReasonCode:
-    """One group's reason code; public because the service's fast path words its codes with it."""
+    """One group's reason code; public because the service's fast path words its codes with it.
+
+    The lead, whose template words the reason, is the feature of ``lead_from`` (the group's own
+    features; all of ``features`` when none) pushing hardest in the group's direction, or the
+    group's ``lead_when_no`` feature where the row says no to it.
+    """
     sign = 1.0 if direction == "raises" else -1.0
-    lead = max(features, key=lambda feature: sign * row[feature])
+    gate = GROUPS[group].lead_when_no
+    if gate is not None and gate in features and is_no(values.get(gate)):
+        lead = gate
+    else:
+        lead = max(lead_from or features, key=lambda feature: sign * row[feature])
     resolved = template_for(lead)
     return ReasonCode(
         feature=lead,

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 from xgboost import Booster, DMatrix, XGBClassifier
 
-from features.reason_templates import template_for
 from models.candidates import DensePlan, FeatureColumns
 from models.explain.contributions import (
     ADDITIVITY_TOLERANCE,
@@ -42,7 +41,7 @@ from models.explain.contributions import (
     ExplainError,
 )
 from models.explain.dense import CLIP_ABOVE_ONE
-from models.reasons import ReasonCode, code_for_group
+from models.reasons import ReasonCode, RowGroups, choose, code_for_group, row_values
 from offers.hazard import HazardRatioUplift
 from offers.reach import ReachHazardUplift
 from offers.rules import (
@@ -116,42 +115,35 @@ class Encoder:
 class ReasonPlan:
     """``reasons_for_rows``' feature → group bookkeeping, done once per model."""
 
-    features: tuple[str, ...]
-    names: tuple[str, ...]
-    membership: np.ndarray
-    members: tuple[tuple[str, ...], ...]
+    groups: RowGroups
     top_k: int
     min_contribution: float
 
     @classmethod
     def of(cls, features: Sequence[str], top_k: int, min_contribution: float) -> ReasonPlan:
-        groups = [template_for(feature).group.name for feature in features]
-        names = list(dict.fromkeys(groups))
-        membership = np.array([[group == name for name in names] for group in groups], dtype=float)
-        members = tuple(
-            tuple(features[i] for i, group in enumerate(groups) if group == name) for name in names
-        )
-        return cls(tuple(features), tuple(names), membership, members, top_k, min_contribution)
+        return cls(RowGroups.of(features), top_k, min_contribution)
 
     def reasons(self, contributions: np.ndarray, values: list[dict[str, Any]]) -> list[list[dict]]:
         """Per row the reason codes as the JSON objects ``reasons_json`` writes."""
-        totals = contributions @ self.membership
+        groups = self.groups
+        moved = groups.moved(row_values(values), len(contributions))
+        totals = groups.totals(contributions, moved)
         result = []
         for position in range(len(contributions)):
-            row_totals = totals[position]
-            order = np.argsort(-row_totals, kind="stable")
-            chosen = [g for g in order if row_totals[g] > self.min_contribution][: self.top_k]
+            chosen = choose(totals[position], self.top_k, False, self.min_contribution)
             codes = []
             if chosen:
-                row = dict(zip(self.features, contributions[position], strict=True))
-                for g in chosen:
+                row = dict(zip(groups.features, contributions[position], strict=True))
+                for g, direction in chosen:
+                    inside, native = groups.members(moved[position], g)
                     code = code_for_group(
-                        self.names[g],
-                        list(self.members[g]),
+                        groups.names[g],
+                        inside,
                         row,
                         values[position],
-                        "raises",
-                        row_totals[g],
+                        direction,
+                        totals[position, g],
+                        lead_from=native,
                     )
                     codes.append(_encoded(code))
             result.append(codes)

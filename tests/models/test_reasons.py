@@ -165,3 +165,52 @@ def test_rows_at_once_equal_one_row_at_a_time() -> None:
             (c.group, c.feature, c.text, c.direction) for c in expected
         ]
         assert [c.contribution for c in codes] == pytest.approx([c.contribution for c in expected])
+
+
+def test_a_decline_over_a_window_without_orders_joins_recency_as_one_reason() -> None:
+    """4,713 snapshot customers read two reasons for one fact: "No order for 301 days" and
+    "No spending in the last 180 days" (the spend trend over two empty 90-day windows)."""
+    contributions = {
+        "rfm_days_since_last_order": 0.5,
+        "rfm_spend_trend_90d": 0.8,
+        "rfm_orders_365d": 0.1,
+        "support_tickets_90d": 0.3,
+    }
+    idle = {"rfm_days_since_last_order": 301.0, "rfm_spend_trend_90d": None, "rfm_orders_365d": 2.0}
+
+    codes = reason_codes(contributions, idle, top_k=3)
+
+    assert [c.group for c in codes] == ["order recency", "support friction", "purchase decline"]
+    assert codes[0].text == "No order for 301 days"  # the group's own lead, not the trend
+    assert codes[0].contribution == pytest.approx(1.3)
+    assert codes[2].feature == "rfm_orders_365d"  # 2 orders within the year: still a decline
+    assert group_contributions(contributions, idle)["order recency"] == pytest.approx(1.3)
+
+    active = idle | {"rfm_days_since_last_order": 20.0, "rfm_spend_trend_90d": -0.6}
+    codes = reason_codes(contributions, active, top_k=3)
+    assert [c.group for c in codes] == ["purchase decline", "order recency", "support friction"]
+    assert codes[0].text == "Spending down over the last 90 days compared with the 90 before"
+
+    never = idle | {"rfm_days_since_last_order": None, "rfm_orders_365d": 0.0}
+    codes = reason_codes(contributions, never, top_k=3)
+    assert [c.group for c in codes] == ["order recency", "support friction"]
+    assert codes[0].text == "No order within the history"
+
+
+def test_a_customer_outside_the_loyalty_programme_is_told_so_not_that_they_earn_nothing() -> None:
+    contributions = {"events_days_since_loyalty_earn": 0.6, "loyalty_member": 0.2}
+
+    outside = reason_codes(
+        contributions, {"events_days_since_loyalty_earn": None, "loyalty_member": 0}
+    )
+    member = reason_codes(
+        contributions, {"events_days_since_loyalty_earn": None, "loyalty_member": 1}
+    )
+
+    assert [(c.feature, c.text) for c in outside] == [
+        ("loyalty_member", "Loyalty programme member: no")
+    ]
+    assert outside[0].contribution == pytest.approx(0.8)
+    assert [(c.feature, c.text) for c in member] == [
+        ("events_days_since_loyalty_earn", "No loyalty earn within the history")
+    ]
