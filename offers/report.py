@@ -231,6 +231,7 @@ def _lift_record(
         "lift_ci_high": upper,
         "detectable_lift": float("nan") if detectable is None else detectable,
         "extra_retained": extra,
+        "value_per_retained": value,
         "cost": cost,
         "net_gain": extra * value - cost,
     }
@@ -253,13 +254,16 @@ def render_markdown(
     lines = [
         f"# Campaign {campaign_id}",
         "",
-        f"Sent {sent:%Y-%m-%d}: {int((rows['group'] == 'treatment').sum())} treated, "
-        f"{int((rows['group'] == 'control').sum())} control. "
+        f"Sent {sent:%Y-%m-%d}: {int((rows['group'] == 'treatment').sum()):,} treated, "
+        f"{int((rows['group'] == 'control').sum()):,} control. "
         f"Retained = {RETAINED[settings.definition]}. "
-        "Lift = retention treated − control, 95% Newcombe interval; "
+        "Lift = retention treated − control in percentage points (pts), 95% Newcombe interval; "
         "detectable_lift = the lift these arm sizes detect with 80% power (blank: none can, "
         "since an arm is empty or too small, or the control's retention is 0 or 1); "
-        "net gain = extra retained × value per retained customer − cost.",
+        "net gain = extra retained × value per retained customer − cost, where the value is "
+        f"{settings.value_periods:g} period(s) × {settings.gross_margin:.0%} gross margin × the "
+        "treated retained customers' mean spend within the horizon (orders, plus subscription "
+        "revenue). `lift.csv` holds the same tables unrounded (rates and lifts as fractions).",
         "",
         *(
             [
@@ -283,15 +287,40 @@ def _markdown_table(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     body = [
-        "| " + " | ".join(_cell(value) for value in record) + " |"
+        "| "
+        + " | ".join(_cell(name, value) for name, value in zip(table.columns, record, strict=True))
+        + " |"
         for record in table.itertuples(index=False)
     ]
     return "\n".join([header, rule, *body])
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+_CELL_FORMATS = {
+    "treated": "{:,.0f}",
+    "control": "{:,.0f}",
+    "retention_treated": "{:.1%}",
+    "retention_control": "{:.1%}",
+    "lift": "{:+.1f} pts",
+    "lift_ci_low": "{:+.1f} pts",
+    "lift_ci_high": "{:+.1f} pts",
+    "detectable_lift": "{:.1f} pts",
+    "extra_retained": "{:+.1f}",
+    "value_per_retained": "{:,.2f}",
+    "cost": "{:,.0f}",
+    "net_gain": "{:+,.0f}",
+}
+"""How the report shows each column: rates in %, lifts in percentage points, money rounded."""
+_POINTS = {"lift", "lift_ci_low", "lift_ci_high", "detectable_lift"}
+
+
+def _cell(column: str, value: object) -> str:
+    if isinstance(value, float | int | np.number) and not isinstance(value, bool):
+        number = float(value)
+        if np.isnan(number):
+            return ""
+        if column in _POINTS:
+            number *= 100
+        return _CELL_FORMATS.get(column, "{:,.3f}").format(number + 0.0)
     return str(value)
 
 

@@ -85,9 +85,30 @@ def test_lift_table_cost_and_net_gain() -> None:
     assert table.loc["o1", "lift"] == pytest.approx(0.5)  # 1/2 treated vs 0/2 control
     assert table.loc["o1", "cost"] == pytest.approx(4.0)
     # 1 extra customer retained, worth 2 periods * 0.5 margin * 40 spend = 40, minus cost 4
+    assert table.loc["o1", "value_per_retained"] == pytest.approx(40.0)
     assert table.loc["o1", "net_gain"] == pytest.approx(36.0)
     # a control retention of 0 leaves the normal approximation nothing to say
     assert np.isnan(table.loc["o1", "detectable_lift"])
+
+
+def test_the_report_shows_rates_in_percent_lifts_in_points_and_the_value_it_used() -> None:
+    """It printed 0.522, -0.002 and 3.667 side by side, and no value per retained customer."""
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+    table = lift_table(rows, None, settings)
+
+    report = render_markdown("CMP-1", rows, {"Per offer": table}, settings)
+
+    header = next(line for line in report.splitlines() if line.startswith("| segment_by"))
+    first = next(line for line in report.splitlines() if line.startswith("| all | all | o1"))
+    cells = dict(zip(header.strip("| ").split(" | "), first.strip("| ").split(" | "), strict=True))
+    assert cells["retention_treated"] == "50.0%" and cells["retention_control"] == "0.0%"
+    assert cells["lift"] == "+50.0 pts"
+    assert cells["extra_retained"] == "+1.0"
+    assert cells["value_per_retained"] == "40.00"
+    assert cells["cost"] == "4" and cells["net_gain"] == "+36"
+    assert cells["detectable_lift"] == ""  # no power calculation at a control retention of 0
+    assert "2 period(s) × 50% gross margin" in report
 
 
 def test_lift_table_says_which_lift_the_arms_could_detect() -> None:
