@@ -9,12 +9,14 @@ refused, naming the setting and the column meant.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 
-TYPO_SIMILARITY = 0.85
-"""``difflib`` ratio from which an absent name counts as a misspelling of a present column:
-one wrong, missing or swapped letter in a feature name of 15 or more characters."""
+MAX_EDITS = 2
+"""Edits (a letter wrong, missing, extra, or two swapped) from which an absent name is no longer
+taken for a misspelling of a present column: ``events_count_90d_sms_click`` is not a typo of
+``events_count_90d_email_click``, but ``static_plna`` is one of ``static_plan``."""
+SHORT_NAME = 12
+"""Names shorter than this allow a single edit: in ``rfm_x`` two edits make another name."""
 
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -37,11 +39,42 @@ def absent_names(settings: Mapping[str, Sequence[str]], columns: Iterable[str]) 
         for name in names:
             if name in known or GLOB_CHARACTERS & set(name):
                 continue
-            meant = difflib.get_close_matches(name, present, n=1, cutoff=TYPO_SIMILARITY)
-            if meant:
-                typos.append(f"{setting}: {name!r} is not a column; did you mean {meant[0]!r}?")
+            meant = _closest(name, present)
+            if meant is not None:
+                typos.append(f"{setting}: {name!r} is not a column; did you mean {meant!r}?")
             elif name not in absent:
                 absent.append(name)
     if typos:
         raise SettingNameError("; ".join(typos))
     return absent
+
+
+def _closest(name: str, columns: Sequence[str]) -> str | None:
+    """The column ``name`` misspells (fewest edits, then first), or None."""
+    allowed = 1 if len(name) < SHORT_NAME else MAX_EDITS
+    best: tuple[int, str] | None = None
+    for column in columns:
+        if abs(len(column) - len(name)) > allowed:
+            continue
+        edits = edit_distance(name, column)
+        if edits <= allowed and (best is None or edits < best[0]):
+            best = (edits, column)
+    return None if best is None else best[1]
+
+
+def edit_distance(first: str, second: str) -> int:
+    """Letters inserted, deleted, replaced, or adjacent pairs swapped, to turn one into the
+    other (the optimal string alignment distance)."""
+    previous_row: list[int] = []
+    row = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        before, previous_row, row = previous_row, row, [i] + [0] * len(second)
+        for j, b in enumerate(second, start=1):
+            row[j] = min(
+                previous_row[j] + 1,
+                row[j - 1] + 1,
+                previous_row[j - 1] + (a != b),
+            )
+            if i > 1 and j > 1 and a == second[j - 2] and first[i - 2] == b:
+                row[j] = min(row[j], before[j - 2] + 1)
+    return row[-1]

@@ -33,16 +33,16 @@ MISSING_CATEGORY = "missing"  # what models.candidates names a null category
 class ReasonGroup:
     """Features that tell one story; ``actionable`` when the business can change it.
 
-    ``lead_when_no``: a yes/no feature that words the group in a row where it is no, whatever
-    pushes hardest: for a customer outside the loyalty programme, "no loyalty points earned" is
-    a consequence, membership is the story.
+    ``when_no``: (a yes/no input, a text): in a row where the input is no, the group reads that
+    text, whatever its lead. For a customer the export marks as outside the loyalty programme,
+    "no loyalty points earned" is a consequence; not being enrolled is the story.
     """
 
     name: str
     family: str
     actionable: bool
     action: str
-    lead_when_no: str | None = None
+    when_no: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ GROUPS: dict[str, ReasonGroup] = {
             "loyalty",
             True,
             "loyalty re-activation, points reminder",
-            lead_when_no="loyalty_member",
+            when_no=("static_loyalty_member", "Not enrolled in the loyalty programme"),
         ),
         ReasonGroup("other touchpoints", "events", False, "look at the touchpoint first"),
         ReasonGroup("offer history", "offers", True, "adjust offer frequency and type"),
@@ -386,7 +386,7 @@ TEMPLATES: tuple[ReasonTemplate, ...] = (
     _t(
         "loyalty_member",
         "loyalty inactivity",
-        "Loyalty programme member: {value:yesno}",
+        "Earned or redeemed loyalty points within the history: {value:yesno}",
     ),
     *(
         _t(
@@ -549,9 +549,13 @@ def render(feature: str, values: Mapping[str, Any], raises: bool = True) -> str:
     return f"{feature.replace('_', ' ')}: {shown} ({resolved.definition.unit})"
 
 
+_NO = frozenset({"0", "0.0", "false", "no", "n", "f"})
+
+
 def is_no(value: Any) -> bool:
-    """A yes/no value that is no (``0``, ``False``, ``"false"``, ``"no"``); missing is not no."""
-    return not _is_missing(value) and _yesno(value, "") == "no"
+    """A yes/no value that says no (``0``, ``False``, ``"false"``, ``"no"``, ...); anything else,
+    a missing value or an unreadable one (``"unknown"``, ``pd.NA``), is not taken for no."""
+    return not _is_missing(value) and str(value).strip().lower() in _NO
 
 
 def _is_missing(value: Any) -> bool:

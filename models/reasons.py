@@ -62,8 +62,10 @@ class RowGroups:
     """Per move, the position of its input in :attr:`conditions`."""
     more_than: np.ndarray
     """Per move, the value its input must exceed (or be missing) for the move to apply."""
-    shift: np.ndarray
-    """Per (move, group): +1 for its target group, -1 for its own: what a move adds to totals."""
+    positions: np.ndarray
+    """Per move, the position of its feature."""
+    targets: np.ndarray
+    """One-hot (move, group) of each move's target group."""
 
     @classmethod
     def of(cls, features: Sequence[str]) -> RowGroups:
@@ -79,10 +81,8 @@ class RowGroups:
             tuple(i for i, g in enumerate(home) if g == group) for group in range(len(names))
         )
         conditions = tuple(dict.fromkeys(r.when for _, r in moving))
-        shift = np.zeros((len(moving), len(names)))
-        for k, (i, r) in enumerate(moving):
-            shift[k, names.index(r.group)] += 1.0
-            shift[k, home[i]] -= 1.0
+        targets = np.zeros((len(moving), len(names)))
+        targets[np.arange(len(moving)), [names.index(r.group) for _, r in moving]] = 1.0
         return cls(
             features=tuple(features),
             names=tuple(names),
@@ -92,27 +92,28 @@ class RowGroups:
             conditions=conditions,
             condition_of=np.array([conditions.index(r.when) for _, r in moving], dtype=int),
             more_than=np.array([r.more_than for _, r in moving], dtype=float),
-            shift=shift,
+            positions=np.array([i for i, _ in moving], dtype=int),
+            targets=targets,
         )
 
-    def moved(self, values: Callable[[str], np.ndarray | None], rows: int) -> np.ndarray:
+    def moved(self, values: Callable[[str], np.ndarray], rows: int) -> np.ndarray:
         """Per (row, move) whether the move applies; ``values(name)`` is that input's column as
-        floats (NaN where missing), or None where the rows carry no such value."""
-        read = np.full((rows, len(self.conditions)), -np.inf)  # -inf: no value, no move
-        for position, name in enumerate(self.conditions):
-            column = values(name)
-            if column is not None:
-                read[:, position] = column
+        floats, NaN where the row has no value (as the templates read a missing one)."""
+        if not self.moves:
+            return np.zeros((rows, 0), dtype=bool)
+        read = np.column_stack([values(name) for name in self.conditions])
         compared = read[:, self.condition_of]
         return np.isnan(compared) | (compared > self.more_than)
 
     def totals(self, matrix: np.ndarray, moved: np.ndarray) -> np.ndarray:
-        """Summed contribution per (row, group)."""
-        totals = matrix @ self.membership
+        """Summed contribution per (row, group). A moved contribution is taken out of its own
+        group (not subtracted from its sum), so a group a row's moves empty sums to exactly 0."""
         if not moved.any():
-            return totals
-        positions = [position for position, _, _ in self.moves]
-        return totals + np.where(moved, matrix[:, positions], 0.0) @ self.shift
+            return matrix @ self.membership
+        kept = matrix.copy()
+        kept[:, self.positions] = np.where(moved, 0.0, matrix[:, self.positions])
+        shifted = np.where(moved, matrix[:, self.positions], 0.0)
+        return kept @ self.membership + shifted @ self.targets
 
     def members(self, moved: np.ndarray, group: int) -> tuple[list[str], list[str]]:
         """One row's features in ``group``, and those of them whose own group it is."""
@@ -124,17 +125,16 @@ class RowGroups:
 
 def row_values(
     values: pd.DataFrame | Sequence[Mapping[str, Any]],
-) -> Callable[[str], np.ndarray | None]:
-    """``RowGroups.assign``'s column reader over a frame or a list of row mappings."""
+) -> Callable[[str], np.ndarray]:
+    """:meth:`RowGroups.moved`'s column reader over a frame or a list of row mappings; a column
+    or key the rows lack reads as NaN."""
 
-    def column(name: str) -> np.ndarray | None:
+    def column(name: str) -> np.ndarray:
         if isinstance(values, pd.DataFrame):
             if name not in values.columns:
-                return None
+                return np.full(len(values), np.nan)
             return pd.to_numeric(values[name], errors="coerce").to_numpy(dtype=float)
-        if not all(name in row for row in values):
-            return None
-        return np.array([_number(row[name]) for row in values], dtype=float)
+        return np.array([_number(row.get(name)) for row in values], dtype=float)
 
     return column
 
@@ -149,11 +149,15 @@ def _number(value: Any) -> float:
 def group_contributions(
     contributions: Mapping[str, float] | pd.Series, values: Mapping[str, Any] | None = None
 ) -> dict[str, float]:
-    """Summed contribution per reason group (every feature counts in exactly one; with the
-    row's ``values``, in the group its template's ``regroup`` picks for the row)."""
+    """Summed contribution per reason group: every feature counts in its template's group, or,
+    given the row's ``values``, in the group its template's ``regroup`` picks for the row."""
     row = {feature: float(value) for feature, value in dict(contributions).items()}
     groups = RowGroups.of(list(row))
-    moved = groups.moved(row_values([dict(values or {})]), 1)
+    moved = (
+        groups.moved(row_values([dict(values)]), 1)
+        if values is not None
+        else np.zeros((1, len(groups.moves)), dtype=bool)
+    )
     totals = groups.totals(np.array([list(row.values())]), moved)[0]
     return {
         name: float(totals[g])
@@ -176,18 +180,17 @@ def reason_codes(
     ``values`` that row's feature values (the template quotes them). Groups whose summed
     contribution is not beyond ``min_contribution`` in their direction are left out.
     """
-    contributions = pd.Series(dict(contributions), dtype=float)
-    explanation = _OneRow(
-        pd.DataFrame([contributions.to_numpy()], columns=list(contributions.index)),
-        pd.DataFrame([dict(values)]),
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}")
+    row = {feature: float(value) for feature, value in dict(contributions).items()}
+    values = dict(values)
+    groups = RowGroups.of(list(row))
+    matrix = np.array([list(row.values())], dtype=float)
+    moved = groups.moved(row_values([values]), 1)
+    totals = groups.totals(matrix, moved)
+    return row_codes(
+        groups, matrix[0], moved[0], totals[0], values, top_k, include_lowering, min_contribution
     )
-    return reasons_for_rows(explanation, top_k, include_lowering, min_contribution)[0]
-
-
-@dataclass(frozen=True)
-class _OneRow:
-    contributions: pd.DataFrame
-    values: pd.DataFrame
 
 
 def reasons_for_rows(
@@ -209,28 +212,68 @@ def reasons_for_rows(
     values = explanation.values
     moved = groups.moved(row_values(values), len(matrix))
     totals = groups.totals(matrix, moved)
-    result = []
-    for position in range(len(matrix)):
-        chosen = choose(totals[position], top_k, include_lowering, min_contribution)
-        codes = []
-        if chosen:
-            row = dict(zip(groups.features, matrix[position], strict=True))
-            values_of_row = values.iloc[position].to_dict()
-            for g, direction in chosen:
-                inside, native = groups.members(moved[position], g)
-                codes.append(
-                    code_for_group(
-                        groups.names[g],
-                        inside,
-                        row,
-                        values_of_row,
-                        direction,
-                        totals[position, g],
-                        lead_from=native,
-                    )
-                )
-        result.append(codes)
-    return result
+    return [
+        row_codes(
+            groups,
+            matrix[position],
+            moved[position],
+            totals[position],
+            _LazyRow(values, position),
+            top_k,
+            include_lowering,
+            min_contribution,
+        )
+        for position in range(len(matrix))
+    ]
+
+
+class _LazyRow(Mapping[str, Any]):
+    """One row of a values frame, read only if a reason is worded (most rows need none)."""
+
+    def __init__(self, frame: pd.DataFrame, position: int) -> None:
+        self._frame, self._position = frame, position
+        self._row: dict[str, Any] | None = None
+
+    def _values(self) -> dict[str, Any]:
+        if self._row is None:
+            self._row = self._frame.iloc[self._position].to_dict()
+        return self._row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+
+def row_codes(
+    groups: RowGroups,
+    contributions: np.ndarray,
+    moved: np.ndarray,
+    totals: np.ndarray,
+    values: Mapping[str, Any],
+    top_k: int,
+    include_lowering: bool,
+    min_contribution: float,
+) -> list[ReasonCode]:
+    """One row's reason codes from its contributions, moves and group totals: the one place
+    every path (one row, many rows, the service's fast path) picks and words them."""
+    chosen = choose(totals, top_k, include_lowering, min_contribution)
+    if not chosen:
+        return []
+    row = dict(zip(groups.features, contributions, strict=True))
+    codes = []
+    for g, direction in chosen:
+        inside, native = groups.members(moved, g)
+        codes.append(
+            code_for_group(
+                groups.names[g], inside, row, values, direction, totals[g], lead_from=native
+            )
+        )
+    return codes
 
 
 def choose(
@@ -265,21 +308,23 @@ def code_for_group(
     """One group's reason code; public because the service's fast path words its codes with it.
 
     The lead, whose template words the reason, is the feature of ``lead_from`` (the group's own
-    features; all of ``features`` when none) pushing hardest in the group's direction, or the
-    group's ``lead_when_no`` feature where the row says no to it.
+    features; all of ``features`` when none) pushing hardest in the group's direction. Where the
+    row says no to the group's ``when_no`` input, the group's own text replaces the lead's.
     """
     sign = 1.0 if direction == "raises" else -1.0
-    gate = GROUPS[group].lead_when_no
-    if gate is not None and gate in features and is_no(values.get(gate)):
-        lead = gate
-    else:
-        lead = max(lead_from or features, key=lambda feature: sign * row[feature])
+    lead = max(lead_from or features, key=lambda feature: sign * row[feature])
     resolved = template_for(lead)
+    when_no = GROUPS[group].when_no
+    text = (
+        when_no[1]
+        if when_no is not None and is_no(values.get(when_no[0]))
+        else render(lead, values, raises=direction == "raises")
+    )
     return ReasonCode(
         feature=lead,
         family=resolved.definition.family,
         group=group,
-        text=render(lead, values, raises=direction == "raises"),
+        text=text,
         direction=direction,
         contribution=float(total),
         actionable=resolved.group.actionable,

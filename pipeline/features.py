@@ -66,6 +66,8 @@ _log = get_logger(__name__)
 TRAINING_FILE = "training.parquet"
 SNAPSHOT_FILE = "snapshot.parquet"
 MANIFEST_FILE = "manifest.json"
+NO_SPACE = "No space left on device"
+"""The OS's words (ENOSPC) in DuckDB's IO error when spilling fills the disk."""
 CHANGES_SHOWN = 5
 """Differences from the validation report named in the warning (the rest are counted)."""
 
@@ -150,7 +152,8 @@ def _engine_errors_exit_1(config: Config) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        if isinstance(error, duckdb.OutOfMemoryException):
+        out_of_space = isinstance(error, duckdb.IOException) and NO_SPACE in str(error)
+        if isinstance(error, duckdb.OutOfMemoryException) or out_of_space:
             settings = config.features.duckdb
             fail(
                 f"the features engine ran out of memory or spill space ({first_line(error)}) "

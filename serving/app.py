@@ -262,7 +262,10 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         request: Request,
         customer_id: str = Path(pattern=CUSTOMER_ID_PATTERN, examples=["C0000006"]),
     ) -> Response:
-        return _by_id(_serving(request), [customer_id], from_path=True)
+        # a HEAD probe is no score served: it stays out of the score histogram
+        return _by_id(
+            _serving(request), [customer_id], from_path=True, observe=request.method != "HEAD"
+        )
 
     @router.head("/model", include_in_schema=False)
     @router.get(
@@ -321,7 +324,9 @@ def _v1(settings: ServiceSettings) -> APIRouter:
     return router
 
 
-def _by_id(serving: Serving, customer_ids: list[str], *, from_path: bool = False) -> Response:
+def _by_id(
+    serving: Serving, customer_ids: list[str], *, from_path: bool = False, observe: bool = True
+) -> Response:
     """The snapshot answers for ``customer_ids``; 404 naming each unknown id where the request
     put it: ``customer_ids[i]`` in a batch, the path's ``customer_id`` (``from_path``)."""
     found, unknown = serving.store.lookup(customer_ids)
@@ -344,7 +349,8 @@ def _by_id(serving: Serving, customer_ids: list[str], *, from_path: bool = False
                 for index in positions[:_UNKNOWN_SHOWN]
             ],
         )
-    probabilities = serving.store.probabilities
-    metrics.observe_scores("snapshot", (probabilities[c] for c in customer_ids))
+    if observe:
+        probabilities = serving.store.probabilities
+        metrics.observe_scores("snapshot", (probabilities[c] for c in customer_ids))
     body = serving.by_id_prefix + b",".join(found) + b"]}"
     return Response(body, media_type="application/json")

@@ -125,26 +125,23 @@ def _is_feature_value(location: tuple[Any, ...]) -> bool:
     )
 
 
-BATCH_FIELDS = ("customers", "customer_ids")
-"""The request body fields that hold one entry per customer."""
+BATCH_FIELDS = {"/v1/score": "customers", "/v1/score/by-id": "customer_ids"}
+"""Per route, the request body field that holds one entry per customer."""
 
 
 def batch_limit_message(size: int, limit: int) -> str:
     return f"batch of {size} customers exceeds the limit of {limit}"
 
 
-def oversized_batch(body: Any, limit: int) -> str | None:
-    """The 413 message for a body whose batch is over ``limit`` customers, else None.
+def oversized_batch(body: Any, field: str | None, limit: int) -> str | None:
+    """The 413 message for a body whose batch ``field`` holds over ``limit`` entries, else None.
 
     Routes check the size once the body validates; a batch that is both too large and
     malformed is answered here, from the raw body, with the same 413 rather than a 422.
     """
-    if not isinstance(body, dict):
-        return None
-    for name in BATCH_FIELDS:
-        entries = body.get(name)
-        if isinstance(entries, list) and len(entries) > limit:
-            return batch_limit_message(len(entries), limit)
+    entries = body.get(field) if isinstance(body, dict) and field is not None else None
+    if isinstance(entries, list) and len(entries) > limit:
+        return batch_limit_message(len(entries), limit)
     return None
 
 
@@ -163,7 +160,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        oversized = oversized_batch(error.body, request.app.state.settings.max_batch_size)
+        oversized = oversized_batch(
+            error.body,
+            BATCH_FIELDS.get(request.url.path),
+            request.app.state.settings.max_batch_size,
+        )
         if oversized is not None:
             # the size limit is the first thing a caller must fix: splitting the batch, not
             # correcting rows the service would refuse to score anyway

@@ -41,7 +41,7 @@ from models.explain.contributions import (
     ExplainError,
 )
 from models.explain.dense import CLIP_ABOVE_ONE
-from models.reasons import ReasonCode, RowGroups, choose, code_for_group, row_values
+from models.reasons import ReasonCode, RowGroups, row_codes, row_values
 from offers.hazard import HazardRatioUplift
 from offers.reach import ReachHazardUplift
 from offers.rules import (
@@ -128,26 +128,22 @@ class ReasonPlan:
         groups = self.groups
         moved = groups.moved(row_values(values), len(contributions))
         totals = groups.totals(contributions, moved)
-        result = []
-        for position in range(len(contributions)):
-            chosen = choose(totals[position], self.top_k, False, self.min_contribution)
-            codes = []
-            if chosen:
-                row = dict(zip(groups.features, contributions[position], strict=True))
-                for g, direction in chosen:
-                    inside, native = groups.members(moved[position], g)
-                    code = code_for_group(
-                        groups.names[g],
-                        inside,
-                        row,
-                        values[position],
-                        direction,
-                        totals[position, g],
-                        lead_from=native,
-                    )
-                    codes.append(_encoded(code))
-            result.append(codes)
-        return result
+        return [
+            [
+                _encoded(code)
+                for code in row_codes(
+                    groups,
+                    contributions[position],
+                    moved[position],
+                    totals[position],
+                    values[position],
+                    self.top_k,
+                    False,
+                    self.min_contribution,
+                )
+            ]
+            for position in range(len(contributions))
+        ]
 
 
 def _encoded(code: ReasonCode) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def test_templates_cover_only_catalogue_features_and_every_family_has_groups() -
         ),
         ("voice_days_since_last_nps", "Never answered an NPS survey"),
         # loyalty
-        ("loyalty_member", "Loyalty programme member: yes"),
+        ("loyalty_member", "Earned or redeemed loyalty points within the history: yes"),
         ("loyalty_points_earned_90d", "Earned no loyalty points in the last 90 days"),
         ("loyalty_days_since_last_redeem", "Last redeemed loyalty points 200 days ago"),
         # events

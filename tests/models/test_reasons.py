@@ -16,6 +16,7 @@ from models.reasons import (
     reasons_for_rows,
     reasons_json,
 )
+from tests.models.reason_rows import regroup_rows
 
 CONTRIBUTIONS = {
     "rfm_days_since_last_order": 0.9,
@@ -197,20 +198,67 @@ def test_a_decline_over_a_window_without_orders_joins_recency_as_one_reason() ->
     assert codes[0].text == "No order within the history"
 
 
-def test_a_customer_outside_the_loyalty_programme_is_told_so_not_that_they_earn_nothing() -> None:
-    contributions = {"events_days_since_loyalty_earn": 0.6, "loyalty_member": 0.2}
+def test_a_customer_the_export_marks_as_not_enrolled_is_told_so_not_that_they_earn_nothing() -> (
+    None
+):
+    """``loyalty_member`` is loyalty activity; membership is the export's own attribute."""
+    contributions = {
+        "events_days_since_loyalty_earn": 0.6,
+        "loyalty_member": 0.2,
+        "static_loyalty_member": 0.1,
+    }
+    inactive = {"events_days_since_loyalty_earn": None, "loyalty_member": 0}
 
-    outside = reason_codes(
-        contributions, {"events_days_since_loyalty_earn": None, "loyalty_member": 0}
-    )
-    member = reason_codes(
-        contributions, {"events_days_since_loyalty_earn": None, "loyalty_member": 1}
-    )
+    outside = reason_codes(contributions, inactive | {"static_loyalty_member": "False"})
+    enrolled = reason_codes(contributions, inactive | {"static_loyalty_member": "True"})
+    unknown = reason_codes(contributions, inactive)
 
-    assert [(c.feature, c.text) for c in outside] == [
-        ("loyalty_member", "Loyalty programme member: no")
-    ]
+    assert (outside[0].group, outside[0].feature, outside[0].text) == (
+        "loyalty inactivity",
+        "events_days_since_loyalty_earn",
+        "Not enrolled in the loyalty programme",
+    )
     assert outside[0].contribution == pytest.approx(0.8)
-    assert [(c.feature, c.text) for c in member] == [
-        ("events_days_since_loyalty_earn", "No loyalty earn within the history")
-    ]
+    for codes in (enrolled, unknown):
+        assert codes[0].text == "No loyalty earn within the history"
+
+
+@pytest.mark.parametrize("min_contribution", [0.0, 0.05])
+def test_rows_at_once_equal_one_row_at_a_time_where_features_change_group(
+    min_contribution: float,
+) -> None:
+    """A minimum of 0 used to pick a group every feature had left (its total a rounding
+    residue) and crash on an empty lead."""
+    explanation = regroup_rows(600)
+
+    rows = reasons_for_rows(explanation, 3, True, min_contribution)
+
+    for position, codes in enumerate(rows):
+        values = explanation.values.iloc[position].to_dict()
+        values["static_region"] = int(values["static_region"])  # as a service row holds it
+        expected = reason_codes(
+            explanation.contributions.iloc[position], values, 3, True, min_contribution
+        )
+        assert [(c.group, c.feature, c.text, c.direction) for c in codes] == [
+            (c.group, c.feature, c.text, c.direction) for c in expected
+        ], position
+        assert [c.contribution for c in codes] == pytest.approx([c.contribution for c in expected])
+
+
+def test_a_group_every_feature_left_is_never_a_reason() -> None:
+    contributions = {"rfm_days_since_last_order": 0.5, "rfm_spend_trend_90d": -0.3}
+    contributions |= {"rfm_orders_trend_90d": 0.2, "rfm_spend_trend_30d": 0.1}
+
+    codes = reason_codes(contributions, {"rfm_days_since_last_order": 400.0}, 3, True, 0.0)
+
+    assert [c.group for c in codes] == ["order recency"]
+    assert group_contributions(contributions, {"rfm_days_since_last_order": 400.0}) == {
+        "order recency": pytest.approx(0.5)
+    }
+
+
+def test_text_attributes_are_quoted_as_given() -> None:
+    """One row went through a frame, which turned an integer code into 12.0."""
+    codes = reason_codes({"static_region": 0.4}, {"static_region": 12})
+
+    assert codes[0].text == "Region: 12"

@@ -312,6 +312,27 @@ def test_a_memory_limit_too_small_exits_1_naming_the_settings_and_keeps_the_old_
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
 
 
+def test_a_full_spill_disk_is_named_as_such_not_blamed_on_the_raw_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB reports a full disk as an IO error, which read as "a raw file ... cannot read"."""
+    import duckdb
+    import typer
+
+    from pipeline.features import _engine_errors_exit_1
+
+    config = Config.load(project / "params.yaml")
+    with pytest.raises(typer.Exit) as stopped, _engine_errors_exit_1(config):
+        raise duckdb.IOException(
+            'IO Error: Could not write file "tmp/duckdb/duckdb_temp_storage-0.tmp": '
+            "No space left on device"
+        )
+
+    assert stopped.value.exit_code == 1
+    error = capsys.readouterr().err
+    assert "ran out of memory or spill space" in error and "run `churn validate`" not in error
+
+
 def test_a_build_over_customer_slices_writes_the_same_bytes(project: Path) -> None:
     assert features(project)[0] == 0
     params_variant(

@@ -439,11 +439,16 @@ def test_batch_over_the_limit_is_413_even_when_its_entries_are_malformed(
     )
     within = client.post(path, json={field: [entry] * limit}, headers=auth())
     assert within.status_code == 422  # at the limit, the entries are what is wrong
+    other_route = "/v1/score" if field == "customer_ids" else "/v1/score/by-id"
+    misplaced = client.post(other_route, json={field: [entry] * (limit + 1)}, headers=auth())
+    assert misplaced.status_code == 422  # the field this route does not take is what is wrong
 
 
 def test_get_routes_answer_head_with_the_same_status(client: TestClient, world: Config) -> None:
     """Uptime monitors probe with HEAD; it was 405 on every GET route but /health and /ready."""
     known = snapshot(world)["customer_id"].iloc[0]
+    client.get(f"/v1/customers/{known}/score", headers=auth())  # the histogram exists
+    scored = snapshot_scores_observed(client)
 
     for path, status in [
         ("/v1/model", 200),
@@ -451,10 +456,19 @@ def test_get_routes_answer_head_with_the_same_status(client: TestClient, world: 
         ("/v1/customers/NOPE/score", 404),
         ("/metrics", 200),
     ]:
-        response = client.head(path, headers=auth())
-        assert response.status_code == status, path
-        assert response.content == b""
+        assert client.head(path, headers=auth()).status_code == status, path
     assert client.head("/v1/model").status_code == 401
+    assert snapshot_scores_observed(client) == scored  # a probe is no score served
+
+
+def snapshot_scores_observed(client: TestClient) -> float:
+    """The count of the snapshot score histogram in /metrics."""
+    line = next(
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith('churn_score_probability_count{source="snapshot"}')
+    )
+    return float(line.split()[-1])
 
 
 def test_422_names_the_field_and_the_customer_index(client: TestClient, world: Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from core.config import Config
+from models.reasons import reasons_for_rows, reasons_json
 from offers.policy import OfferPolicy
 from offers.rules import (
     COUNTRY,
@@ -22,10 +24,11 @@ from offers.rules import (
 )
 from offers.uplift import make_learner
 from offers.value import BgNbdValue
-from serving.fastexplain import compile_fast_explainer
+from serving.fastexplain import ReasonPlan, compile_fast_explainer
 from serving.fastpath import snapshot_rows
 from serving.scoring import request_frame, score_frame
 from serving.state import Serving, _checked_fast_explainer, fast_answers
+from tests.models.reason_rows import regroup_rows
 
 pytestmark = pytest.mark.slow  # needs the tiny world built by the real stages
 
@@ -223,3 +226,20 @@ def test_a_policy_with_no_campaign_evidence_scores_and_explains_but_offers_nothi
     assert [a["reasons"] for a in answers] == [a["reasons"] for a in reference]
     assert all(a["offer"]["offer_id"] is None for a in answers)
     assert any(a["offer"]["decision"] == "no_positive_gain" for a in answers)
+
+
+@pytest.mark.parametrize("min_contribution", [0.0, 0.05])
+def test_the_fast_reason_plan_picks_and_words_as_reasons_for_rows(min_contribution: float) -> None:
+    """On rows whose features change group (idle, never ordered, not enrolled): the service's
+    fast path and the batch path share the selection, so they cannot drift apart."""
+    explanation = regroup_rows(600, seed=3)
+    plan = ReasonPlan.of(list(explanation.contributions.columns), 3, min_contribution)
+    values = explanation.values.to_dict("records")
+
+    fast = plan.reasons(explanation.contributions.to_numpy(), values)
+    batch = reasons_for_rows(explanation, 3, False, min_contribution)
+
+    assert fast == [json.loads(reasons_json(codes)) for codes in batch]
+    assert any(
+        code["text"] == "Not enrolled in the loyalty programme" for row in fast for code in row
+    )
