@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
@@ -62,6 +62,7 @@ __all__ = [
     "SnapshotDateError",
     "build_context",
     "build_features",
+    "check_label_table_current",
     "compute_features",
     "cut_short_cutoffs",
     "cutoff_grid",
@@ -94,26 +95,67 @@ class DataSpan:
     ``start``: the day of the earliest order or event; windows reaching before it count less
     history than they say. ``end``: the day after the latest one; days from then on are not
     recorded, so no label may depend on them. A contractual export with neither orders nor
-    events falls back to its subscriptions' start (and end) dates.
+    events falls back to its subscriptions' start dates (an end date can be scheduled after the
+    export: a cancellation at the end of the paid period). ``ends``: that day per table.
     """
 
     start: dt.date | None
     end: dt.date | None
+    ends: Mapping[str, dt.date] = field(default_factory=dict)
 
 
 def data_span(tables: Mapping[str, ir.Table]) -> DataSpan:
     """The :class:`DataSpan` of ``tables``: one small aggregate query (min and max) per table."""
-    bounds: list[tuple[dt.date | None, dt.date | None]] = []
+    bounds: dict[str, tuple[dt.date | None, dt.date | None]] = {}
     for name, column in (("orders", "order_ts"), ("events", "ts")):
         if name in tables:
-            bounds.append(_span(tables[name], [column]))
-    if not any(low is not None for low, _ in bounds) and "subscriptions" in tables:
-        bounds = [_span(tables["subscriptions"], ["start_date"], ["end_date"])]
-    starts = [low for low, _ in bounds if low is not None]
-    ends = [high for _, high in bounds if high is not None]
+            bounds[name] = _span(tables[name], [column])
+    if not any(low is not None for low, _ in bounds.values()) and "subscriptions" in tables:
+        bounds = {"subscriptions": _span(tables["subscriptions"], ["start_date"])}
+    starts = [low for low, _ in bounds.values() if low is not None]
+    ends = {name: high + dt.timedelta(days=1) for name, (_, high) in bounds.items() if high}
     return DataSpan(
         start=min(starts) if starts else None,
-        end=max(ends) + dt.timedelta(days=1) if ends else None,
+        end=max(ends.values()) if ends else None,
+        ends=ends,
+    )
+
+
+LABEL_TABLE_LAG_DAYS = 7
+"""How many days the orders may end before the snapshot date before labels are refused: a
+quiet last few days is plausible in a small export; weeks without any order are an export cut
+short (or a mis-keyed future date elsewhere), which would label the latest cutoffs as churn."""
+
+
+def check_label_table_current(
+    span: DataSpan, snapshot_date: dt.date, definition: str, derived: bool
+) -> None:
+    """Refuse a snapshot date more than :data:`LABEL_TABLE_LAG_DAYS` after the orders end when
+    the churn label reads orders (``inactivity``): every customer of the latest cutoffs would
+    count as churned for the orders the export lacks."""
+    orders_end = span.ends.get("orders")
+    if definition != "inactivity" or orders_end is None:
+        return
+    lag = (snapshot_date - orders_end).days
+    if lag <= LABEL_TABLE_LAG_DAYS:
+        return
+    last_order = orders_end - dt.timedelta(days=1)
+    later = [
+        f"{name} to {end - dt.timedelta(days=1)}"
+        for name, end in span.ends.items()
+        if name != "orders" and end > orders_end
+    ]
+    where = (
+        f"the snapshot date {snapshot_date} is the day after the latest dated row "
+        f"({', '.join(later)})"
+        if derived and later
+        else f"features.snapshot_date is {snapshot_date}"
+    )
+    raise SnapshotDateError(
+        f"the orders end on {last_order} but {where}: {lag} days without a single order "
+        "would label every customer of the latest cutoffs as churned. Export every table to the "
+        "same date (a date far after the others is often a mis-keyed row), or set "
+        f"features.snapshot_date to at most {orders_end}"
     )
 
 

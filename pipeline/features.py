@@ -42,6 +42,7 @@ from features.build import (
     build_context,
     build_features,
     check_horizons_observed,
+    check_label_table_current,
     cut_short_cutoffs,
     cutoff_grid,
     data_span,
@@ -87,6 +88,9 @@ def run(config: Config) -> dict[str, Any]:
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
                 check_horizons_observed(cutoffs, config.churn.horizon_days, span.end)
+            check_label_table_current(
+                span, snapshot_date, config.churn.definition, config.features.snapshot_date is None
+            )
             cut_short = _cut_short(span.start, cutoffs, config)
             _warn_offers_after(tables, snapshot_date)
             slices = plan_slices(tables, config.features)

@@ -13,6 +13,7 @@ from features.build import (
     FeatureDefinitionError,
     SnapshotDateError,
     build_features,
+    check_label_table_current,
     compute_features,
     cut_short_cutoffs,
     data_span,
@@ -233,8 +234,10 @@ def test_snapshot_date_of_a_subscription_export_without_orders_or_events() -> No
         ],
     )
 
+    # the day after the latest start: an end date can be scheduled after the export (a
+    # placeholder 2099-12-31 put the snapshot in 2100 and every labelled cutoff after the data)
     assert resolve_snapshot_date({"subscriptions": subscriptions}, FeaturesConfig()) == dt.date(
-        2024, 2, 11
+        2023, 1, 2
     )
     with pytest.raises(SnapshotDateError, match=r"features\.snapshot_date"):
         resolve_snapshot_date({"customers": customers("A")}, FeaturesConfig())
@@ -264,3 +267,31 @@ def test_cutoffs_whose_window_starts_before_the_first_order_or_event_are_cut_sho
     assert cut_short_cutoffs([short, full], span.start, 365) == [short]
     assert cut_short_cutoffs([short], None, 365) == []
     assert data_span({"customers": customers("A")}) == DataSpan(None, None)
+    assert span.ends == {"orders": dt.date(2024, 8, 2), "events": dt.date(2024, 8, 31)}
+
+
+def test_orders_ending_weeks_before_the_snapshot_are_refused_for_inactivity_labels() -> None:
+    """Orders exported to 2024-08-31 beside events to 2024-12-31 labelled 100% of the latest
+    cutoffs as churned, with no word."""
+    span = DataSpan(
+        dt.date(2023, 1, 1),
+        dt.date(2025, 1, 1),
+        {"orders": dt.date(2024, 9, 1), "events": dt.date(2025, 1, 1)},
+    )
+
+    with pytest.raises(SnapshotDateError) as refused:
+        check_label_table_current(span, dt.date(2025, 1, 1), "inactivity", derived=True)
+
+    assert str(refused.value) == (
+        "the orders end on 2024-08-31 but the snapshot date 2025-01-01 is the day after the "
+        "latest dated row (events to 2024-12-31): 122 days without a single order would label "
+        "every customer of the latest cutoffs as churned. Export every table to the same date (a "
+        "date far after the others is often a mis-keyed row), or set features.snapshot_date to "
+        "at most 2024-09-01"
+    )
+    with pytest.raises(SnapshotDateError, match=r"features\.snapshot_date is 2024-12-01"):
+        check_label_table_current(span, dt.date(2024, 12, 1), "inactivity", derived=False)
+    # a quiet last week, another label, or a snapshot within the orders: nothing to refuse
+    check_label_table_current(span, dt.date(2024, 9, 8), "inactivity", derived=False)
+    check_label_table_current(span, dt.date(2025, 1, 1), "subscription", derived=True)
+    check_label_table_current(DataSpan(None, None), dt.date(2025, 1, 1), "inactivity", True)

@@ -371,6 +371,26 @@ def test_the_snapshot_rows_equal_a_build_of_the_snapshot_alone(project: Path) ->
     assert written.read_bytes() == (project / "alone.parquet").read_bytes()
 
 
+def test_one_event_dated_far_after_the_orders_end_is_refused_not_labelled_as_churn(
+    project: Path,
+) -> None:
+    """It moved the derived snapshot to 2025-09-02: every cutoff after the orders' end got a
+    churn rate of 1.0, and the stage exited 0."""
+    raw = raw_variant(project, "future_event")
+    customer = pq.read_table(next((raw / "customers").glob("*.parquet"))).column(0)[0].as_py()
+    append_row(
+        raw / "events", customer_id=customer, event_type="email_sent", ts=dt.datetime(2025, 9, 1, 8)
+    )
+
+    exit_code, output = features(project, "future_event.yaml")
+
+    assert exit_code == 1, output
+    [error] = [line for line in output.splitlines() if line.startswith("error:")]
+    assert "the orders end on 2024-12-31 but the snapshot date 2025-09-02" in error
+    assert "(events to 2025-09-01)" in error and "features.snapshot_date" in error
+    assert not (project / "out" / "future_event").exists()
+
+
 def test_an_event_type_first_seen_after_the_last_cutoff_is_a_snapshot_column_only(
     project: Path,
 ) -> None:
