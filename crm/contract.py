@@ -12,7 +12,9 @@ text so leading zeros survive).
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -91,6 +93,38 @@ class TableSpec:
     @property
     def required_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.columns if spec.required)
+
+    def misnamed(self, found: Sequence[str]) -> dict[str, str]:
+        """Contract columns absent from ``found`` but spelt there in other case or blanks
+        (``Status``, ``status ``, ``Discount Amount``) → the name found.
+
+        Read as they stand, such a column would be an extra one and the contract column absent:
+        an optional one silently null (cancelled orders counted as completed), a required one
+        reported missing next to its own name.
+        """
+        keys = {_spelling_key(name): name for name in found}
+        return {
+            name: keys[_spelling_key(name)]
+            for name in self.names
+            if name not in found and _spelling_key(name) in keys
+        }
+
+    def misnamed_message(self, found: Sequence[str]) -> str | None:
+        """One line naming every :meth:`misnamed` column, or None."""
+        misnamed = self.misnamed(found)
+        if not misnamed:
+            return None
+        pairs = ", ".join(f"{spelt!r} for {name!r}" for name, spelt in misnamed.items())
+        return (
+            f"column name(s) differ from the contract only in case or blanks: {pairs}; rename "
+            "them (as they stand they would be read as extra columns and the contract ones as "
+            "absent)"
+        )
+
+
+def _spelling_key(name: str) -> str:
+    """``name`` without case, surrounding blanks, and with blanks or hyphens as underscores."""
+    return re.sub(r"[\s\-]+", "_", name.strip()).casefold()
 
 
 def _customer_ref(description: str = "The customer; must exist in `customers`.") -> ColumnSpec:

@@ -272,9 +272,15 @@ class _TableValidation:
     def _present_columns(self) -> list[str]:
         """Contract columns found in every file; a missing required one is a failure."""
         found = self.reader.columns
+        misnamed = self.spec.misnamed(found)
+        message = self.spec.misnamed_message(found)
+        if message is not None:
+            self._table_failure("column_names", message, ", ".join(misnamed))
         present = []
         for column in self.spec.columns:
             lacking = self.reader.missing_from_parts(column.name, self.config.max_examples)
+            if column.name in misnamed:
+                continue
             if lacking is not None:
                 self._table_failure("required_column", lacking, column.name)
             elif column.name in found:

@@ -93,6 +93,9 @@ def conform(name: str, table: ir.Table) -> ir.Table:
     static attributes and kept as stored.
     """
     spec = TABLES[name]
+    misnamed = spec.misnamed_message(table.columns)
+    if misnamed is not None:
+        raise TableReadError(name, None, misnamed)
     columns: dict[str, ir.Value] = {}
     for column in spec.columns:
         target = CONTRACT_TYPES[column.type]

@@ -105,6 +105,24 @@ def test_missing_column(raw_dir: Path) -> None:
     )
 
 
+def test_contract_columns_spelt_in_other_case_or_blanks_are_named_not_ignored(
+    raw_dir: Path,
+) -> None:
+    """``Status`` passed as an extra column: every cancelled and returned order then counted as
+    completed, and validate exited 0."""
+    write_orders(raw_dir, "csv", orders_frame().rename(columns={"status": "Status"}))
+
+    with pytest.raises(RawDataError) as caught:
+        validate_raw_tables(raw_dir, CONFIG)
+
+    (failure,) = caught.value.failures
+    assert str(failure) == (
+        "orders.status: column name(s) differ from the contract only in case or blanks: "
+        "'Status' for 'status'; rename them (as they stand they would be read as extra columns "
+        "and the contract ones as absent)"
+    )
+
+
 def test_wrong_type_text_in_a_number_column(raw_dir: Path) -> None:
     write_csv(raw_dir, "orders", ORDERS_CSV.replace(",0,returned", ",abc,returned"))
 

@@ -146,6 +146,18 @@ def test_a_present_table_without_a_required_column_is_refused(con, tmp_path: Pat
         load_raw_tables(con, raw_dir)
 
 
+def test_a_contract_column_spelt_in_other_case_is_refused_not_read_as_absent(
+    con, tmp_path: Path
+) -> None:
+    raw_dir = write_csv_export(tmp_path / "raw")
+    (raw_dir / "orders.csv").write_text(
+        "order_id,customer_id,order_ts,amount,Status\n1,007,2024-01-01 10:00,2,cancelled\n"
+    )
+
+    with pytest.raises(TableReadError, match=r"^orders: .*'Status' for 'status'"):
+        load_raw_tables(con, raw_dir)
+
+
 @pytest.mark.parametrize("column", ["amount", "discount_amount"])  # required, optional
 def test_a_part_lacking_a_column_the_other_parts_hold_is_refused(
     con, tmp_path: Path, column: str
