@@ -32,6 +32,7 @@ from crm.freshness import file_sizes, relative_name
 from crm.tables import (
     EXPECTED_FORMS,
     ColumnTypeError,
+    TableFormat,
     TableReader,
     TableReadError,
     TableSource,
@@ -263,7 +264,25 @@ class _TableValidation:
         for name in ordered:
             self._check_column(name)
         self._check_rows()
+        self._check_extra_text()
         self.table_report = self._report()
+
+    def _check_extra_text(self) -> None:
+        """A CSV column beyond the contract holding bytes that are not UTF-8 (a file saved as
+        Windows-1252): the features engine cannot read the file at all, contract columns
+        included, so it is a failure here rather than a surprise there."""
+        if self.reader.source.format is not TableFormat.CSV:
+            return
+        for name in self.reader.columns:
+            if name in self.spec.names:
+                continue
+            if any(pa.types.is_binary(part.type) for part in self.reader.raw_parts(name)):
+                self._table_failure(
+                    "utf8",
+                    f"column {name!r} (beyond the contract) holds text that is not UTF-8; "
+                    "save the file as UTF-8 (the features engine cannot read the file otherwise)",
+                    name,
+                )
 
     def _table_failure(self, check: str, detail: str, column: str | None = None) -> None:
         n_rows = self.reader.n_rows

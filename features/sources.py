@@ -161,12 +161,17 @@ def _register(con: ibis.BaseBackend, source: TableSource, spec: TableSpec) -> ir
             # Every column as text: type inference would drop the leading zeros of ids.
             return con.read_csv(files, inferSchema=False)
         contract_columns = [name for name in _csv_header(source.files[0]) if name in spec.names]
+        # The customers' other columns become attributes typed by DuckDB's sniffer: sniffed on
+        # every row, since a text value after its default sample (numbers in the first 20k
+        # rows, then "ONLINE") stopped the build. The other tables' extras are never read.
+        sample = {"sample_size": -1} if spec.extra_columns_are_attributes else {}
         return con.read_csv(
             files,
             types=dict.fromkeys(contract_columns, "VARCHAR"),
             delim=",",
             quote='"',
             escape='"',
+            **sample,
         )
     if spark:
         # Spark reads a folder of parts itself and skips `_SUCCESS` and dot files.

@@ -40,10 +40,17 @@ from models.evaluation import (
     segment_metrics,
     stability,
 )
-from models.split import LABEL, CutoffSplit, rolling_origins, split_frame
+from models.split import LABEL, rolling_origins
 from models.training import predict_churn
 from pipeline.errors import fail, read_json_output
-from pipeline.train import load_training, metric_settings, read_registered, registered_columns
+from pipeline.train import (
+    load_training,
+    metric_settings,
+    read_registered,
+    recorded_split,
+    recorded_test_rows,
+    registered_columns,
+)
 from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
@@ -55,8 +62,8 @@ def run(config: Config) -> dict[str, Any]:
     """Write the evaluation folder; return the content of ``metrics.json``."""
     registered = read_registered(config.paths.models_dir)
     frame = load_training(config.paths.features_dir)
-    split = _split_from(registered["split"])
-    test = split_frame(frame, split).test
+    split = recorded_split(registered)
+    test = recorded_test_rows(frame, registered, "evaluate")
     try:  # before any model is scored: a misspelt segment column is a usage error
         test_segments = segment_labels(test, config.evaluate)
     except SettingNameError as error:
@@ -118,15 +125,6 @@ def run(config: Config) -> dict[str, Any]:
                 table.round(6).to_csv(path, index=False)
     _echo_summary(metrics)
     return metrics
-
-
-def _split_from(recorded: dict[str, Any]) -> CutoffSplit:
-    parse = pd.Timestamp
-    return CutoffSplit(
-        train=tuple(parse(c).date() for c in recorded["train"]),
-        validation=parse(recorded["validation"]).date(),
-        test=parse(recorded["test"]).date(),
-    )
 
 
 def _model_folders(models_dir: Path) -> dict[str, Path]:

@@ -31,10 +31,10 @@ from models.candidates import FeatureColumns
 from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
 from models.reasons import reasons_for_rows, reasons_json
-from models.split import KEYS, LABEL, CutoffSplit, split_frame
+from models.split import KEYS, LABEL
 from models.training import predict_churn
 from pipeline.errors import fail, read_output
-from pipeline.train import load_training, read_registered
+from pipeline.train import load_training, read_registered, recorded_test_rows
 
 _log = get_logger(__name__)
 
@@ -120,13 +120,7 @@ def run(config: Config) -> dict[str, Any]:
 
 def _test_rows(config: Config, registered: dict[str, Any]) -> pd.DataFrame:
     """The test cutoff's rows (the split ``churn train`` recorded), sampled if configured."""
-    recorded = registered["split"]
-    split = CutoffSplit(
-        train=tuple(pd.Timestamp(c).date() for c in recorded["train"]),
-        validation=pd.Timestamp(recorded["validation"]).date(),
-        test=pd.Timestamp(recorded["test"]).date(),
-    )
-    test = split_frame(load_training(config.paths.features_dir), split).test
+    test = recorded_test_rows(load_training(config.paths.features_dir), registered, "explain")
     sample = config.explain.sample_rows
     if sample is not None and sample < len(test):
         test = test.sample(n=sample, random_state=config.seed).sort_index()

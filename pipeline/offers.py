@@ -126,6 +126,10 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     offers_config = config.offers
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))
     snapshot_date = pd.to_datetime(snapshot["cutoff_date"]).dt.date.max()
+    churn_probability = predict_churn(champion, snapshot, columns)
+    reasons = _reasons(config.paths.explain_dir, require_reasons)
+    if reasons is not None:  # before the fit: a stale file would cost its minutes for nothing
+        _check_reasons_describe(reasons, snapshot["customer_id"], churn_probability)
 
     tables = load_raw_tables(connect(config.features), config.paths.raw_dir)
     if "orders" not in tables and "subscriptions" not in tables:
@@ -141,12 +145,11 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
     value = _value(tables, training, columns, config)
     policy = _policy(campaigns, value, columns, config, _unrecorded(tables, snapshot, config))
 
-    churn_probability = predict_churn(champion, snapshot, columns)
     table = policy.gains(snapshot, churn_probability)
     _warn_unreachable(table, offers_config)
     choice = allocate_campaign(table, offers_config)
     targets = target_frame(snapshot["customer_id"], churn_probability, table, choice, offers_config)
-    targets = attach_reasons(targets, _reasons(config.paths.explain_dir, require_reasons))
+    targets = attach_reasons(targets, reasons)
 
     held_out = None
     if campaigns is not None:
@@ -532,6 +535,38 @@ def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
         _log.warning("no snapshot reasons: reason_texts left empty", path=str(path))
         return None
     return read_output(path, "explain")
+
+
+REASONS_PROBABILITY_TOLERANCE = 1e-6
+"""How far the reasons file's churn probability may be from the champion's own: the same model
+scores the same snapshot identically; another model or snapshot does not."""
+
+
+def _check_reasons_describe(
+    reasons: pd.DataFrame, customer_ids: pd.Series, churn_probability: np.ndarray
+) -> None:
+    """Exit 1 when the explain stage's reasons were written for another snapshot or champion
+    (``churn features`` or ``churn train`` ran again since ``churn explain``): the CRM file
+    would put one model's reasons next to another's scores, or none at all."""
+    if not {"customer_id", "churn_probability"} <= set(reasons.columns):
+        return  # attach_reasons names what is missing
+    mine = pd.Series(churn_probability, index=customer_ids.astype(str).to_numpy())
+    theirs = reasons.set_index(reasons["customer_id"].astype(str))["churn_probability"]
+    lacking = mine.index.difference(theirs.index)
+    where = f"{len(reasons):,} rows of {REASONS_FILE}"
+    rerun = "run `churn explain` (dvc repro runs the stages in order)"
+    if len(lacking):
+        fail(
+            f"{where} lack {len(lacking):,} of the {len(mine):,} snapshot customers (e.g. "
+            f"{', '.join(lacking[:3])}): they were written for another snapshot; {rerun}"
+        )
+    gap = np.abs(theirs.reindex(mine.index).to_numpy(dtype=float) - mine.to_numpy())
+    if np.nanmax(gap, initial=0.0) > REASONS_PROBABILITY_TOLERANCE:
+        fail(
+            f"{where} give other churn probabilities than the champion for "
+            f"{int((gap > REASONS_PROBABILITY_TOLERANCE).sum()):,} snapshot customers (up to "
+            f"{np.nanmax(gap):.3f} apart): they were written by another model; {rerun}"
+        )
 
 
 def _warn_unreachable(table: GainTable, config: OffersConfig) -> None:

@@ -43,6 +43,7 @@ from models.candidates import CandidateError, FeatureColumns, feature_columns, m
 from models.gate import PromotionDecision, decide_promotion
 from models.split import (
     LABEL,
+    CutoffSplit,
     SplitError,
     SplitFrames,
     check_both_classes,
@@ -65,6 +66,33 @@ kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps th
 def read_registered(models_dir: Path) -> dict[str, Any]:
     """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
     return read_json_output(models_dir / "registered.json", "train")
+
+
+def recorded_split(registered: dict[str, Any]) -> CutoffSplit:
+    """The cutoff split ``churn train`` recorded in ``registered.json``."""
+    recorded = registered["split"]
+    return CutoffSplit(
+        train=tuple(pd.Timestamp(c).date() for c in recorded["train"]),
+        validation=pd.Timestamp(recorded["validation"]).date(),
+        test=pd.Timestamp(recorded["test"]).date(),
+    )
+
+
+def recorded_test_rows(frame: pd.DataFrame, registered: dict[str, Any], stage: str) -> pd.DataFrame:
+    """The rows of ``frame`` (the features) at the test cutoff ``churn train`` recorded; exit 1
+    when there are none: the features were rebuilt since (another export or grid), and the
+    models no longer describe them."""
+    split = recorded_split(registered)
+    test = split_frame(frame, split).test
+    if test.empty:
+        built = sorted({str(pd.Timestamp(c).date()) for c in frame["cutoff_date"].unique()})
+        span = f"{built[0]} to {built[-1]}" if built else "none"
+        fail(
+            f"the features hold no rows at the test cutoff {split.test} that `churn train` "
+            f"recorded (their cutoffs: {span}): they were rebuilt after training; run `churn "
+            f"train` before `churn {stage}` (dvc repro runs the stages in order)"
+        )
+    return test
 
 
 def registered_columns(registered: dict[str, Any]) -> FeatureColumns:

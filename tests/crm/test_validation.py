@@ -123,6 +123,21 @@ def test_contract_columns_spelt_in_other_case_or_blanks_are_named_not_ignored(
     )
 
 
+def test_an_extra_csv_column_that_is_not_utf8_is_a_failure_not_a_later_crash(
+    raw_dir: Path,
+) -> None:
+    """Validate passed a Windows-1252 `Österreich` (stored as binary); `churn features` then
+    stopped on "CSV Error on Line: 4" and sent the user back to validate."""
+    rows = "".join(f"C{i},2023-01-01,DE\n" for i in range(4, 5000))  # past any header sniff
+    text = (raw_dir / "customers.csv").read_text(encoding="utf-8") + rows + "C9999,2023-01-01,Ö\n"
+    (raw_dir / "customers.csv").write_bytes(text.encode("cp1252"))
+
+    assert failure_lines(raw_dir) == [
+        "customers.country: column 'country' (beyond the contract) holds text that is not "
+        "UTF-8; save the file as UTF-8 (the features engine cannot read the file otherwise)"
+    ]
+
+
 def test_wrong_type_text_in_a_number_column(raw_dir: Path) -> None:
     write_csv(raw_dir, "orders", ORDERS_CSV.replace(",0,returned", ",abc,returned"))
 

@@ -146,6 +146,21 @@ def test_a_present_table_without_a_required_column_is_refused(con, tmp_path: Pat
         load_raw_tables(con, raw_dir)
 
 
+def test_a_customer_attribute_turning_to_text_late_in_a_large_csv_is_read_as_text(
+    con, tmp_path: Path
+) -> None:
+    """Numbers in the first 25,000 rows, then a text value: DuckDB's sniffer sampled the start
+    and the build stopped on a conversion error that `churn validate` had not seen."""
+    raw_dir = write_csv_export(tmp_path / "raw")
+    rows = [f"C{i},2023-01-01,{100 + i % 7}" for i in range(25_000)] + ["C25000,2023-01-01,ONLINE"]
+    (raw_dir / "customers.csv").write_text("customer_id,signup_date,home_store\n" + "\n".join(rows))
+
+    customers = load_raw_tables(con, raw_dir)["customers"].to_pandas()
+
+    assert customers["home_store"].iloc[-1] == "ONLINE"
+    assert customers["home_store"].iloc[0] == "100"
+
+
 def test_a_contract_column_spelt_in_other_case_is_refused_not_read_as_absent(
     con, tmp_path: Path
 ) -> None:

@@ -338,6 +338,34 @@ def test_an_export_without_orders_or_subscriptions_exits_1_naming_what_the_value
     assert "raw_without_orders: no orders table" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("stale", ["other_snapshot", "other_model"])
+def test_reasons_written_for_another_snapshot_or_model_stop_the_stage_before_the_fit(
+    project: Path, capsys: pytest.CaptureFixture[str], stale: str
+) -> None:
+    """With features or train run again after explain, the CRM file carried a new snapshot's
+    scores beside an old one's reasons (or none), and the stage exited 0."""
+    targets = pd.read_parquet(project / "data/offers/targets.parquet")
+    reasons = targets[["customer_id", "churn_probability"]].copy()
+    reasons["reason_texts"] = "[]"
+    if stale == "other_snapshot":
+        reasons = reasons.iloc[5:]
+    else:
+        reasons["churn_probability"] = 1 - reasons["churn_probability"]
+    explain_dir = project / f"explain_{stale}"
+    explain_dir.mkdir()
+    reasons.to_parquet(explain_dir / "snapshot_reasons.parquet", index=False)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["paths"] = {"explain_dir": f"explain_{stale}", "offers_dir": f"out/offers_{stale}"}
+    (project / f"{stale}.yaml").write_text(yaml.safe_dump(params))
+    config = Config.load(project / f"{stale}.yaml")
+
+    assert _exit_code_in(project, lambda: offers.run(config)) == 1
+    error = capsys.readouterr().err
+    expected = "lack 5 of the" if stale == "other_snapshot" else "other churn probabilities"
+    assert expected in error and "run `churn explain`" in error
+    assert not (project / f"out/offers_{stale}").exists()
+
+
 def _exit_code_in(project: Path, command: Callable[[], object]) -> int:
     """Run ``command`` from ``project`` (relative params paths), expecting it to stop."""
     with pytest.MonkeyPatch.context() as patch:

@@ -353,6 +353,31 @@ def test_champion_from_the_registry_predicts_like_the_saved_copy(
     np.testing.assert_array_equal(registered.predict_proba(inputs), saved.predict_proba(inputs))
 
 
+def test_features_rebuilt_after_train_stop_evaluate_naming_the_stage_to_run(
+    project: Path, runs: tuple[dict, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Features rebuilt from an export that ends earlier lack the recorded test cutoff: it was a
+    scikit-learn traceback ("Found array with 0 sample(s)")."""
+    for folder in ("data/features", "data/models"):
+        shutil.copytree(project / folder, tmp_path / folder)
+    training = tmp_path / "data/features/training.parquet"
+    frame = pd.read_parquet(training)
+    test_cutoff = json.loads((tmp_path / "data/models/registered.json").read_text())["split"][
+        "test"
+    ]
+    frame[pd.to_datetime(frame["cutoff_date"]) < pd.Timestamp(test_cutoff)].to_parquet(training)
+    (tmp_path / "params.yaml").write_text((project / "params.yaml").read_text())
+
+    with pytest.raises(typer.Exit) as stopped:
+        evaluate.run(Config.load(tmp_path / "params.yaml"))
+
+    assert stopped.value.exit_code == 1
+    error = capsys.readouterr().err
+    assert f"no rows at the test cutoff {pd.Timestamp(test_cutoff).date()}" in error
+    assert "run `churn train` before `churn evaluate`" in error
+    assert not (tmp_path / "evaluation").exists()
+
+
 def test_a_misspelt_segment_column_stops_evaluate_before_any_output(
     project: Path, runs: tuple[dict, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
