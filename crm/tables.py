@@ -41,7 +41,7 @@ EXPECTED_FORMS: dict[LogicalType, str] = {
     LogicalType.STRING: "text",
     LogicalType.FLOAT: "a number",
     LogicalType.INTEGER: "a whole number",
-    LogicalType.DATE: "an ISO 8601 date (YYYY-MM-DD)",
+    LogicalType.DATE: "an ISO 8601 date (YYYY-MM-DD; a time is dropped, a UTC offset refused)",
     LogicalType.TIMESTAMP: "an ISO 8601 timestamp (YYYY-MM-DD[ HH:MM[:SS]], UTC)",
 }
 
@@ -488,7 +488,15 @@ def _parse_timestamps(
         ).to_arrow_table()["stamp"]
     parsed = parsed.cast(pa.timestamp("us"))
     failed = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(text)))
+    if logical is LogicalType.DATE:
+        # As for a zoned Parquet timestamp: which calendar day "00:00+01:00" means is ambiguous
+        # (converted to UTC it is the day before), so it is refused rather than shifted.
+        failed |= _mask(pc.fill_null(pc.match_substring_regex(text, _TIME_WITH_OFFSET), False))
     return _to_day_if_date(parsed, logical), failed
+
+
+_TIME_WITH_OFFSET = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
+"""A time of day followed by a UTC offset (``Z``, ``+01:00``, ``-0500``) at the end of a text."""
 
 
 def _unified(parts: list[pa.ChunkedArray], table: str, column: str) -> pa.ChunkedArray:

@@ -138,6 +138,25 @@ def test_an_extra_csv_column_that_is_not_utf8_is_a_failure_not_a_later_crash(
     ]
 
 
+def test_a_csv_date_with_a_utc_offset_is_refused_not_moved_to_the_day_before(
+    raw_dir: Path,
+) -> None:
+    """``2023-01-01T00:00:00+01:00`` passed as 2022-12-31 (its UTC day): every tenure one day
+    longer. A zoned Parquet timestamp in a date column was already refused."""
+    text = (raw_dir / "customers.csv").read_text(encoding="utf-8")
+    (raw_dir / "customers.csv").write_text(
+        text.replace("C1,2023-01-01,", "C1,2023-01-01T00:00:00+01:00,"), encoding="utf-8"
+    )
+
+    [line] = failure_lines(raw_dir)
+
+    assert line.startswith(
+        'customers.signup_date: 1 of 3 rows fail "readable as an ISO 8601 date (YYYY-MM-DD; a '
+        'time is dropped, a UTC offset refused)"'
+    )
+    assert "2023-01-01T00:00:00+01:00" in line
+
+
 def test_wrong_type_text_in_a_number_column(raw_dir: Path) -> None:
     write_csv(raw_dir, "orders", ORDERS_CSV.replace(",0,returned", ",abc,returned"))
 
