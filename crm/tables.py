@@ -184,6 +184,14 @@ def _read_csv(path: Path, spec: TableSpec, columns: list[str] | None) -> pa.Tabl
         raise _unreadable(spec.name, path, error) from None
     if not any(name.strip() for name in header):
         raise _empty_file_error(spec, path)
+    if any(not name.strip() for name in header):
+        raise TableReadError(
+            spec.name,
+            None,
+            f"{display_path(path)} has {sum(not name.strip() for name in header)} header "
+            "column(s) without a name (a spreadsheet's trailing commas, or a row index written "
+            "with the data?); remove or name them",
+        )
     repeated = _repeated(header)
     if repeated:
         raise TableReadError(

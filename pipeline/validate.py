@@ -23,6 +23,15 @@ def run(config: Config) -> None:
         config.paths.validation_report.unlink(missing_ok=True)
         raise
     write_json(config.paths.validation_report, report)
+    if report["unrecognised_entries"]:
+        # an optional table under another name (event.csv, events.csv.gz) is not read at all:
+        # its families go quietly missing unless the name is fixed
+        _log.warning(
+            "entries of the raw folder that are no table are not read",
+            entries=report["unrecognised_entries"],
+            tables_absent=report["absent_tables"],
+            hint="name each table <table>.csv, <table>.parquet or a <table>/ folder of parts",
+        )
     _log.info("validated", report=str(config.paths.validation_report))
 
 

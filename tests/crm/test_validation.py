@@ -157,6 +157,20 @@ def test_a_csv_date_with_a_utc_offset_is_refused_not_moved_to_the_day_before(
     assert "2023-01-01T00:00:00+01:00" in line
 
 
+def test_header_columns_without_a_name_are_said_so(raw_dir: Path) -> None:
+    """Two trailing commas read "repeats header column(s) " with a blank name."""
+    text = (raw_dir / "orders.csv").read_text(encoding="utf-8")
+    lines = [line + ",," for line in text.splitlines()]
+    (raw_dir / "orders.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    [line] = failure_lines(raw_dir)
+
+    assert line.endswith(
+        "orders.csv has 2 header column(s) without a name (a spreadsheet's trailing commas, or a "
+        "row index written with the data?); remove or name them"
+    )
+
+
 def test_wrong_type_text_in_a_number_column(raw_dir: Path) -> None:
     write_csv(raw_dir, "orders", ORDERS_CSV.replace(",0,returned", ",abc,returned"))
 

@@ -95,3 +95,15 @@ def test_a_crash_during_the_check_also_removes_the_old_report(
 
     assert exit_code != 0
     assert not (project / "out" / "report.json").exists()
+
+
+def test_a_table_under_another_name_is_warned_about_not_only_reported(project: Path) -> None:
+    """``event.csv`` is never read; it was only listed in report.json, so the events families
+    went missing without a word at the console."""
+    (project / "raw" / "event.csv").write_text("customer_id,ts,event_type\nC1,2023-01-05,x\n")
+
+    exit_code, output = validate(project)
+
+    assert exit_code == 0
+    [warning] = [line for line in output.splitlines() if "are not read" in line]
+    assert "event.csv" in warning and "events" in warning
