@@ -305,7 +305,7 @@ def code_for_group(
     total: float,
     lead_from: list[str] | None = None,
 ) -> ReasonCode:
-    """One group's reason code; public because the service's fast path words its codes with it.
+    """One group's reason code.
 
     The lead, whose template words the reason, is the feature of ``lead_from`` (the group's own
     features; all of ``features`` when none) pushing hardest in the group's direction. Where the
@@ -327,7 +327,7 @@ def code_for_group(
         text=text,
         direction=direction,
         contribution=float(total),
-        actionable=resolved.group.actionable,
+        actionable=GROUPS[group].actionable,
     )
 
 
