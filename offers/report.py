@@ -170,6 +170,8 @@ class ReportSettings:
     value_periods: float
     definition: str = "inactivity"
     """The churn definition retention is read by (:func:`campaign_outcomes`)."""
+    horizon_days: int | None = None
+    """The label horizon the outcomes were read over, quoted in the report's header."""
 
 
 RETAINED = {
@@ -256,14 +258,20 @@ def render_markdown(
         "",
         f"Sent {sent:%Y-%m-%d}: {int((rows['group'] == 'treatment').sum()):,} treated, "
         f"{int((rows['group'] == 'control').sum()):,} control. "
-        f"Retained = {RETAINED[settings.definition]}. "
+        f"Retained = {RETAINED[settings.definition]}"
+        + (f" ({settings.horizon_days} days)" if settings.horizon_days else "")
+        + ". "
         "Lift = retention treated − control in percentage points (pts), 95% Newcombe interval; "
         "detectable_lift = the lift these arm sizes detect with 80% power (blank: none can, "
         "since an arm is empty or too small, or the control's retention is 0 or 1); "
         "net gain = extra retained × value per retained customer − cost, where the value is "
         f"{settings.value_periods:g} period(s) × {settings.gross_margin:.0%} gross margin × the "
         "treated retained customers' mean spend within the horizon (orders, plus subscription "
-        "revenue). `lift.csv` holds the same tables unrounded (rates and lifts as fractions).",
+        "revenue); extra_retained = lift × treated; cost = treated × unit cost (the control "
+        "costs nothing). Each row compares its own treated customers with the control "
+        "customers of its segment and values them by its own retained customers' spend, so "
+        "rows do not add up to the `any` row or across segments. `lift.csv` holds the same "
+        "tables unrounded (rates and lifts as fractions).",
         "",
         *(
             [
@@ -333,16 +341,11 @@ def plot_lift(table: pd.DataFrame, path: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     positions = np.arange(len(table))
-    axis.errorbar(
-        table["lift"],
-        positions,
-        xerr=[table["lift"] - table["lift_ci_low"], table["lift_ci_high"] - table["lift"]],
-        fmt="o",
-        capsize=4,
-    )
+    lift, low, high = (100 * table[name] for name in ("lift", "lift_ci_low", "lift_ci_high"))
+    axis.errorbar(lift, positions, xerr=[lift - low, high - lift], fmt="o", capsize=4)
     axis.axvline(0.0, color="grey", linewidth=1)
     axis.set_yticks(positions, table["offer_id"])
-    axis.set_xlabel("retention lift (treated − control), 95% CI")
+    axis.set_xlabel("retention lift (treated − control), percentage points, 95% CI")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

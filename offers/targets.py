@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import OffersConfig
+from models.reasons import REASON_SEPARATOR
 from offers.allocation import NO_OFFER, allocate, control_group
 from offers.policy import BEST_OFFER, GainTable, best_allowed
 
@@ -119,7 +120,7 @@ def _joined(value: Any) -> str:
             return value
     if isinstance(value, str):
         return value
-    return " | ".join(str(item) for item in value)
+    return REASON_SEPARATOR.join(str(item) for item in value)
 
 
 CRM_DECIMALS = {"expected_gain": 2, "value": 2, "cost": 2, "churn_probability": 4, "uplift": 4}

@@ -62,6 +62,7 @@ def run(config: Config, campaign_id: str, out: Path | None = None) -> dict[str, 
         gross_margin=config.offers.gross_margin,
         value_periods=config.offers.value_periods,
         definition=config.churn.definition,
+        horizon_days=config.churn.horizon_days,
     )
     tables = {"Per offer": lift_table(rows, None, settings)}
     for segment in segments:

@@ -30,7 +30,7 @@ from models import tracking
 from models.candidates import FeatureColumns
 from models.explain import ChurnExplainer, Explanation, analysis
 from models.explain.report import ReportInputs, build_report
-from models.reasons import reasons_for_rows, reasons_json
+from models.reasons import REASON_SEPARATOR, reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL
 from models.training import predict_churn
 from pipeline.errors import fail, read_output
@@ -141,7 +141,7 @@ def _snapshot_reasons(
             "customer_id": snapshot["customer_id"].astype(str).to_numpy(),
             "churn_probability": explanation.churn_probability,
             "reasons": [reasons_json(row) for row in codes],
-            "reason_texts": ["; ".join(code.text for code in row) for row in codes],
+            "reason_texts": [REASON_SEPARATOR.join(code.text for code in row) for row in codes],
         }
     )
 

@@ -134,7 +134,7 @@ def build_report(inputs: ReportInputs) -> Report:
             "groups",
             figure(
                 "groups.png",
-                _bar(groups["mean_abs_probability"], "mean |SHAP| (probability points)"),
+                _bar(groups["mean_abs_probability"], "mean |SHAP| (probability points, 0–1 scale)"),
                 "bar chart of driver groups",
                 "Features that tell one story are added up first (all support features make "
                 "'support friction'), so a driver spread over ten correlated columns shows as "
@@ -150,7 +150,7 @@ def build_report(inputs: ReportInputs) -> Report:
             "segments",
             figure(
                 "segments.png",
-                _heatmap(drivers, "mean summed SHAP (probability points)"),
+                _heatmap(drivers, "mean summed SHAP (probability points, 0–1 scale)"),
                 "heatmap of drivers per segment",
                 "Which driver groups push risk up (red) or down (blue) on average in each segment "
                 "(plan, value band, tenure band; customers per segment in brackets). Compare a "
@@ -170,8 +170,8 @@ def build_report(inputs: ReportInputs) -> Report:
                 _outcome_figure(outcomes),
                 "bars of drivers for churners and stayers",
                 "Mean contribution per driver group for customers who then churned and for those "
-                "who stayed (probability points). Groups at the top separate the two most: "
-                "they are what the model sees in leavers.",
+                "who stayed (probability points, 0–1 scale). Groups at the top separate the two "
+                "most: they are what the model sees in leavers.",
             ),
         )
     )
@@ -187,7 +187,7 @@ def _importance_figure(table: pd.DataFrame) -> Any:
     figure, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(table) + 1.5), sharey=True)
     labels = list(table.index)[::-1]
     axes[0].barh(labels, table["mean_abs_probability"][::-1], color="#1f77b4")
-    axes[0].set(xlabel="mean |SHAP| (probability points)")
+    axes[0].set(xlabel="mean |SHAP| (probability points, 0–1 scale)")
     axes[1].barh(labels, table["mean_abs_log_odds"][::-1], color="#ff7f0e")
     axes[1].set(xlabel="mean |SHAP| (log-odds)")
     figure.tight_layout()
@@ -289,7 +289,7 @@ def _outcome_figure(table: pd.DataFrame) -> Any:
     axis.barh(positions - 0.2, table["stayers"], height=0.4, label="stayed", color="#1f77b4")
     axis.set_yticks(positions, table.index)
     axis.axvline(0, color="grey", linewidth=0.8)
-    axis.set(xlabel="mean summed SHAP (probability points)")
+    axis.set(xlabel="mean summed SHAP (probability points, 0–1 scale)")
     axis.legend()
     figure.tight_layout()
     return figure
@@ -313,6 +313,7 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
         plt.figure()
         shap.plots.waterfall(single, max_display=10, show=False)
         figure = plt.gcf()
+        _name_the_base(figure)
         figure.set_size_inches(9, 5.5)
         figure.tight_layout()
         name = f"waterfall_{tier.replace(' ', '_')}.png"
@@ -341,12 +342,23 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
                 f"(log-odds margin {explanation.margin[row]:+.2f}). Starting from the base "
                 f"probability {explanation.base_probability:.0%} (what the model serves at its "
                 "base log-odds, not the average score), each bar is one feature's push in "
-                "probability points; the rest are summed in the last bar. Reason codes:"
+                "probability points (0–1 scale; the base is labelled 'base'); the rest are "
+                "summed in the last bar. Reason codes:"
                 f"<ul class='reasons'>{reasons}</ul>",
                 escape_caption=False,
             )
         )
     return "\n".join(parts)
+
+
+def _name_the_base(figure: Any) -> None:
+    """shap labels the waterfall's start ``E[f(X)]``, the average output; here it is the base
+    probability, which the caption says is not the average score, so the label says "base"."""
+    for axis in figure.axes:
+        labels = [label.get_text() for label in axis.get_xticklabels()]
+        if any("E[f(X)]" in label for label in labels):
+            renamed = [label.replace("$E[f(X)]$", "base") for label in labels]
+            axis.set_xticks(axis.get_xticks(), renamed)
 
 
 def _png(figure: Any) -> bytes:
@@ -372,7 +384,7 @@ def _overview(inputs: ReportInputs, table: pd.DataFrame) -> str:
     explanation = inputs.explanation
     facts = {
         **inputs.context,
-        "customers explained": f"{len(explanation.contributions):,}",
+        "test-cutoff customers explained": f"{len(explanation.contributions):,}",
         "SHAP path": explanation.path,
         "base value": f"{explanation.base_value:+.3f} log-odds (raw model output), served as "
         f"{explanation.base_probability:.1%} after calibration",
@@ -389,8 +401,9 @@ def _overview(inputs: ReportInputs, table: pd.DataFrame) -> str:
         "exactly in <b>log-odds</b> of the model's raw score (base value + contributions = "
         "score); <b>probability points</b> scale each customer's contributions so they add up "
         "to their calibrated churn probability minus the base probability (what the model "
-        "serves at its base log-odds, not the average score). Positive means the feature "
-        "raises churn risk.</p>"
+        "serves at its base log-odds, not the average score), on the 0–1 scale of a "
+        "probability: 0.05 is 5 percentage points. Positive means the feature raises churn "
+        "risk.</p>"
         f"<p>The strongest driver overall is <code>{html.escape(leader)}</code> "
         f"({html.escape(template_for(leader).definition.description)})</p>"
     )
@@ -403,7 +416,9 @@ def _group_table(groups: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "group": group,
-                "mean |SHAP| (probability points)": f"{values['mean_abs_probability']:.4f}",
+                "mean |SHAP| (probability points, 0–1 scale)": (
+                    f"{values['mean_abs_probability']:.4f}"
+                ),
                 "mean |SHAP| (log-odds)": f"{values['mean_abs_log_odds']:.3f}",
                 "actionable": "yes" if definition.actionable else "no",
                 "what to do": definition.action,

@@ -11,7 +11,15 @@ import matplotlib.pyplot as plt
 import pytest
 
 from models.explain import analysis
-from models.explain.report import DPI, SECTIONS, Report, ReportInputs, _png, build_report
+from models.explain.report import (
+    DPI,
+    SECTIONS,
+    Report,
+    ReportInputs,
+    _name_the_base,
+    _png,
+    build_report,
+)
 from tests.models.explained import explained_test_rows
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -88,6 +96,30 @@ def test_page_is_self_contained_and_quotes_the_feature_dictionary(report: Report
     # one definition of probability points, the waterfalls' (README: explanations)
     assert "minus the average one" not in report.html
     assert "churn probability minus the base probability" in report.html
+
+
+def test_the_waterfalls_label_their_start_base_not_the_average_output() -> None:
+    """shap's "E[f(X)] = 0.461" read as the average score, which the caption says it is not."""
+    import numpy as np
+    import shap
+
+    single = shap.Explanation(
+        values=np.array([0.1, -0.05]),
+        base_values=0.46,
+        data=np.array([3.0, 1.0]),
+        feature_names=["a", "b"],
+    )
+    plt.figure()
+    shap.plots.waterfall(single, show=False)
+    figure = plt.gcf()
+
+    _name_the_base(figure)
+    figure.canvas.draw()  # tick labels are laid out again when drawn
+
+    labels = [label.get_text() for axis in figure.axes for label in axis.get_xticklabels()]
+    plt.close(figure)
+    assert "base" in [label.strip() for label in labels]
+    assert not any("E[f(X)]" in label for label in labels)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

@@ -219,6 +219,7 @@ def test_a_customer_the_export_marks_as_not_enrolled_is_told_so_not_that_they_ea
         "Not enrolled in the loyalty programme",
     )
     assert outside[0].contribution == pytest.approx(0.8)
+    assert outside[0].family == "loyalty"  # the group's, not its lead's (events)
     for codes in (enrolled, unknown):
         assert codes[0].text == "No loyalty earn within the history"
 
