@@ -129,8 +129,14 @@ point (``targets.parquet`` keeps full precision). Seventeen digits told a CRM us
 
 
 def crm_import(targets: pd.DataFrame) -> pd.DataFrame:
-    """The CSV rows for the CRM: empty offer id for none, numbers rounded (:data:`CRM_DECIMALS`)."""
+    """The CSV rows for the CRM: empty offer id for none, numbers as text with a fixed number of
+    decimals (:data:`CRM_DECIMALS`: ``185.00``, not ``185.0`` beside ``10.01``)."""
     frame = targets.copy()
     frame["offer_id"] = frame["offer_id"].fillna("")
-    decimals = {name: places for name, places in CRM_DECIMALS.items() if name in frame.columns}
-    return frame.round(decimals)
+    for name, places in CRM_DECIMALS.items():
+        if name in frame.columns:
+            frame[name] = [
+                "" if pd.isna(value) else f"{float(value) + 0.0:.{places}f}"
+                for value in frame[name]
+            ]
+    return frame

@@ -168,8 +168,8 @@ def test_reasons_are_joined_by_customer() -> None:
     assert crm_import(joined)["offer_id"].tolist() == ["o", ""]
     precise = joined.assign(churn_probability=[0.123456789, 0.1], value=[10.006, 5.0])
     rounded = crm_import(precise)
-    assert rounded["churn_probability"].tolist() == [0.1235, 0.1]
-    assert rounded["value"].tolist() == [10.01, 5.0]
+    assert rounded["churn_probability"].tolist() == ["0.1235", "0.1000"]
+    assert rounded["value"].tolist() == ["10.01", "5.00"]  # one format for every row
     assert precise["value"].tolist() == [10.006, 5.0]  # the targets keep full precision
 
 
