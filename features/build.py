@@ -122,41 +122,53 @@ def data_span(tables: Mapping[str, ir.Table]) -> DataSpan:
 
 
 LABEL_TABLE_LAG_DAYS = 7
-"""How many days the orders may end before the snapshot date before labels are refused: a
+"""How many days a label horizon may run past the orders' end before labels are refused: a
 quiet last few days is plausible in a small export; weeks without any order are an export cut
 short (or a mis-keyed future date elsewhere), which would label the latest cutoffs as churn."""
 
 
 def check_label_table_current(
-    span: DataSpan, snapshot_date: dt.date, definition: str, derived: bool
-) -> None:
-    """Refuse a snapshot date more than :data:`LABEL_TABLE_LAG_DAYS` after the orders end when
-    the churn label reads orders (``inactivity``): every customer of the latest cutoffs would
-    count as churned for the orders the export lacks."""
+    span: DataSpan,
+    cutoffs: Sequence[dt.date],
+    horizon_days: int,
+    snapshot_date: dt.date,
+    definition: str,
+    derived: bool,
+) -> int | None:
+    """Refuse labelled ``cutoffs`` whose horizon runs more than :data:`LABEL_TABLE_LAG_DAYS`
+    past the orders' end when the churn label reads orders (``inactivity``): every customer of
+    the latest cutoffs would count as churned for the orders the export lacks.
+
+    Returns the days from the orders' end to ``snapshot_date`` when those are more than the lag
+    (the snapshot's order features read them as days without orders: worth a warning), else None.
+    """
     orders_end = span.ends.get("orders")
-    if definition != "inactivity" or orders_end is None:
-        return
-    lag = (snapshot_date - orders_end).days
-    if lag <= LABEL_TABLE_LAG_DAYS:
-        return
-    last_order = orders_end - dt.timedelta(days=1)
-    later = [
-        f"{name} to {end - dt.timedelta(days=1)}"
-        for name, end in span.ends.items()
-        if name != "orders" and end > orders_end
-    ]
-    where = (
-        f"the snapshot date {snapshot_date} is the day after the latest dated row "
-        f"({', '.join(later)})"
-        if derived and later
-        else f"features.snapshot_date is {snapshot_date}"
-    )
-    raise SnapshotDateError(
-        f"the orders end on {last_order} but {where}: {lag} days without a single order "
-        "would label every customer of the latest cutoffs as churned. Export every table to the "
-        "same date (a date far after the others is often a mis-keyed row), or set "
-        f"features.snapshot_date to at most {orders_end}"
-    )
+    if definition != "inactivity" or orders_end is None or not cutoffs:
+        return None
+    labels_end = max(cutoffs) + dt.timedelta(days=horizon_days)
+    lag = (labels_end - orders_end).days
+    if lag > LABEL_TABLE_LAG_DAYS:
+        later = [
+            f"{name} to {end - dt.timedelta(days=1)}"
+            for name, end in span.ends.items()
+            if name != "orders" and end > orders_end
+        ]
+        why = (
+            f"the snapshot date {snapshot_date} is the day after the latest dated row "
+            f"({', '.join(later)})"
+            if derived and later
+            else f"features.snapshot_date is {snapshot_date}"
+        )
+        raise SnapshotDateError(
+            f"the orders end on {orders_end - dt.timedelta(days=1)}, but the labels of the "
+            f"cutoffs up to {max(cutoffs)} read orders until "
+            f"{labels_end - dt.timedelta(days=1)} ({why}): {lag} days without a single order "
+            "would label every customer of the latest cutoffs as churned. Export every table "
+            "to the same date (a date far after the others is often a mis-keyed row), or set "
+            "features.snapshot_date earlier"
+        )
+    snapshot_lag = (snapshot_date - orders_end).days
+    return snapshot_lag if snapshot_lag > LABEL_TABLE_LAG_DAYS else None
 
 
 def resolve_snapshot_date(

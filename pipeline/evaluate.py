@@ -138,6 +138,17 @@ def _read_truth(config: Config, test_cutoff: dt.date) -> pd.DataFrame | None:
     folder = truth_folder(config, "oracle comparison")
     if folder is None:
         return None
+    truth_horizon = config.generate.truth.horizon_days
+    if truth_horizon != config.churn.horizon_days:
+        # the truth's probabilities are of churning within its own horizon: scored against
+        # labels of another horizon, the "oracle" would be miscalibrated and its ratios void
+        _log.warning(
+            "the truth's horizon differs from the labels': the oracle comparison is skipped; "
+            "set generate.truth.horizon_days to churn.horizon_days and run churn generate",
+            truth_horizon_days=truth_horizon,
+            churn_horizon_days=config.churn.horizon_days,
+        )
+        return None
     truth = pd.read_parquet(folder, columns=["customer_id", "cutoff_date", "p_churn_no_offer"])
     truth_cutoffs = set(pd.to_datetime(truth["cutoff_date"]).dt.date)
     if test_cutoff not in truth_cutoffs:

@@ -88,9 +88,22 @@ def run(config: Config) -> dict[str, Any]:
             cutoffs = cutoff_grid(snapshot_date, config.features.cutoffs, config.churn.horizon_days)
             if config.features.snapshot_date is not None:  # derived, it is the data's end itself
                 check_horizons_observed(cutoffs, config.churn.horizon_days, span.end)
-            check_label_table_current(
-                span, snapshot_date, config.churn.definition, config.features.snapshot_date is None
+            orders_lag = check_label_table_current(
+                span,
+                cutoffs,
+                config.churn.horizon_days,
+                snapshot_date,
+                config.churn.definition,
+                config.features.snapshot_date is None,
             )
+            if orders_lag is not None:
+                _log.warning(
+                    "the orders end before the snapshot date: its order features (days since "
+                    "the last order, recent counts) read those days as days without orders",
+                    days=orders_lag,
+                    snapshot_date=str(snapshot_date),
+                    hint="export every table to the same date",
+                )
             cut_short = _cut_short(span.start, cutoffs, config)
             _warn_offers_after(tables, snapshot_date)
             slices = plan_slices(tables, config.features)

@@ -270,7 +270,7 @@ def test_cutoffs_whose_window_starts_before_the_first_order_or_event_are_cut_sho
     assert span.ends == {"orders": dt.date(2024, 8, 2), "events": dt.date(2024, 8, 31)}
 
 
-def test_orders_ending_weeks_before_the_snapshot_are_refused_for_inactivity_labels() -> None:
+def test_orders_ending_weeks_before_a_label_horizon_ends_are_refused_for_inactivity() -> None:
     """Orders exported to 2024-08-31 beside events to 2024-12-31 labelled 100% of the latest
     cutoffs as churned, with no word."""
     span = DataSpan(
@@ -278,20 +278,43 @@ def test_orders_ending_weeks_before_the_snapshot_are_refused_for_inactivity_labe
         dt.date(2025, 1, 1),
         {"orders": dt.date(2024, 9, 1), "events": dt.date(2025, 1, 1)},
     )
+    cutoffs = [dt.date(2024, 9, 3), dt.date(2024, 10, 3)]
 
     with pytest.raises(SnapshotDateError) as refused:
-        check_label_table_current(span, dt.date(2025, 1, 1), "inactivity", derived=True)
+        check_label_table_current(span, cutoffs, 90, dt.date(2025, 1, 1), "inactivity", True)
 
     assert str(refused.value) == (
-        "the orders end on 2024-08-31 but the snapshot date 2025-01-01 is the day after the "
-        "latest dated row (events to 2024-12-31): 122 days without a single order would label "
-        "every customer of the latest cutoffs as churned. Export every table to the same date (a "
-        "date far after the others is often a mis-keyed row), or set features.snapshot_date to "
-        "at most 2024-09-01"
+        "the orders end on 2024-08-31, but the labels of the cutoffs up to 2024-10-03 read "
+        "orders until 2024-12-31 (the snapshot date 2025-01-01 is the day after the latest dated "
+        "row (events to 2024-12-31)): 122 days without a single order would label every "
+        "customer of the latest cutoffs as churned. Export every table to the same date (a date "
+        "far after the others is often a mis-keyed row), or set features.snapshot_date earlier"
     )
     with pytest.raises(SnapshotDateError, match=r"features\.snapshot_date is 2024-12-01"):
-        check_label_table_current(span, dt.date(2024, 12, 1), "inactivity", derived=False)
-    # a quiet last week, another label, or a snapshot within the orders: nothing to refuse
-    check_label_table_current(span, dt.date(2024, 9, 8), "inactivity", derived=False)
-    check_label_table_current(span, dt.date(2025, 1, 1), "subscription", derived=True)
-    check_label_table_current(DataSpan(None, None), dt.date(2025, 1, 1), "inactivity", True)
+        check_label_table_current(span, cutoffs, 60, dt.date(2024, 12, 1), "inactivity", False)
+    # another label, no orders table: nothing to refuse
+    check_label_table_current(span, cutoffs, 90, dt.date(2025, 1, 1), "subscription", True)
+    no_orders = DataSpan(None, None)
+    check_label_table_current(no_orders, cutoffs, 90, dt.date(2025, 1, 1), "inactivity", True)
+
+
+def test_orders_ending_before_the_snapshot_but_after_every_label_horizon_only_warn() -> None:
+    """Cutoffs every 60 days with a 30-day horizon: the labels end 2024-12-02, before orders
+    stop on 2024-12-19; refusing said labels were wrong when none was."""
+    span = DataSpan(
+        dt.date(2023, 1, 1),
+        dt.date(2025, 1, 1),
+        {"orders": dt.date(2024, 12, 20), "events": dt.date(2025, 1, 1)},
+    )
+    snapshot = dt.date(2025, 1, 1)
+
+    lag = check_label_table_current(span, [dt.date(2024, 11, 2)], 30, snapshot, "inactivity", True)
+
+    assert lag == 12  # the snapshot's own order features miss those days: a warning
+    quiet_week = DataSpan(None, None, {"orders": dt.date(2024, 12, 28)})
+    assert (
+        check_label_table_current(
+            quiet_week, [dt.date(2024, 10, 3)], 90, snapshot, "inactivity", True
+        )
+        is None
+    )

@@ -386,7 +386,8 @@ def test_one_event_dated_far_after_the_orders_end_is_refused_not_labelled_as_chu
 
     assert exit_code == 1, output
     [error] = [line for line in output.splitlines() if line.startswith("error:")]
-    assert "the orders end on 2024-12-31 but the snapshot date 2025-09-02" in error
+    assert "the orders end on 2024-12-31, but the labels of the cutoffs up to" in error
+    assert "the snapshot date 2025-09-02 is the day after the latest dated row" in error
     assert "(events to 2025-09-01)" in error and "features.snapshot_date" in error
     assert not (project / "out" / "future_event").exists()
 

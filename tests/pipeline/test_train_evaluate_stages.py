@@ -28,6 +28,7 @@ FIRST_MODELS = "models-after-first-train"
 PARAMS = {
     "seed": 7,
     "churn": {"horizon_days": 60},
+    "generate": {"truth": {"horizon_days": 60}},  # the hand-made truth below is for 60 days
     "train": {
         "tuning": {"n_trials": 2},
         "candidates": [
@@ -399,7 +400,7 @@ def test_a_misspelt_segment_column_stops_evaluate_before_any_output(
     assert not (tmp_path / "evaluation").exists()
 
 
-@pytest.mark.parametrize("mismatch", ["own_export", "other_grid"])
+@pytest.mark.parametrize("mismatch", ["own_export", "other_grid", "other_horizon"])
 def test_no_oracle_from_a_truth_that_does_not_describe_the_data(
     project: Path, runs: tuple[dict, dict], tmp_path: Path, mismatch: str
 ) -> None:
@@ -410,6 +411,8 @@ def test_no_oracle_from_a_truth_that_does_not_describe_the_data(
     params = yaml.safe_load((project / "params.yaml").read_text())
     if mismatch == "own_export":
         params["paths"] = {"raw_dir": "exports/crm"}
+    elif mismatch == "other_horizon":  # 90-day truth against 60-day labels: ECE 0.26, ratios void
+        params["generate"] = {"truth": {"horizon_days": 90}}
     else:
         truth = tmp_path / "data/truth/churn_probabilities/part-00000.parquet"
         moved = pd.read_parquet(truth)
