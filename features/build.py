@@ -67,6 +67,7 @@ __all__ = [
     "cut_short_cutoffs",
     "cutoff_grid",
     "data_span",
+    "event_types_before",
     "missing_sources",
     "output_definitions",
     "resolve_snapshot_date",
@@ -328,7 +329,7 @@ def build_context(
     present = frozenset(tables)
     event_types: dict[str, str] = {}
     if families.events and "events" in tables:
-        event_types = _event_types(tables["events"], max(dates))
+        event_types = unique_slugs(event_types_before(tables["events"], max(dates)), "event types")
     static: dict[str, str] = {}
     if families.static:
         extra = [c for c in tables["customers"].columns if c not in CONTRACT_CUSTOMER_COLUMNS]
@@ -336,11 +337,11 @@ def build_context(
     return Context(present=present, event_types=event_types, static_attributes=static)
 
 
-def _event_types(events: ir.Table, latest_cutoff: dt.date) -> dict[str, str]:
-    """Event types seen before the latest cutoff, by slug (a later type cannot leak in)."""
+def event_types_before(events: ir.Table, latest_cutoff: dt.date) -> list[str]:
+    """Event types seen before the latest cutoff (a later type cannot leak in)."""
     before = events.filter(events.ts < dt.datetime.combine(latest_cutoff, dt.time()))
     found = before.select("event_type").distinct().to_pyarrow().column("event_type").to_pylist()
-    return unique_slugs([value for value in found if value is not None], "event types")
+    return [value for value in found if value is not None]
 
 
 def _customers(customers: ir.Table, context: Context) -> ir.Table:

@@ -46,6 +46,7 @@ from features.build import (
     cut_short_cutoffs,
     cutoff_grid,
     data_span,
+    event_types_before,
     missing_sources,
     output_definitions,
     resolve_snapshot_date,
@@ -105,7 +106,7 @@ def run(config: Config) -> dict[str, Any]:
                     hint="export every table to the same date",
                 )
             cut_short = _cut_short(span.start, cutoffs, config)
-            _warn_offers_after(tables, snapshot_date)
+            _warn_offers_after(tables, snapshot_date, config.features.snapshot_date is not None)
             slices = plan_slices(tables, config.features)
             families = config.features.families
             _refuse_an_empty_build(snapshot_date, span, config)
@@ -113,7 +114,7 @@ def run(config: Config) -> dict[str, Any]:
                 training=build_context(tables, cutoffs, families),
                 snapshot=build_context(tables, [snapshot_date], families),
             )
-            unseen = _unseen_event_types(contexts.snapshot, config)
+            unseen = _unseen_event_types(contexts.snapshot, tables, snapshot_date, config)
             builds = _builds(tables, slices, cutoffs, snapshot_date, config, contexts)
         except (TableReadError, MissingSourceError, SnapshotDateError, FeatureNameError) as error:
             fail(str(error))
@@ -231,13 +232,23 @@ def _cut_short(start: dt.date | None, cutoffs: list[dt.date], config: Config) ->
         window_days = max(window_days, config.churn.lookback_days)
     cut_short = cut_short_cutoffs(cutoffs, start, window_days)
     if cut_short:
+        full = len(cutoffs) - len(cut_short)
+        # with none full, no cutoff count helps: only a shorter look-back (or more history)
+        advice = (
+            {"full_windows_with_cutoffs_count": full}
+            if full
+            else {
+                "hint": f"no cutoff is {window_days} days after the data's start; lower "
+                "churn.lookback_days (if it sets the window) or export more history"
+            }
+        )
         _log.warning(
             "windows cut short by the data's start",
             data_start=str(start),
             window_days=window_days,
             cutoffs=len(cut_short),
             latest=cut_short[-1].isoformat(),
-            full_windows_with_cutoffs_count=len(cutoffs) - len(cut_short),
+            **advice,
         )
     return {
         "data_start": None if start is None else start.isoformat(),
@@ -286,7 +297,9 @@ def _warn_unless_validated(config: Config) -> None:
         )
 
 
-def _warn_offers_after(tables: Mapping[str, ir.Table], snapshot_date: dt.date) -> None:
+def _warn_offers_after(
+    tables: Mapping[str, ir.Table], snapshot_date: dt.date, explicit: bool
+) -> None:
     """Warn when offers were sent on or after the snapshot date (one small query).
 
     The snapshot date follows the orders and events, so an offers log exported later than them
@@ -306,7 +319,12 @@ def _warn_offers_after(tables: Mapping[str, ir.Table], snapshot_date: dt.date) -
             last_sent=str(row["last"]),
             snapshot_date=snapshot_date.isoformat(),
             effect="the offers' cooldown and yearly cap do not count them",
-            hint="export orders and events up to the offers log's end",
+            hint=(
+                "features.snapshot_date is set before them: fine for a backtest, not for a "
+                "campaign sent now"
+                if explicit
+                else "export orders and events up to the offers log's end"
+            ),
         )
 
 
@@ -349,7 +367,9 @@ EVENT_TYPES_READ: dict[str, tuple[str, ...]] = {
 family's survey answers (``features.rows.NPS_EVENT``, read as a source of their own)."""
 
 
-def _unseen_event_types(context: Context, config: Config) -> dict[str, list[str]]:
+def _unseen_event_types(
+    context: Context, tables: Mapping[str, ir.Table], snapshot_date: dt.date, config: Config
+) -> dict[str, list[str]]:
     """Per family switched on, the event types it reads by name that the events table does not
     hold before the snapshot date; their features read as no such event (counts 0, "days since"
     empty). Types are matched exactly, so an export that spells them otherwise (``Email Open``)
@@ -357,7 +377,11 @@ def _unseen_event_types(context: Context, config: Config) -> dict[str, list[str]
     about, some at info level (a CRM may simply not track carts, say)."""
     if "events" not in context.present:
         return {}
-    seen = set(context.event_types.values())
+    # the build collects the types only for the events family; other families read them too
+    if context.event_types:
+        seen = set(context.event_types.values())
+    else:
+        seen = set(event_types_before(tables["events"], snapshot_date))
     unseen: dict[str, list[str]] = {}
     for name, read in EVENT_TYPES_READ.items():
         missing = [event_type for event_type in read if event_type not in seen]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,8 +153,8 @@ def build_report(inputs: ReportInputs) -> Report:
                 _heatmap(drivers, "mean summed SHAP (probability points, 0–1 scale)"),
                 "heatmap of drivers per segment",
                 "Which driver groups push risk up (red) or down (blue) on average in each segment "
-                "(plan, value band, tenure band; customers per segment in brackets). Compare a "
-                "row with the others: a driver that is red only for new customers is a "
+                f"({_segment_names(inputs.segments)}; customers per segment in brackets). Compare "
+                "a row with the others: a driver that is red only for new customers is a "
                 "new-customer problem.",
             )
             if not drivers.empty
@@ -349,6 +349,12 @@ def _examples(inputs: ReportInputs, figures: dict[str, bytes]) -> str:
             )
         )
     return "\n".join(parts)
+
+
+def _segment_names(segments: Mapping[str, Any]) -> str:
+    """The segmentations in a caption: "plan, country, value band, tenure band" (as configured
+    in ``explain.segment_columns``; the bands are named after what they cut)."""
+    return ", ".join(f"{name} band" if name in ("value", "tenure") else name for name in segments)
 
 
 def _name_the_base(figure: Any) -> None:

@@ -138,3 +138,12 @@ def test_a_label_drawn_past_the_canvas_edge_is_kept_in_the_image() -> None:
     width, _ = png_size(_png(figure))
 
     assert width > 4 * DPI
+
+
+def test_the_segment_caption_names_the_segments_configured() -> None:
+    """It always read "(plan, value band, tenure band; ...)", whatever explain.segment_columns."""
+    from models.explain.report import _segment_names
+
+    assert _segment_names({"plan": 1, "country": 2, "value": 3, "tenure": 4}) == (
+        "plan, country, value band, tenure band"
+    )

@@ -204,6 +204,26 @@ def test_cutoffs_whose_windows_reach_before_the_data_are_named(project: Path) ->
     assert f"full_windows_with_cutoffs_count={len(cutoffs) - len(expected)}" in line
 
 
+def test_a_look_back_no_cutoff_can_fill_names_the_look_back_not_a_cutoff_count(
+    project: Path,
+) -> None:
+    """With churn.lookback_days 700 the warning advised features.cutoffs.count 0, which params
+    refuse."""
+    params_variant(
+        project,
+        "long_lookback.yaml",
+        ("features:\n", "churn: {lookback_days: 700}\nfeatures:\n"),
+        ("out/features", "out/long_lookback"),
+    )
+
+    exit_code, output = features(project, "long_lookback.yaml")
+
+    assert exit_code == 0, output
+    [line] = [line for line in output.splitlines() if "windows cut short by the data's" in line]
+    assert "full_windows_with_cutoffs_count" not in line
+    assert "churn.lookback_days" in line
+
+
 def test_a_snapshot_date_after_the_data_is_refused_not_labelled_as_churn(project: Path) -> None:
     """Set by hand past the export's end, the latest cutoffs' horizons would count days with no
     recorded orders as churn; the stage names the latest snapshot date that works instead."""
@@ -445,6 +465,26 @@ def test_event_types_spelled_otherwise_are_named_not_silently_read_as_none(proje
     assert "events_count_30d_email_open" in manifest["features"]  # the export's own spelling
 
 
+def test_the_events_family_off_does_not_make_the_other_families_types_unseen(
+    project: Path,
+) -> None:
+    """With features.families.events false, engagement, loyalty and voice were warned about as
+    reading types "absent from the events", which the table held (their features were fine)."""
+    params_variant(
+        project, "events_off.yaml", ("features:\n", "features:\n  families: {events: false}\n")
+    )
+    text = (project / "events_off.yaml").read_text()
+    (project / "events_off.yaml").write_text(text.replace("out/features", "out/events_off"))
+
+    exit_code, output = features(project, "events_off.yaml")
+
+    assert exit_code == 0, output
+    manifest = json.loads((project / "out" / "events_off" / "manifest.json").read_text())
+    assert manifest["event_types_unseen"] == {}
+    assert "event types a feature family" not in output
+    assert "events_count_30d_email_open" not in manifest["features"]  # the family is off
+
+
 def test_offers_sent_after_the_snapshot_date_are_warned_about(project: Path) -> None:
     """The snapshot date follows orders and events; a later send is invisible to its features,
     so the offers' cooldown would not count it."""
@@ -458,7 +498,27 @@ def test_offers_sent_after_the_snapshot_date_are_warned_about(project: Path) -> 
     assert exit_code == 0, output
     [line] = [line for line in output.splitlines() if "on or after the snapshot date" in line]
     assert "sends=1" in line and "snapshot_date=2025-01-01" in line
+    assert "export orders and events up to the offers log's end" in line
     assert "on or after the snapshot date" not in features(project)[1]
+
+
+def test_offers_after_an_explicit_snapshot_date_blame_the_setting_not_the_export(
+    project: Path,
+) -> None:
+    """With features.snapshot_date set before the data's end, the hint asked to export orders
+    and events further, which already ran to the end."""
+    params_variant(
+        project,
+        "early.yaml",
+        ("features:\n", "features:\n  snapshot_date: 2024-06-01\n"),
+        ("out/features", "out/early"),
+    )
+
+    exit_code, output = features(project, "early.yaml")
+
+    assert exit_code == 0, output
+    [line] = [line for line in output.splitlines() if "on or after the snapshot date" in line]
+    assert "features.snapshot_date is set before them" in line
 
 
 def test_raw_files_other_than_the_validated_ones_are_warned_about(project: Path) -> None:
