@@ -78,7 +78,7 @@ def test_snapshot_reasons_carry_up_to_three_raising_codes_per_customer(project: 
         parsed = json.loads(codes)
         assert len(parsed) <= 3
         assert all(code["direction"] == "raises" for code in parsed)
-        assert texts == "; ".join(code["text"] for code in parsed)
+        assert texts == " | ".join(code["text"] for code in parsed)
     assert reasons["reason_texts"].str.len().gt(0).any()
 
 
