@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 MAX_EDITS = 2
-"""Edits (a letter wrong, missing, extra, or two swapped) from which an absent name is no longer
-taken for a misspelling of a present column: ``events_count_90d_sms_click`` is not a typo of
-``events_count_90d_email_click``, but ``static_plna`` is one of ``static_plan``."""
+"""The most edits (a letter wrong, missing, extra, or two swapped) by which an absent name may
+differ from a present column to be taken for its misspelling: ``static_plna`` is a typo of
+``static_plan``, ``events_count_90d_sms_click`` (4 edits) is no typo of
+``events_count_90d_email_click``."""
 SHORT_NAME = 12
 """Names shorter than this allow a single edit: in ``rfm_x`` two edits make another name."""
 
