@@ -21,6 +21,11 @@ from features.reason_templates import GROUPS, is_no, render, template_for
 
 Direction = Literal["raises", "lowers"]
 
+SAME_MODEL_TOLERANCE = 1e-6
+"""How far two churn probabilities of one snapshot customer may be apart and still come from the
+same champion (the reasons file's, the targets', a re-score): it scores identically to the last
+bit, another model or snapshot does not."""
+
 REASON_SEPARATOR = " | "
 """Between a customer's reason texts in one text column (``reason_texts``): no template uses it,
 where "; " appears inside texts ("Usually orders every 104 days; last order 70 days ago")."""

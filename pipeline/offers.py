@@ -40,6 +40,7 @@ from features.engine import connect
 from features.sources import load_raw_tables
 from models import tracking
 from models.candidates import FeatureColumns, build_preprocessor, model_inputs
+from models.reasons import SAME_MODEL_TOLERANCE
 from models.training import predict_churn
 from offers import truth as strategies
 from offers.campaigns import (
@@ -537,11 +538,6 @@ def _reasons(explain_dir: Path, required: bool) -> pd.DataFrame | None:
     return read_output(path, "explain")
 
 
-REASONS_PROBABILITY_TOLERANCE = 1e-6
-"""How far the reasons file's churn probability may be from the champion's own: the same model
-scores the same snapshot identically; another model or snapshot does not."""
-
-
 def _check_reasons_describe(
     reasons: pd.DataFrame, customer_ids: pd.Series, churn_probability: np.ndarray
 ) -> None:
@@ -561,10 +557,10 @@ def _check_reasons_describe(
             f"{', '.join(lacking[:3])}): they were written for another snapshot; {rerun}"
         )
     gap = np.abs(theirs.reindex(mine.index).to_numpy(dtype=float) - mine.to_numpy())
-    if np.nanmax(gap, initial=0.0) > REASONS_PROBABILITY_TOLERANCE:
+    if np.nanmax(gap, initial=0.0) > SAME_MODEL_TOLERANCE:
         fail(
             f"{where} give other churn probabilities than the champion for "
-            f"{int((gap > REASONS_PROBABILITY_TOLERANCE).sum()):,} snapshot customers (up to "
+            f"{int((gap > SAME_MODEL_TOLERANCE).sum()):,} snapshot customers (up to "
             f"{np.nanmax(gap):.3f} apart): they were written by another model; {rerun}"
         )
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models.explain.analysis import risk_tiers
+from models.reasons import SAME_MODEL_TOLERANCE
 from serving.settings import ServiceSettings
 
 SNAPSHOT_SOURCE = "snapshot"
@@ -141,17 +142,12 @@ def build_store(settings: ServiceSettings) -> SnapshotStore:
     )
 
 
-PROBABILITY_TOLERANCE = 1e-6
-"""How far the reasons' and the targets' churn probabilities of a customer may differ: both
-stages score the snapshot with the same champion, so they agree to the last bit."""
-
-
 def _require_one_model(merged: pd.DataFrame, settings: ServiceSettings) -> None:
     """Refuse reasons and targets scored by different models (e.g. read while ``dvc repro`` had
     rewritten the reasons but not yet the targets): by-id would pair one run's probability with
     another run's reasons."""
     gap = (merged["churn_probability"] - merged["explained_probability"]).abs()
-    differing = gap.isna() | (gap > PROBABILITY_TOLERANCE)
+    differing = gap.isna() | (gap > SAME_MODEL_TOLERANCE)
     if differing.any():
         examples = merged.index[differing.to_numpy()][:5].tolist()
         raise StoreLoadError(
