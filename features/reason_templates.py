@@ -22,7 +22,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from features.definitions import CATALOGUE, EVENT_TYPE, FeatureDef, describe
 
@@ -30,19 +30,32 @@ MISSING_CATEGORY = "missing"  # what models.candidates names a null category
 
 
 @dataclass(frozen=True)
+class GroupState:
+    """A customer's state that tells a group's story better than any of its features.
+
+    In a row where ``feature`` ``holds`` (``"no"``: a yes/no input says no; ``"known"``: it has a
+    value), the group reads ``text`` (which may quote the feature as ``{value}``), whatever its
+    lead. For a customer outside the loyalty programme "no loyalty points earned" is a
+    consequence, and for one who unsubscribed "no e-mail opened" is: the state is the story.
+    """
+
+    feature: str
+    holds: Literal["no", "known"]
+    text: str
+
+
+@dataclass(frozen=True)
 class ReasonGroup:
     """Features that tell one story; ``actionable`` when the business can change it.
 
-    ``when_no``: (a yes/no input, a text): in a row where the input is no, the group reads that
-    text, whatever its lead. For a customer the export marks as outside the loyalty programme,
-    "no loyalty points earned" is a consequence; not being enrolled is the story.
+    ``states``: tried in order; the first that holds in a row words the group there.
     """
 
     name: str
     family: str
     actionable: bool
     action: str
-    when_no: tuple[str, str] | None = None
+    states: tuple[GroupState, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,19 @@ GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup(
             "support friction", "support", True, "fast-track support, resolve open tickets"
         ),
-        ReasonGroup("e-mail disengagement", "engagement", True, "fewer, more relevant e-mails"),
+        ReasonGroup(
+            "e-mail disengagement",
+            "engagement",
+            True,
+            "fewer, more relevant e-mails",
+            states=(
+                GroupState(
+                    "events_days_since_email_unsubscribe",
+                    "known",
+                    "Unsubscribed from marketing e-mails {value:days} ago",
+                ),
+            ),
+        ),
         ReasonGroup("site and cart activity", "engagement", True, "cart reminders, app nudges"),
         ReasonGroup("low satisfaction", "voice", True, "call back detractors, fix their issue"),
         ReasonGroup(
@@ -100,7 +125,9 @@ GROUPS: dict[str, ReasonGroup] = {
             "loyalty",
             True,
             "loyalty re-activation, points reminder",
-            when_no=("static_loyalty_member", "Not enrolled in the loyalty programme"),
+            states=(
+                GroupState("static_loyalty_member", "no", "Not enrolled in the loyalty programme"),
+            ),
         ),
         ReasonGroup("other touchpoints", "events", False, "look at the touchpoint first"),
         ReasonGroup("offer history", "offers", True, "adjust offer frequency and type"),
@@ -547,6 +574,18 @@ def render(feature: str, values: Mapping[str, Any], raises: bool = True) -> str:
             return rendered[:1].upper() + rendered[1:]
     shown = "unknown" if _is_missing(own) else _FORMATTER.format_field(own, "")
     return f"{feature.replace('_', ' ')}: {shown} ({resolved.definition.unit})"
+
+
+def state_text(group: ReasonGroup, values: Mapping[str, Any]) -> str | None:
+    """The text of the first of ``group``'s states that holds in the row, or None."""
+    for state in group.states:
+        value = values.get(state.feature)
+        holds = is_no(value) if state.holds == "no" else not _is_missing(value)
+        if holds:
+            rendered = _FORMATTER.try_format(state.text, values, value, {})
+            if rendered is not None:
+                return rendered
+    return None
 
 
 _NO = frozenset({"0", "0.0", "false", "no", "n", "f"})

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.reason_templates import GROUPS, is_no, render, template_for
+from features.reason_templates import GROUPS, render, state_text, template_for
 
 Direction = Literal["raises", "lowers"]
 
@@ -317,17 +317,13 @@ def code_for_group(
     """One group's reason code.
 
     The lead, whose template words the reason, is the feature of ``lead_from`` (the group's own
-    features; all of ``features`` when none) pushing hardest in the group's direction. Where the
-    row says no to the group's ``when_no`` input, the group's own text replaces the lead's.
+    features; all of ``features`` when none) pushing hardest in the group's direction. Where one
+    of the group's states holds in the row (not enrolled, unsubscribed), its text replaces the
+    lead's.
     """
     sign = 1.0 if direction == "raises" else -1.0
     lead = max(lead_from or features, key=lambda feature: sign * row[feature])
-    when_no = GROUPS[group].when_no
-    text = (
-        when_no[1]
-        if when_no is not None and is_no(values.get(when_no[0]))
-        else render(lead, values, raises=direction == "raises")
-    )
+    text = state_text(GROUPS[group], values) or render(lead, values, raises=direction == "raises")
     return ReasonCode(
         feature=lead,
         family=GROUPS[group].family,

@@ -548,9 +548,15 @@ def _check_reasons_describe(
         return  # attach_reasons names what is missing
     mine = pd.Series(churn_probability, index=customer_ids.astype(str).to_numpy())
     theirs = reasons.set_index(reasons["customer_id"].astype(str))["churn_probability"]
-    lacking = mine.index.difference(theirs.index)
     where = f"{len(reasons):,} rows of {REASONS_FILE}"
     rerun = "run `churn explain` (dvc repro runs the stages in order)"
+    repeated = theirs.index[theirs.index.duplicated()].unique()
+    if len(repeated):
+        fail(
+            f"{where} repeat {len(repeated):,} customer id(s) (e.g. {', '.join(repeated[:3])}); "
+            f"the explain stage writes one row per snapshot customer: {rerun}"
+        )
+    lacking = mine.index.difference(theirs.index)
     if len(lacking):
         fail(
             f"{where} lack {len(lacking):,} of the {len(mine):,} snapshot customers (e.g. "

@@ -229,5 +229,5 @@ def test_no_template_text_holds_the_separator_of_reason_texts() -> None:
         for template in TEMPLATES
         for text in (*template.texts, *template.lowering, template.missing or "")
     ]
-    texts += [group.when_no[1] for group in GROUPS.values() if group.when_no is not None]
+    texts += [state.text for group in GROUPS.values() for state in group.states]
     assert not [text for text in texts if REASON_SEPARATOR.strip() in text]

@@ -18,13 +18,15 @@ REGROUP_FEATURES = [
     "events_days_since_loyalty_earn",
     "static_loyalty_member",
     "support_tickets_90d",
+    "events_days_since_email_open",
+    "events_days_since_email_unsubscribe",
     "static_region",
 ]
 
 
 def regroup_rows(rows: int, seed: int = 1) -> Explanation:
-    """Random contributions over features that move between groups, with idle, never-ordered and
-    not-enrolled customers, missing values and an integer text attribute."""
+    """Random contributions over features that move between groups, with idle, never-ordered,
+    not-enrolled and unsubscribed customers, missing values and an integer text attribute."""
     rng = np.random.default_rng(seed)
     days = rng.choice([np.nan, 10.0, 45.0, 100.0, 200.0, 400.0], rows)
     values = pd.DataFrame(
@@ -39,6 +41,8 @@ def regroup_rows(rows: int, seed: int = 1) -> Explanation:
             "events_days_since_loyalty_earn": np.where(rng.random(rows) < 0.5, np.nan, 20.0),
             "static_loyalty_member": rng.choice(["True", "False", "missing"], rows),
             "support_tickets_90d": rng.integers(0, 4, rows).astype(float),
+            "events_days_since_email_open": np.where(rng.random(rows) < 0.5, np.nan, 5.0),
+            "events_days_since_email_unsubscribe": np.where(rng.random(rows) < 0.7, np.nan, 60.0),
             "static_region": rng.integers(10, 13, rows),
         }
     )

@@ -224,6 +224,29 @@ def test_a_customer_the_export_marks_as_not_enrolled_is_told_so_not_that_they_ea
         assert codes[0].text == "No loyalty earn within the history"
 
 
+def test_a_customer_who_unsubscribed_is_told_so_not_that_they_open_no_e_mail() -> None:
+    """211 unsubscribed snapshot customers read "No email open within the history": true, and
+    a consequence of the unsubscribe, which is what the CRM agent needs to know."""
+    contributions = {
+        "events_days_since_email_open": 0.5,
+        "engagement_email_open_rate_90d": 0.3,
+        "events_days_since_email_unsubscribe": 0.1,
+    }
+    silent = {"events_days_since_email_open": None, "engagement_email_open_rate_90d": None}
+
+    unsubscribed = reason_codes(contributions, silent | {"events_days_since_email_unsubscribe": 40})
+    subscribed = reason_codes(contributions, silent | {"events_days_since_email_unsubscribe": None})
+
+    assert (unsubscribed[0].group, unsubscribed[0].feature, unsubscribed[0].text) == (
+        "e-mail disengagement",
+        "events_days_since_email_open",
+        "Unsubscribed from marketing e-mails 40 days ago",
+    )
+    assert unsubscribed[0].contribution == pytest.approx(0.9)
+    assert subscribed[0].text == "No email open within the history"
+    assert reason_codes(contributions, silent)[0].text == subscribed[0].text
+
+
 @pytest.mark.parametrize("min_contribution", [0.0, 0.05])
 def test_rows_at_once_equal_one_row_at_a_time_where_features_change_group(
     min_contribution: float,

@@ -338,19 +338,22 @@ def test_an_export_without_orders_or_subscriptions_exits_1_naming_what_the_value
     assert "raw_without_orders: no orders table" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("stale", ["other_snapshot", "other_model"])
+@pytest.mark.parametrize("stale", ["other_snapshot", "other_model", "repeated_ids"])
 def test_reasons_written_for_another_snapshot_or_model_stop_the_stage_before_the_fit(
     project: Path, capsys: pytest.CaptureFixture[str], stale: str
 ) -> None:
     """With features or train run again after explain, the CRM file carried a new snapshot's
-    scores beside an old one's reasons (or none), and the stage exited 0."""
+    scores beside an old one's reasons (or none), and the stage exited 0. A hand-edited file
+    repeating a customer stopped it with a pandas traceback."""
     targets = pd.read_parquet(project / "data/offers/targets.parquet")
     reasons = targets[["customer_id", "churn_probability"]].copy()
     reasons["reason_texts"] = "[]"
     if stale == "other_snapshot":
         reasons = reasons.iloc[5:]
-    else:
+    elif stale == "other_model":
         reasons["churn_probability"] = 1 - reasons["churn_probability"]
+    else:
+        reasons = pd.concat([reasons, reasons.iloc[:2]], ignore_index=True)
     explain_dir = project / f"explain_{stale}"
     explain_dir.mkdir()
     reasons.to_parquet(explain_dir / "snapshot_reasons.parquet", index=False)
@@ -361,7 +364,11 @@ def test_reasons_written_for_another_snapshot_or_model_stop_the_stage_before_the
 
     assert _exit_code_in(project, lambda: offers.run(config)) == 1
     error = capsys.readouterr().err
-    expected = "lack 5 of the" if stale == "other_snapshot" else "other churn probabilities"
+    expected = {
+        "other_snapshot": "lack 5 of the",
+        "other_model": "other churn probabilities",
+        "repeated_ids": "repeat 2 customer id(s)",
+    }[stale]
     assert expected in error and "run `churn explain`" in error
     assert not (project / f"out/offers_{stale}").exists()
 
