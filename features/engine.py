@@ -6,9 +6,8 @@ cores, and spills joins, aggregations and sorts to ``temp_directory`` once it re
 ``memory_limit`` instead of dying on a large history.
 
 Results leave the engine as Arrow batches and are written to Parquet by pyarrow, the same way for
-every engine: one expression streams straight into the file; a build split into customer
-slices (``features.partitions``) is merged into one file in (cutoff, customer) order
-(:func:`write_slices`).
+every engine (:func:`write_outputs`): one expression streams straight into the files; a build
+split into customer slices (``features.partitions``) is merged in (cutoff, customer) order.
 """
 
 from __future__ import annotations
@@ -93,14 +92,6 @@ def memory_limit_bytes(limit: str) -> int:
     return int(float(number) * _UNITS[(unit or "").lower()])
 
 
-def write_parquet(expression: ir.Table | Slice, path: Path) -> None:
-    """Stream ``expression``'s rows, in their order, into one Parquet file at ``path``."""
-    reader = _batches(_as_slice(expression))
-    with _RowGroupWriter(path, reader.schema) as writer:
-        for batch in reader:
-            writer.write(batch)
-
-
 @dataclass(frozen=True)
 class Output:
     """One file a build's rows go to: those whose key is in ``keys`` (every row when ``None``),
@@ -113,12 +104,6 @@ class Output:
 
     def holds(self, value: object) -> bool:
         return self.keys is None or value in self.keys
-
-
-def write_slices(slices: Sequence[ir.Table | Slice], path: Path, key: str) -> None:
-    """Write the rows of ``slices`` into one Parquet file at ``path``, ordered by ``key`` first
-    (:func:`write_outputs` with one output)."""
-    write_outputs(slices, key, [Output(path)])
 
 
 def write_outputs(slices: Sequence[ir.Table | Slice], key: str, outputs: Sequence[Output]) -> None:

@@ -82,7 +82,7 @@ def slice_runs(
     slices: Sequence[CustomerRange],
     build: Callable[[Mapping[str, ir.Table]], ir.Table],
 ) -> list[Slice]:
-    """``build``'s expression over ``tables``, one run per slice, for ``write_slices``.
+    """``build``'s expression over ``tables``, one run per slice, for ``engine.write_outputs``.
 
     The expression is built once, over tables narrowed by :class:`RangeParameters`, and each
     slice runs it with its own bounds: building it again per slice was Python work of about

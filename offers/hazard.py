@@ -160,13 +160,6 @@ class HazardRatioUplift:
             ]
         )
 
-    def log_hazard_ratio(
-        self, features: pd.DataFrame, gate: np.ndarray | None = None
-    ) -> np.ndarray:
-        """rows × offers: the estimated log hazard ratio of each offer (negative keeps)."""
-        assert self.coefficients_ is not None, "fit the uplift model first"
-        return self._log_hazard_ratio(self._design(features), gate)
-
     def predict(
         self,
         features: pd.DataFrame,

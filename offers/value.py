@@ -29,7 +29,7 @@ unmaintained. The two likelihoods are short and well known, so they are written 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,6 @@ from models.candidates import FeatureColumns, build_preprocessor, model_inputs
 
 _log = get_logger(__name__)
 
-ValueKind = Literal["gradient_boosting", "bg_nbd"]
 WINDOW_DAYS = 365.0
 WEEK = 7.0
 RFM_COLUMNS = (

@@ -64,10 +64,8 @@ class Serving:
     model: ServedModel
     store: SnapshotStore
     policy: Any
-    decided_by_model_version: str | None
     required_features: tuple[str, ...]
     feature_kinds: dict[str, str]
-    snapshot_dtypes: dict[str, Any]
     by_id_prefix: bytes
     top_reasons: int
     reason_min_log_odds: float
@@ -270,10 +268,8 @@ def assemble(
         model=model,
         store=store,
         policy=policy,
-        decided_by_model_version=decided_by,
         required_features=tuple(required),
         feature_kinds=kinds,
-        snapshot_dtypes={name: snapshot[name].dtype for name in required},
         by_id_prefix=b"",
         top_reasons=settings.top_reasons,
         reason_min_log_odds=settings.reason_min_log_odds,

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.config import DuckDBConfig, FeaturesConfig
-from features.engine import Slice, _CompiledSql, connect, write_parquet
+from features.engine import Output, Slice, _CompiledSql, connect, write_outputs
 from features.partitions import CustomerRange, RangeParameters
 
 
@@ -30,10 +30,12 @@ def test_duckdb_gets_memory_limit_threads_and_a_spill_folder(tmp_path: Path) -> 
     assert spill.is_dir()
 
 
-def test_write_parquet_keeps_the_order_of_the_expression(tmp_path: Path) -> None:
-    numbers = ibis.memtable({"n": list(range(5000))})
+def test_one_expression_is_written_in_its_own_order_within_the_key(tmp_path: Path) -> None:
+    numbers = ibis.memtable({"k": [0] * 5000, "n": list(range(5000))})
 
-    write_parquet(numbers.order_by(ibis.desc("n")), tmp_path / "out.parquet")
+    write_outputs(
+        [numbers.order_by(["k", ibis.desc("n")])], "k", [Output(tmp_path / "out.parquet")]
+    )
 
     assert pq.read_table(tmp_path / "out.parquet").column("n").to_pylist() == list(
         range(4999, -1, -1)

@@ -22,7 +22,6 @@ from features.engine import (
     connect,
     memory_limit_bytes,
     write_outputs,
-    write_slices,
 )
 from features.partitions import (
     CustomerRange,
@@ -48,7 +47,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ir.Table]:
 
 
 def _written(slices: list[Slice], path: Path) -> pd.DataFrame:
-    write_slices(slices, path, ROW_ORDER[0])
+    write_outputs(slices, ROW_ORDER[0], [Output(path)])
     return pq.read_table(path).to_pandas()
 
 
@@ -150,7 +149,7 @@ def test_a_slice_out_of_order_is_refused(tmp_path: Path) -> None:
     unsorted = ibis.memtable({"k": [2, 1], "v": [3, 4]})
 
     with pytest.raises(SliceOrderError, match="k 1 came after 2"):
-        write_slices([first, unsorted], tmp_path / "out.parquet", "k")
+        write_outputs([first, unsorted], "k", [Output(tmp_path / "out.parquet")])
 
 
 def test_slices_merge_by_key_then_slice_order(tmp_path: Path) -> None:
@@ -158,7 +157,7 @@ def test_slices_merge_by_key_then_slice_order(tmp_path: Path) -> None:
     second = ibis.memtable({"k": [1, 3], "v": ["b1", "b3"]}).order_by("k")
     empty = ibis.memtable({"k": [1], "v": ["x"]}).filter(ibis._.k > 5)
 
-    write_slices([first, empty, second], tmp_path / "out.parquet", "k")
+    write_outputs([first, empty, second], "k", [Output(tmp_path / "out.parquet")])
 
     written = pq.read_table(tmp_path / "out.parquet")
     assert written.column("v").to_pylist() == ["a1", "a2", "b1", "a3", "b3"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from core.config import Config, GenerateConfig
 from features.build import build_features
 from features.cutoffs import ROW_ORDER
-from features.engine import connect, write_parquet
+from features.engine import Output, connect, write_outputs
 from features.partitions import plan_slices
 from features.sources import load_raw_tables
 from pipeline.cli import app
@@ -385,7 +385,7 @@ def test_the_snapshot_rows_equal_a_build_of_the_snapshot_alone(project: Path) ->
         tables, [snapshot_date], config.features, config.churn, labelled=False
     ).order_by(list(ROW_ORDER))
 
-    write_parquet(alone, project / "alone.parquet")
+    write_outputs([alone], ROW_ORDER[0], [Output(project / "alone.parquet")])
 
     written = project / "out" / "features" / "snapshot.parquet"
     assert written.read_bytes() == (project / "alone.parquet").read_bytes()
