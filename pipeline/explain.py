@@ -24,6 +24,7 @@ import typer
 
 from core.atomic import atomic_dir, write_json, write_parquet
 from core.config import Config
+from core.layout import REASONS_FILE, SHAP_VALUES_FILE, SNAPSHOT_FILE
 from core.logging import first_line, get_logger
 from core.names import SettingNameError
 from models import tracking
@@ -38,7 +39,6 @@ from pipeline.train import load_training, read_registered, recorded_test_rows
 
 _log = get_logger(__name__)
 
-SNAPSHOT_FILE = "snapshot.parquet"
 REPORT_PAGE = "shap_report.html"
 MLFLOW_FOLDER = "shap_report"
 CHECK_ROWS = 64  # test rows the store's champion must score like data/models' copy
@@ -105,8 +105,8 @@ def run(config: Config) -> dict[str, Any]:
         atomic_dir(config.paths.explain_dir) as folder,
     ):
         report.write(pages, REPORT_PAGE)
-        write_parquet(folder / "shap_values.parquet", _shap_table(test, explanation))
-        write_parquet(folder / "snapshot_reasons.parquet", reasons)
+        write_parquet(folder / SHAP_VALUES_FILE, _shap_table(test, explanation))
+        write_parquet(folder / REASONS_FILE, reasons)
         write_json(folder / "summary.json", summary)
     tracking.replace_folder_on_run(champion_run, config.paths.reports_dir, MLFLOW_FOLDER)
     _log.info("report logged to MLflow", run_id=champion_run, folder=MLFLOW_FOLDER)

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
+from core.layout import MANIFEST_FILE, SNAPSHOT_FILE, TRAINING_FILE
 from core.logging import first_line, get_logger
 from crm.freshness import ReportError, read_report, report_differences
 from crm.tables import TableReadError
@@ -65,9 +66,6 @@ from pipeline.errors import fail
 
 _log = get_logger(__name__)
 
-TRAINING_FILE = "training.parquet"
-SNAPSHOT_FILE = "snapshot.parquet"
-MANIFEST_FILE = "manifest.json"
 NO_SPACE = "No space left on device"
 """The OS's words (ENOSPC) in DuckDB's IO error when spilling fills the disk."""
 CHANGES_SHOWN = 5

@@ -34,6 +34,7 @@ from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, atomic_path, json_text, write_json
 from core.config import Config, OffersConfig
+from core.layout import CRM_IMPORT_FILE, POLICY_DIR, REASONS_FILE, SNAPSHOT_FILE, TARGETS_FILE
 from core.logging import first_line, get_logger
 from features.build import build_features
 from features.engine import connect
@@ -86,8 +87,6 @@ from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
 
-SNAPSHOT_FILE = "snapshot.parquet"
-REASONS_FILE = "snapshot_reasons.parquet"
 METRICS_FILE = "offers.json"
 PLOTS_DIR = "offers_plots"
 
@@ -601,9 +600,9 @@ def _write(
         atomic_path(evaluation / METRICS_FILE) as metrics_file,
         atomic_dir(evaluation / PLOTS_DIR) as plots,
     ):
-        targets.to_parquet(folder / "targets.parquet", index=False)
-        crm_import(targets).to_csv(folder / "crm_import.csv", index=False)
-        save_policy(policy, folder / "policy")
+        targets.to_parquet(folder / TARGETS_FILE, index=False)
+        crm_import(targets).to_csv(folder / CRM_IMPORT_FILE, index=False)
+        save_policy(policy, folder / POLICY_DIR)
         write_json(folder / "summary.json", _rounded(summary))
         metrics_file.write_text(json_text(_rounded(metrics)), encoding="utf-8")
         for offer, curve in curves.items():

@@ -36,6 +36,7 @@ from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, write_json
 from core.config import Config
+from core.layout import REGISTERED_FILE, TRAINING_FILE
 from core.logging import first_line, get_logger
 from core.names import SettingNameError
 from models import tracking
@@ -56,7 +57,6 @@ from pipeline.errors import fail, read_json_output, read_output
 
 _log = get_logger(__name__)
 
-TRAINING_FILE = "training.parquet"
 CHALLENGER, CHAMPION = "challenger", "champion"
 RUN_SPECIFIC = ("parent_run_id", "candidate_runs", "model_uri")
 """Keys of the run summary that name MLflow runs and models: new ids on every run, so they are
@@ -65,7 +65,7 @@ kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps th
 
 def read_registered(models_dir: Path) -> dict[str, Any]:
     """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
-    return read_json_output(models_dir / "registered.json", "train")
+    return read_json_output(models_dir / REGISTERED_FILE, "train")
 
 
 def recorded_split(registered: dict[str, Any]) -> CutoffSplit:
@@ -177,7 +177,7 @@ def run(config: Config) -> dict[str, Any]:
                 "categorical": list(columns.categorical),
             },
         }
-        tracking.log_json(summary, "registered.json")
+        tracking.log_json(summary, REGISTERED_FILE)
         # Still inside the run: a failure from here on marks it FAILED, so MLflow never shows a
         # finished run whose gate promoted a model that did not become champion.
         if decision.promote:
@@ -436,7 +436,7 @@ def _write_outputs(
     inputs = model_inputs(frames.test.head(100), columns)
     stable = {key: value for key, value in summary.items() if key not in RUN_SPECIFIC}
     with atomic_dir(config.paths.models_dir) as folder:
-        write_json(folder / "registered.json", stable)
+        write_json(folder / REGISTERED_FILE, stable)
         write_json(folder / "promotion.json", decision.as_dict())
         write_json(folder / "training.json", {result.name: _describe(result) for result in results})
         for result in results:

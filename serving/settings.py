@@ -12,13 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Config, MlflowConfig
+from core.layout import MANIFEST_FILE, POLICY_DIR, REASONS_FILE, SNAPSHOT_FILE, TARGETS_FILE
 
 CONFIG_ENV = "CHURN_SERVE_CONFIG"
-SNAPSHOT_FILE = "snapshot.parquet"  # written by the features stage
-MANIFEST_FILE = "manifest.json"  # features stage: snapshot date, feature-definition hash
-REASONS_FILE = "snapshot_reasons.parquet"  # written by the explain stage
-TARGETS_FILE = "targets.parquet"  # written by the offers stage: the budgeted campaign decision
-POLICY_DIR = "policy"  # the offers stage's fitted offer policy
 
 
 @dataclass(frozen=True)
