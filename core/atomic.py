@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -94,6 +95,20 @@ def json_text(payload: Any) -> str:
     """:func:`write_json`'s text, for a file written inside an :func:`atomic_path` of its own."""
     text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
     return text + "\n"
+
+
+def rounded(payload: Any, places: int = 6) -> Any:
+    """``payload`` with every float, however deeply nested, rounded to ``places`` decimal places
+    (not significant digits: 1.2e-8 becomes 0.0). Metrics files are compared by bytes (DVC) and
+    read in diffs: identical runs must give identical bytes, and seventeen digits hide the
+    change that matters."""
+    if isinstance(payload, float | np.floating):
+        return round(float(payload), places)
+    if isinstance(payload, dict):
+        return {key: rounded(value, places) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [rounded(value, places) for value in payload]
+    return payload
 
 
 def _finite(value: Any) -> Any:

@@ -1,8 +1,9 @@
-"""Names of the files one stage writes into its folder and later stages or the service read.
+"""Names one stage writes and later stages or the service read: the files in each stage's folder,
+and the category a null text value becomes.
 
 A writer and its readers live in different packages (the service may not import the pipeline), so
 each name is spelt once, here: a name copied into every reader drifts, and a reader would then
-look for a file nobody writes.
+look for a file nobody writes, or miss the value it means.
 """
 
 from __future__ import annotations
@@ -34,3 +35,7 @@ CRM_IMPORT_FILE = "crm_import.csv"
 
 POLICY_DIR = "policy"
 """``paths.offers_dir``: the fitted offer policy the service loads."""
+
+MISSING_CATEGORY = "missing"
+"""What a null category value reads once ``models.candidates`` fills it for a model; reason texts
+and the service's fast path recognise it."""

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+from core.layout import MISSING_CATEGORY
 from features.definitions import CATALOGUE, EVENT_TYPE, FeatureDef, describe
-
-MISSING_CATEGORY = "missing"  # what models.candidates names a null category
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from sklearn.preprocessing import (
 from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
+from core.layout import MISSING_CATEGORY
 from core.logging import get_logger
 from core.names import absent_names
 from models.split import KEYS, LABEL
@@ -42,7 +43,6 @@ from models.split import KEYS, LABEL
 _log = get_logger(__name__)
 
 KINDS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "xgboost")
-MISSING_CATEGORY = "missing"
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "logistic_regression": {"C": 1.0, "max_iter": 2000},

@@ -24,7 +24,8 @@ _log = get_logger(__name__)
 RISK_BASELINE = "risk_ranking"
 VALUE_MODELS = ("gradient_boosting", "bg_nbd")
 BOOTSTRAP_ROUNDS = 200
-"""Paired bootstrap resamples of the held-out rows for the interval of Qini(model) - Qini(risk)."""
+"""Bootstrap resamples of the held-out rows behind every interval the offers stage reports on
+them: Qini(model) - Qini(risk) here, the rules' net gains in ``offers.held_out``."""
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,11 @@ import pandas as pd
 
 from core.logging import get_logger
 from offers.allocation import NO_OFFER, allocate
+from offers.fitting import BOOTSTRAP_ROUNDS
 from offers.policy import OfferPolicy
 from offers.report import newcombe_interval
 from offers.rules import contact_block, eligibility_matrix
 from offers.truth import random_targeting, risk_cheapest
-
-BOOTSTRAP_ROUNDS = 200
 
 _log = get_logger(__name__)
 

@@ -19,11 +19,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import typer
 
-from core.atomic import atomic_dir, atomic_path, json_text
+from core.atomic import atomic_dir, atomic_path, json_text, rounded
 from core.config import Config
 from core.logging import get_logger
 from core.names import SettingNameError
@@ -113,9 +112,9 @@ def run(config: Config) -> dict[str, Any]:
         atomic_path(folder / "backtest.json") as backtest_file,
         atomic_dir(folder / "plots") as plots,
     ):
-        metrics_file.write_text(json_text(_rounded(metrics)), encoding="utf-8")
-        segments_file.write_text(json_text(_rounded(segments)), encoding="utf-8")
-        backtest_file.write_text(json_text(_rounded(backtest_summary)), encoding="utf-8")
+        metrics_file.write_text(json_text(rounded(metrics)), encoding="utf-8")
+        segments_file.write_text(json_text(rounded(segments)), encoding="utf-8")
+        backtest_file.write_text(json_text(rounded(backtest_summary)), encoding="utf-8")
         for name, values in scores.items():
             for curve, table in curve_tables(
                 labels, values, settings, config.evaluate.curve_points
@@ -190,17 +189,6 @@ def _backtest(
         config.seed,
         truth,
     )
-
-
-def _rounded(payload: Any) -> Any:
-    """Six significant decimals: identical runs give identical bytes, diffs stay readable."""
-    if isinstance(payload, dict):
-        return {key: _rounded(value) for key, value in payload.items()}
-    if isinstance(payload, list):
-        return [_rounded(value) for value in payload]
-    if isinstance(payload, float | np.floating):
-        return round(float(payload), 6)
-    return payload
 
 
 def _echo_summary(metrics: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ import pandas as pd
 import typer
 from xgboost.core import XGBoostError
 
-from core.atomic import atomic_dir, atomic_path, json_text, write_json
+from core.atomic import atomic_dir, atomic_path, json_text, rounded, write_json
 from core.config import Config, OffersConfig
 from core.layout import CRM_IMPORT_FILE, POLICY_DIR, REASONS_FILE, SNAPSHOT_FILE, TARGETS_FILE
 from core.logging import first_line, get_logger
@@ -603,8 +603,8 @@ def _write(
         targets.to_parquet(folder / TARGETS_FILE, index=False)
         crm_import(targets).to_csv(folder / CRM_IMPORT_FILE, index=False)
         save_policy(policy, folder / POLICY_DIR)
-        write_json(folder / "summary.json", _rounded(summary))
-        metrics_file.write_text(json_text(_rounded(metrics)), encoding="utf-8")
+        write_json(folder / "summary.json", rounded(summary))
+        metrics_file.write_text(json_text(rounded(metrics)), encoding="utf-8")
         for offer, curve in curves.items():
             curve.round(6).to_csv(plots / f"qini_{offer}.csv", index=False)
 
@@ -614,16 +614,6 @@ def _champion_path(models_dir: Path) -> Path:
     if not path.is_dir():
         fail(f"{path} not found; run `churn train` (dvc repro train) first")
     return path
-
-
-def _rounded(payload: Any) -> Any:
-    if isinstance(payload, float):
-        return round(payload, 6)
-    if isinstance(payload, dict):
-        return {key: _rounded(value) for key, value in payload.items()}
-    if isinstance(payload, list):
-        return [_rounded(value) for value in payload]
-    return payload
 
 
 def _echo(metrics: dict[str, Any]) -> None:

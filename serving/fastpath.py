@@ -35,8 +35,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from xgboost import Booster, XGBClassifier
 
+from core.layout import MISSING_CATEGORY
 from core.logging import get_logger
-from models.candidates import MISSING_CATEGORY, FeatureColumns
+from models.candidates import FeatureColumns
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.candidates import MISSING_CATEGORY
+from core.layout import MISSING_CATEGORY
 from serving import metrics
 from serving.errors import ApiError
 from serving.fastpath import request_category

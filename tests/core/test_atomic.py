@@ -6,10 +6,11 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from core.atomic import atomic_dir, write_json, write_parquet
+from core.atomic import atomic_dir, rounded, write_json, write_parquet
 
 
 def test_failed_write_leaves_the_previous_file_untouched_and_no_temp_files(tmp_path: Path) -> None:
@@ -82,3 +83,11 @@ def test_json_is_strict_undefined_numbers_become_null(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"lift": [1.5, None], "nested": {"x": None}, "threshold": None}
+
+
+def test_rounded_reaches_every_float_however_nested_and_typed() -> None:
+    """The offers stage's copy skipped float32 and tuples, which then kept all their digits."""
+    payload = {"a": [np.float32(0.1234567891), (1.23456789, {"b": np.float64(2.0000004)})], "n": 3}
+
+    assert rounded(payload) == {"a": [0.123457, [1.234568, {"b": 2.0}]], "n": 3}
+    assert rounded(1.2e-8) == 0.0  # decimal places, not significant digits
