@@ -83,6 +83,16 @@ class FeatureColumns:
     def all(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"numeric": list(self.numeric), "categorical": list(self.categorical)}
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> FeatureColumns:
+        """The columns :meth:`as_dict` recorded (train writes them into ``registered.json``): what
+        scoring with the model needs, since a feature table may hold columns the model left out,
+        such as one without any value."""
+        return cls(numeric=tuple(recorded["numeric"]), categorical=tuple(recorded["categorical"]))
+
     def with_values_in(self, frame: pd.DataFrame) -> FeatureColumns:
         """These columns less those without a single value in ``frame``.
 

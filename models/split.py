@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +38,15 @@ class CutoffSplit:
             "validation": self.validation.isoformat(),
             "test": self.test.isoformat(),
         }
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> CutoffSplit:
+        """The split :meth:`as_dict` recorded (train writes it into ``registered.json``)."""
+        return cls(
+            train=tuple(pd.Timestamp(c).date() for c in recorded["train"]),
+            validation=pd.Timestamp(recorded["validation"]).date(),
+            test=pd.Timestamp(recorded["test"]).date(),
+        )
 
 
 @dataclass(frozen=True)

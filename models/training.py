@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import CandidateConfig, EconomicsConfig, TrainConfig
+from core.config import CandidateConfig, Config, EconomicsConfig, TrainConfig
 from models.calibration import calibrate
 from models.candidates import (
     FeatureColumns,
@@ -37,6 +37,14 @@ class MetricSettings:
     economics: EconomicsConfig
     top_fraction: float = 0.1
     calibration_bins: int = 10
+
+    @classmethod
+    def of(cls, config: Config) -> MetricSettings:
+        return cls(
+            economics=config.economics,
+            top_fraction=config.evaluate.top_fraction,
+            calibration_bins=config.evaluate.calibration_bins,
+        )
 
 
 @dataclass

@@ -39,17 +39,10 @@ from models.evaluation import (
     segment_metrics,
     stability,
 )
-from models.split import LABEL, rolling_origins
-from models.training import predict_churn
+from models.split import LABEL, CutoffSplit, rolling_origins
+from models.training import MetricSettings, predict_churn
 from pipeline.errors import fail, read_json_output
-from pipeline.train import (
-    load_training,
-    metric_settings,
-    read_registered,
-    recorded_split,
-    recorded_test_rows,
-    registered_columns,
-)
+from pipeline.recorded import load_training, read_registered, recorded_test_rows
 from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
@@ -61,14 +54,14 @@ def run(config: Config) -> dict[str, Any]:
     """Write the evaluation folder; return the content of ``metrics.json``."""
     registered = read_registered(config.paths.models_dir)
     frame = load_training(config.paths.features_dir)
-    split = recorded_split(registered)
+    split = CutoffSplit.from_dict(registered["split"])
     test = recorded_test_rows(frame, registered, "evaluate")
     try:  # before any model is scored: a misspelt segment column is a usage error
         test_segments = segment_labels(test, config.evaluate)
     except SettingNameError as error:
         fail(str(error), code=2)
-    columns = registered_columns(registered)
-    settings = metric_settings(config)
+    columns = FeatureColumns.from_dict(registered["feature_columns"])
+    settings = MetricSettings.of(config)
     labels = test[LABEL].to_numpy(dtype=int)
     scores = {
         name: predict_churn(tracking.load_saved_model(path), test, columns)
@@ -185,7 +178,7 @@ def _backtest(
         winner["params"],
         columns,
         config.train,
-        metric_settings(config),
+        MetricSettings.of(config),
         config.seed,
         truth,
     )

@@ -35,7 +35,7 @@ from models.reasons import REASON_SEPARATOR, reasons_for_rows, reasons_json
 from models.split import KEYS, LABEL
 from models.training import predict_churn
 from pipeline.errors import fail, read_output
-from pipeline.train import load_training, read_registered, recorded_test_rows
+from pipeline.recorded import load_training, read_registered, recorded_test_rows
 
 _log = get_logger(__name__)
 

@@ -82,7 +82,7 @@ from offers.value import (
     next_period_subscription_margin,
 )
 from pipeline.errors import fail, read_output
-from pipeline.train import load_training, read_registered, registered_columns
+from pipeline.recorded import load_training, read_registered
 from pipeline.truth import truth_folder
 
 _log = get_logger(__name__)
@@ -121,7 +121,7 @@ def _run(config: Config, require_reasons: bool) -> dict[str, Any]:
         fail("offers.catalog in the params file is empty: list at least one offer")
     training = load_training(config.paths.features_dir)
     snapshot = read_output(config.paths.features_dir / SNAPSHOT_FILE, "features")
-    columns = registered_columns(read_registered(config.paths.models_dir))
+    columns = FeatureColumns.from_dict(read_registered(config.paths.models_dir)["feature_columns"])
     config = _with_usable_effect_features(config, columns)
     offers_config = config.offers
     champion = tracking.load_saved_model(_champion_path(config.paths.models_dir))

@@ -44,7 +44,6 @@ from models.candidates import CandidateError, FeatureColumns, feature_columns, m
 from models.gate import PromotionDecision, decide_promotion
 from models.split import (
     LABEL,
-    CutoffSplit,
     SplitError,
     SplitFrames,
     check_both_classes,
@@ -53,7 +52,8 @@ from models.split import (
 )
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
-from pipeline.errors import fail, read_json_output, read_output
+from pipeline.errors import fail
+from pipeline.recorded import load_training
 
 _log = get_logger(__name__)
 
@@ -61,47 +61,6 @@ CHALLENGER, CHAMPION = "challenger", "champion"
 RUN_SPECIFIC = ("parent_run_id", "candidate_runs", "model_uri")
 """Keys of the run summary that name MLflow runs and models: new ids on every run, so they are
 kept out of ``models_dir``'s ``registered.json`` (the parent run's copy keeps them)."""
-
-
-def read_registered(models_dir: Path) -> dict[str, Any]:
-    """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
-    return read_json_output(models_dir / REGISTERED_FILE, "train")
-
-
-def recorded_split(registered: dict[str, Any]) -> CutoffSplit:
-    """The cutoff split ``churn train`` recorded in ``registered.json``."""
-    recorded = registered["split"]
-    return CutoffSplit(
-        train=tuple(pd.Timestamp(c).date() for c in recorded["train"]),
-        validation=pd.Timestamp(recorded["validation"]).date(),
-        test=pd.Timestamp(recorded["test"]).date(),
-    )
-
-
-def recorded_test_rows(frame: pd.DataFrame, registered: dict[str, Any], stage: str) -> pd.DataFrame:
-    """The rows of ``frame`` (the features) at the test cutoff ``churn train`` recorded; exit 1
-    when there are none: the features were rebuilt since (another export or grid), and the
-    models no longer describe them."""
-    split = recorded_split(registered)
-    test = split_frame(frame, split).test
-    if test.empty:
-        built = sorted({str(pd.Timestamp(c).date()) for c in frame["cutoff_date"].unique()})
-        span = f"{built[0]} to {built[-1]}" if built else "none"
-        fail(
-            f"the features hold no rows at the test cutoff {split.test} that `churn train` "
-            f"recorded (their cutoffs: {span}): they were rebuilt after training; run `churn "
-            f"train` before `churn {stage}` (dvc repro runs the stages in order)"
-        )
-    return test
-
-
-def registered_columns(registered: dict[str, Any]) -> FeatureColumns:
-    """The model's input columns as ``churn train`` recorded them: what scoring with it needs
-    (a feature table may hold columns the model left out, such as one without any value)."""
-    recorded = registered["feature_columns"]
-    return FeatureColumns(
-        numeric=tuple(recorded["numeric"]), categorical=tuple(recorded["categorical"])
-    )
 
 
 def run(config: Config) -> dict[str, Any]:
@@ -129,7 +88,7 @@ def run(config: Config) -> dict[str, Any]:
             f"{config.paths.features_dir / TRAINING_FILE}, {len(frames.train):,} training rows: "
             f"{error}{left_out}"
         )
-    settings = metric_settings(config)
+    settings = MetricSettings.of(config)
     tracking.configure(config.mlflow)
     with tracking.parent_run("train", provenance(config)) as parent_run_id:
         tracking.log_params(
@@ -172,10 +131,7 @@ def run(config: Config) -> dict[str, Any]:
             "parent_run_id": parent_run_id,
             "candidate_runs": {item.name: item.run_id for item in logged},
             "split": split.as_dict(),
-            "feature_columns": {
-                "numeric": list(columns.numeric),
-                "categorical": list(columns.categorical),
-            },
+            "feature_columns": columns.as_dict(),
         }
         tracking.log_json(summary, REGISTERED_FILE)
         # Still inside the run: a failure from here on marks it FAILED, so MLflow never shows a
@@ -234,19 +190,6 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
     """Where the training data ends: the latest cutoff's label horizon end (00:00 UTC)."""
     latest = pd.Timestamp(frame["cutoff_date"].max()).to_pydatetime()
     return latest + dt.timedelta(days=config.churn.horizon_days)
-
-
-def load_training(features_dir: Path) -> pd.DataFrame:
-    path = features_dir / TRAINING_FILE
-    return read_output(path, "features")
-
-
-def metric_settings(config: Config) -> MetricSettings:
-    return MetricSettings(
-        economics=config.economics,
-        top_fraction=config.evaluate.top_fraction,
-        calibration_bins=config.evaluate.calibration_bins,
-    )
 
 
 GIT_CHANGES = ["status", "--porcelain", "--untracked-files=no"]
@@ -384,7 +327,7 @@ def _register_and_gate(
         )
         if unusable is None:
             champion_metrics = score_rows(
-                champion_model, frames.test, columns, metric_settings(config)
+                champion_model, frames.test, columns, MetricSettings.of(config)
             )
     decision = decide_promotion(
         winner.test_metrics, champion_metrics, config.train.primary_metric, config.train.gate

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from core.names import SettingNameError
 from models.candidates import (
     KINDS,
     CandidateError,
+    FeatureColumns,
     build_preprocessor,
     feature_columns,
     fit_candidate,
@@ -248,3 +250,9 @@ def test_a_column_with_no_training_value_is_named_before_any_fit() -> None:
 
     with pytest.raises(CandidateError, match=r"\['rfm_spend_365d'\] hold no value"):
         fit_candidate("xgboost", FAST["xgboost"], columns, train, frames.validation, 0)
+
+
+def test_recorded_feature_columns_read_back_as_the_columns_train_recorded() -> None:
+    columns = FeatureColumns(numeric=("a", "b"), categorical=("static_plan",))
+
+    assert FeatureColumns.from_dict(json.loads(json.dumps(columns.as_dict()))) == columns

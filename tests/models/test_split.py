@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.split import (
+    CutoffSplit,
     SplitError,
     check_both_classes,
     plan_split,
@@ -106,3 +108,10 @@ def test_a_part_with_one_class_is_refused_naming_its_cutoff() -> None:
 
     with pytest.raises(SplitError, match=rf"validation cutoff\(s\) {split.validation} hold"):
         check_both_classes(split_frame(table, split), split)
+
+
+def test_a_recorded_split_reads_back_as_the_split_train_recorded() -> None:
+    """Evaluate, explain and offers read train's split from registered.json (JSON text)."""
+    split = plan_split(MONTHLY, horizon_days=90)
+
+    assert CutoffSplit.from_dict(json.loads(json.dumps(split.as_dict()))) == split

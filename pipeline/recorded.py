@@ -1,0 +1,43 @@
+"""What ``churn train`` left for the later stages: the training rows it read and its record.
+
+Evaluate, explain and offers read them through here, not through ``pipeline.train``, so those
+stages depend on this small reader (``dvc.yaml``), not on the training stage's code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.layout import REGISTERED_FILE, TRAINING_FILE
+from models.split import CutoffSplit, split_frame
+from pipeline.errors import fail, read_json_output, read_output
+
+
+def read_registered(models_dir: Path) -> dict[str, Any]:
+    """What ``churn train`` recorded (``registered.json``), or exit 1 saying which stage to run."""
+    return read_json_output(models_dir / REGISTERED_FILE, "train")
+
+
+def load_training(features_dir: Path) -> pd.DataFrame:
+    """The labelled feature rows, or exit 1 saying which stage to run."""
+    return read_output(features_dir / TRAINING_FILE, "features")
+
+
+def recorded_test_rows(frame: pd.DataFrame, registered: dict[str, Any], stage: str) -> pd.DataFrame:
+    """The rows of ``frame`` (the features) at the test cutoff ``churn train`` recorded; exit 1
+    when there are none: the features were rebuilt since (another export or grid), and the
+    models no longer describe them."""
+    split = CutoffSplit.from_dict(registered["split"])
+    test = split_frame(frame, split).test
+    if test.empty:
+        built = sorted({str(pd.Timestamp(c).date()) for c in frame["cutoff_date"].unique()})
+        span = f"{built[0]} to {built[-1]}" if built else "none"
+        fail(
+            f"the features hold no rows at the test cutoff {split.test} that `churn train` "
+            f"recorded (their cutoffs: {span}): they were rebuilt after training; run `churn "
+            f"train` before `churn {stage}` (dvc repro runs the stages in order)"
+        )
+    return test
