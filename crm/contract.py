@@ -363,6 +363,8 @@ def with_rendered_contract(document: str) -> str:
 
 
 if __name__ == "__main__":
+    from core.atomic import write_text
+
     doc_path = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/data-contract.md")
     document = doc_path.read_text(encoding="utf-8")
-    doc_path.write_text(with_rendered_contract(document), encoding="utf-8")
+    write_text(doc_path, with_rendered_contract(document))

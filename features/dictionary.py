@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from core.atomic import write_text
 from features.definitions import (
     CATALOGUE,
     FAMILIES,
@@ -87,7 +88,7 @@ def render_markdown() -> str:
 def main(argv: list[str]) -> None:
     """Write the dictionary to ``argv[0]`` (default ``docs/features.md``)."""
     path = Path(argv[0]) if argv else DEFAULT_PATH
-    path.write_text(render_markdown(), encoding="utf-8")
+    write_text(path, render_markdown())
 
 
 if __name__ == "__main__":

@@ -11,17 +11,17 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from core.config import EconomicsConfig
-from models.metrics import _arrays, curve_points, profit_at_acceptance, targeting_cutoffs
+from models.metrics import curve_points, label_score_arrays, profit_at_acceptance, targeting_cutoffs
 
 
 def roc(labels: object, scores: object, points: int = 101) -> pd.DataFrame:
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     fpr, tpr, _ = roc_curve(y, s)
     return curve_points(pd.DataFrame({"fpr": fpr, "tpr": tpr}), "fpr", points)
 
 
 def precision_recall(labels: object, scores: object, points: int = 101) -> pd.DataFrame:
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     precision, recall, _ = precision_recall_curve(y, s)
     frame = pd.DataFrame({"recall": recall, "precision": precision}).iloc[::-1]
     return curve_points(frame, "recall", points)
@@ -29,7 +29,7 @@ def precision_recall(labels: object, scores: object, points: int = 101) -> pd.Da
 
 def reliability(labels: object, probabilities: object, bins: int = 10) -> pd.DataFrame:
     """Mean predicted probability vs observed churn rate per equal-width bin (empty bins out)."""
-    y, p = _arrays(labels, probabilities)
+    y, p = label_score_arrays(labels, probabilities)
     index = np.minimum((p * bins).astype(int), bins - 1)
     frame = pd.DataFrame({"bin": index, "predicted": p, "observed": y})
     grouped = frame.groupby("bin").agg(

@@ -34,7 +34,9 @@ class MetricError(ValueError):
     """Labels or scores cannot be scored (length mismatch, one class only, values out of range)."""
 
 
-def _arrays(labels: object, scores: object) -> tuple[np.ndarray, np.ndarray]:
+def label_score_arrays(labels: object, scores: object) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores as float arrays, refused with a :class:`MetricError` naming what is wrong
+    (lengths that differ, no rows, a label other than 0 or 1) before any metric is computed."""
     y = np.asarray(labels, dtype=float).ravel()
     s = np.asarray(scores, dtype=float).ravel()
     if y.shape != s.shape:
@@ -53,7 +55,7 @@ def expected_calibration_error(labels: object, probabilities: object, bins: int 
 
     Empty bins weigh nothing; a probability of exactly 1 falls in the last bin.
     """
-    y, p = _arrays(labels, probabilities)
+    y, p = label_score_arrays(labels, probabilities)
     if (p < 0).any() or (p > 1).any():
         raise MetricError("probabilities must lie in [0, 1]")
     index = np.minimum((p * bins).astype(int), bins - 1)
@@ -78,7 +80,7 @@ def _ranked_labels(y: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 def lift_at(labels: object, scores: object, fraction: float = 0.1) -> float:
     """Churn rate among the top ``fraction`` by score divided by the overall churn rate."""
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     if y.sum() == 0:
         raise MetricError("lift needs at least one churner")
     top = _ranked_labels(y, s)[: _top_count(y.size, fraction)]
@@ -87,7 +89,7 @@ def lift_at(labels: object, scores: object, fraction: float = 0.1) -> float:
 
 def recall_at(labels: object, scores: object, fraction: float = 0.1) -> float:
     """Share of all churners found in the top ``fraction`` by score."""
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     if y.sum() == 0:
         raise MetricError("recall needs at least one churner")
     top = _ranked_labels(y, s)[: _top_count(y.size, fraction)]
@@ -108,7 +110,7 @@ class Cutoffs:
 
 
 def targeting_cutoffs(labels: object, scores: object) -> Cutoffs:
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     order = np.argsort(-s, kind="stable")
     ranked_scores, ranked_labels = s[order], y[order]
     last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
@@ -232,7 +234,7 @@ def classification_metrics(
     calibration_bins: int = 10,
 ) -> dict[str, float]:
     """Every headline metric of one model on one set of rows."""
-    y, p = _arrays(labels, probabilities)
+    y, p = label_score_arrays(labels, probabilities)
     if y.min() == y.max():
         raise MetricError("metrics need both churners and non-churners among the rows")
     clipped = np.clip(p, 1e-15, 1 - 1e-15)
@@ -259,7 +261,7 @@ def classification_metrics(
 
 def score_for(metric: str, labels: object, scores: object, economics: EconomicsConfig) -> float:
     """The primary metric by name: ``pr_auc``, ``roc_auc`` or ``emp`` (higher is better)."""
-    y, s = _arrays(labels, scores)
+    y, s = label_score_arrays(labels, scores)
     if metric == "pr_auc":
         return float(average_precision_score(y, s))
     if metric == "roc_auc":

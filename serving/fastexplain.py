@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from xgboost import Booster, DMatrix, XGBClassifier
@@ -64,6 +64,9 @@ from serving.fastpath import (
     request_category,
     tree_ensemble,
 )
+
+if TYPE_CHECKING:
+    from offers.policy import OfferPolicy
 
 VALUE_COLUMNS = RFM_COLUMNS
 NUMERIC_RULE_COLUMNS = (TENURE, MEMBER, UNSUBSCRIBED, DAYS_SINCE_OFFER, OFFERS_365D)
@@ -173,7 +176,7 @@ class FastExplainer:
     regroup: np.ndarray
     calibrators: tuple[Any, ...]
     reason_plan: ReasonPlan
-    policy: Any
+    policy: OfferPolicy
     reach: Encoder | None
     hazard: Encoder
     value_model: BgNbdValue
@@ -347,7 +350,7 @@ class FastExplainer:
 def compile_fast_explainer(
     model: Any,
     columns: FeatureColumns,
-    policy: Any,
+    policy: OfferPolicy,
     feature_kinds: Mapping[str, str],
     top_reasons: int,
     reason_min_log_odds: float,

@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from serving.model import (
 from serving.settings import ServiceSettings
 from serving.store import SnapshotStore, StoreLoadError, build_store, fingerprint, snapshot_frame
 
+if TYPE_CHECKING:
+    from offers.policy import OfferPolicy
+
 _log = get_logger(__name__)
 PARITY_TOLERANCE = 1e-9
 EXPLAIN_CHECK_ROWS = 1000
@@ -63,7 +66,7 @@ class Serving:
 
     model: ServedModel
     store: SnapshotStore
-    policy: Any
+    policy: OfferPolicy
     required_features: tuple[str, ...]
     feature_kinds: dict[str, str]
     by_id_prefix: bytes
@@ -242,7 +245,7 @@ def warm_up(serving: Serving, rows: Any) -> None:
 
 
 def assemble(
-    settings: ServiceSettings, model: ServedModel, store: SnapshotStore, policy: Any
+    settings: ServiceSettings, model: ServedModel, store: SnapshotStore, policy: OfferPolicy
 ) -> Serving:
     """A :class:`Serving` with its derived parts: which model the batch decision came from, the
     request feature list and types, and the by-id response prefix."""
@@ -390,7 +393,7 @@ def _batch_model_version(
     return None
 
 
-def _load_policy(settings: ServiceSettings) -> Any:
+def _load_policy(settings: ServiceSettings) -> OfferPolicy:
     from offers.policy import PolicyLoadError, load_policy
 
     try:
