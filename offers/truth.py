@@ -26,13 +26,18 @@ offer: their true uplift is 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import KFold
 from xgboost import XGBRegressor
 
+from core.config import OffersConfig
 from offers.allocation import NO_OFFER, allocate, check_allocation
+
+if TYPE_CHECKING:
+    from offers.policy import GainTable
 
 
 def true_net_gain(
@@ -143,3 +148,84 @@ def feature_ceiling(
             predicted[predict_rows, k] = model.predict(design[predict_rows])
     # the oracle's integer programme, on what the features tell of the true uplift
     return oracle(predicted, value, allowed, costs, capacities, budget, time_limit_s), predicted
+
+
+def compare_with_truth(
+    truth: pd.DataFrame,
+    design: np.ndarray,
+    churn_probability: np.ndarray,
+    table: GainTable,
+    choice: np.ndarray,
+    config: OffersConfig,
+    seed: int,
+) -> dict[str, Any]:
+    """The true net gain of the policy's ``choice`` and of each reference strategy, and the
+    shares the issue's targets are stated in.
+
+    ``truth``: one row per snapshot customer, in the snapshot's order, with the truth's
+    ``p_churn_no_offer`` and ``p_churn_<offer>`` per catalogue offer (null for a customer the
+    world has already lost); ``design``: the snapshot's model inputs for the feature ceiling.
+    """
+    catalog = [offer.id for offer in config.catalog]
+    p0 = truth["p_churn_no_offer"].to_numpy(dtype=float)
+    true_uplift = np.column_stack(
+        [p0 - truth[f"p_churn_{offer}"].to_numpy(dtype=float) for offer in catalog]
+    )
+    true_uplift = np.nan_to_num(true_uplift, nan=0.0)  # churned already: nothing to save
+    costs = [offer.unit_cost for offer in config.catalog]
+    capacities = [offer.capacity for offer in config.catalog]
+    allocations = {
+        "policy": choice,
+        "risk_cheapest": risk_cheapest(
+            churn_probability, table.allowed, costs, capacities, config.budget
+        ),
+        "random": random_targeting(table.allowed, costs, capacities, config.budget, seed),
+        "oracle": oracle(
+            true_uplift,
+            table.value,
+            table.allowed,
+            costs,
+            capacities,
+            config.budget,
+            config.solver_time_limit_s,
+        ),
+    }
+    allocations["feature_ceiling"], _ = feature_ceiling(
+        design,
+        true_uplift,
+        table.value,
+        table.allowed,
+        costs,
+        capacities,
+        config.budget,
+        config.xgboost,
+        seed,
+        time_limit_s=config.solver_time_limit_s,
+    )
+    results = {
+        name: true_net_gain(picked, true_uplift, table.value, costs)
+        for name, picked in allocations.items()
+    }
+    policy_gain = results["policy"]["net_gain"]
+    oracle_gain = results["oracle"]["net_gain"]
+    ceiling_gain = results["feature_ceiling"]["net_gain"]
+    return {
+        "strategies": results,
+        "policy_share_of_oracle": policy_gain / oracle_gain if oracle_gain > 0 else None,
+        "feature_ceiling_share_of_oracle": ceiling_gain / oracle_gain if oracle_gain > 0 else None,
+        "policy_share_of_feature_ceiling": policy_gain / ceiling_gain if ceiling_gain > 0 else None,
+        "truth_rows_matched": float(truth["p_churn_no_offer"].notna().mean()),
+        "uplift_rank_correlation": _uplift_correlation(table.uplift, true_uplift, catalog),
+    }
+
+
+def _uplift_correlation(
+    predicted: np.ndarray, true_uplift: np.ndarray, catalog: list[str]
+) -> dict[str, float]:
+    """Spearman correlation of predicted and true uplift per offer on the snapshot."""
+    return {
+        offer: float(
+            pd.Series(predicted[:, k]).corr(pd.Series(true_uplift[:, k]), method="spearman")
+        )
+        for k, offer in enumerate(catalog)
+    }

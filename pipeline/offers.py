@@ -417,10 +417,11 @@ def _truth_comparison(
     columns: FeatureColumns,
     snapshot_date: dt.date,
     churn_probability: np.ndarray,
-    table: Any,
+    table: GainTable,
     choice: np.ndarray,
 ) -> dict[str, Any] | None:
-    """True net gain of the policy and the three reference strategies at the snapshot."""
+    """True net gain of the policy and the reference strategies at the snapshot, where the
+    synthetic world's truth is at hand and knows every catalogue offer."""
     folder = truth_folder(config, "truth comparison")
     if folder is None:
         return None
@@ -439,76 +440,16 @@ def _truth_comparison(
             hint="the synthetic world's offers are generate.offers in params.yaml",
         )
         return None
-    joined = snapshot[["customer_id"]].merge(truth, on="customer_id", how="left")
-    p0 = joined["p_churn_no_offer"].to_numpy(dtype=float)
-    true_uplift = np.column_stack(
-        [p0 - joined[f"p_churn_{offer}"].to_numpy(dtype=float) for offer in catalog]
-    )
-    true_uplift = np.nan_to_num(true_uplift, nan=0.0)  # churned already: nothing to save
-    costs = [offer.unit_cost for offer in config.offers.catalog]
-    capacities = [offer.capacity for offer in config.offers.catalog]
-    budget = config.offers.budget
-    allocations = {
-        "policy": choice,
-        "risk_cheapest": strategies.risk_cheapest(
-            churn_probability, table.allowed, costs, capacities, budget
-        ),
-        "random": strategies.random_targeting(
-            table.allowed, costs, capacities, budget, config.seed
-        ),
-        "oracle": strategies.oracle(
-            true_uplift,
-            table.value,
-            table.allowed,
-            costs,
-            capacities,
-            budget,
-            config.offers.solver_time_limit_s,
-        ),
-    }
     design = build_preprocessor("xgboost", columns).fit_transform(model_inputs(snapshot, columns))
-    allocations["feature_ceiling"], _ = strategies.feature_ceiling(
+    return strategies.compare_with_truth(
+        snapshot[["customer_id"]].merge(truth, on="customer_id", how="left"),
         np.asarray(design, dtype=float),
-        true_uplift,
-        table.value,
-        table.allowed,
-        costs,
-        capacities,
-        budget,
-        config.offers.xgboost,
+        churn_probability,
+        table,
+        choice,
+        config.offers,
         config.seed,
-        time_limit_s=config.offers.solver_time_limit_s,
     )
-    results = {
-        name: strategies.true_net_gain(picked, true_uplift, table.value, costs)
-        for name, picked in allocations.items()
-    }
-    oracle_gain = results["oracle"]["net_gain"]
-    ceiling_gain = results["feature_ceiling"]["net_gain"]
-    return {
-        "strategies": results,
-        "policy_share_of_oracle": results["policy"]["net_gain"] / oracle_gain
-        if oracle_gain > 0
-        else None,
-        "feature_ceiling_share_of_oracle": ceiling_gain / oracle_gain if oracle_gain > 0 else None,
-        "policy_share_of_feature_ceiling": results["policy"]["net_gain"] / ceiling_gain
-        if ceiling_gain > 0
-        else None,
-        "truth_rows_matched": float(joined["p_churn_no_offer"].notna().mean()),
-        "uplift_rank_correlation": _uplift_correlation(table.uplift, true_uplift, catalog),
-    }
-
-
-def _uplift_correlation(
-    predicted: np.ndarray, true_uplift: np.ndarray, catalog: list[str]
-) -> dict[str, float]:
-    """Spearman correlation of predicted and true uplift per offer on the snapshot."""
-    return {
-        offer: float(
-            pd.Series(predicted[:, k]).corr(pd.Series(true_uplift[:, k]), method="spearman")
-        )
-        for k, offer in enumerate(catalog)
-    }
 
 
 def _allocation_summary(targets: pd.DataFrame, budget: float) -> dict[str, Any]:

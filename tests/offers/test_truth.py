@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
+from core.config import CatalogOffer, OffersConfig
 from offers.allocation import NO_OFFER, allocate
+from offers.policy import GainTable
 from offers.truth import (
+    compare_with_truth,
     feature_ceiling,
     oracle,
     random_targeting,
@@ -93,3 +98,39 @@ def test_feature_ceiling_falls_short_of_the_oracle_on_hidden_traits() -> None:
     assert share < 0.6
     # predicted out of fold: the hidden part is not memorised (in-sample trees would fit it)
     assert abs(np.corrcoef(predicted[:, 0], hidden)[0, 1]) < 0.1
+
+
+def test_the_comparison_credits_every_strategy_on_the_truth_and_a_lost_customer_gains_nothing() -> (
+    None
+):
+    true_uplift, value, allowed, risk = _world(5)
+    true_uplift = np.abs(true_uplift)
+    config = OffersConfig(
+        catalog=[
+            CatalogOffer(id="cheap", unit_cost=COSTS[0], capacity=CAPACITIES[0]),
+            CatalogOffer(id="dear", unit_cost=COSTS[1], capacity=CAPACITIES[1]),
+        ],
+        budget=30.0,
+    )
+    p0 = np.full(len(value), 0.5)
+    truth = pd.DataFrame(
+        {"p_churn_no_offer": p0, "p_churn_cheap": p0 - true_uplift[:, 0]}
+        | {"p_churn_dear": p0 - true_uplift[:, 1]}
+    )
+    truth.iloc[:20] = np.nan  # already lost: not in the truth
+    table = GainTable(true_uplift, value, true_uplift * value[:, None], allowed, pd.Series())
+    everyone_cheap = np.where(allowed[:, 0], 0, NO_OFFER)
+    everyone_cheap[np.cumsum(everyone_cheap == 0) > 5] = NO_OFFER
+
+    compared = compare_with_truth(
+        truth, np.column_stack([value, risk]), risk, table, everyone_cheap, config, seed=1
+    )
+
+    gains = {name: result["net_gain"] for name, result in compared["strategies"].items()}
+    lost_uplift = np.where(np.arange(len(value))[:, None] < 20, 0.0, true_uplift)
+    assert gains["policy"] == pytest.approx(
+        true_net_gain(everyone_cheap, lost_uplift, value, COSTS)["net_gain"]
+    )
+    assert max(gains.values()) == pytest.approx(gains["oracle"])
+    assert compared["policy_share_of_oracle"] == pytest.approx(gains["policy"] / gains["oracle"])
+    assert compared["truth_rows_matched"] == pytest.approx(1 - 20 / len(value))
