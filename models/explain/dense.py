@@ -8,7 +8,7 @@ the same number from those inputs: the booster's ``predict_proba``, each fold's 
 ``(1, 1 + 1e-5]`` clip and the mean over folds, in scikit-learn's order of operations.
 
 :func:`dense_model` returns ``None`` for any other shape, and the caller keeps
-``model.predict_proba``; ``tests/models/test_explain_dense.py`` pins the two bit for bit.
+``model.predict_proba``; ``tests/models/explain/test_dense.py`` pins the two bit for bit.
 """
 
 from __future__ import annotations

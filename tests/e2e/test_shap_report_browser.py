@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.explain.report import SECTIONS
-from tests.models.test_explain_report import small_report
+from tests.models.explain.test_report import small_report
 
 pytestmark = pytest.mark.slow
 
