@@ -24,14 +24,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import typer
-import yaml
 from xgboost.core import XGBoostError
 
 from core.atomic import atomic_dir, write_json
@@ -53,6 +50,7 @@ from models.split import (
 from models.training import CandidateResult, MetricSettings, pick_winner, score_rows
 from models.training import train_candidate as fit_and_score
 from pipeline.errors import fail
+from pipeline.provenance import provenance
 from pipeline.recorded import load_training
 
 _log = get_logger(__name__)
@@ -190,50 +188,6 @@ def _data_end(frame: pd.DataFrame, config: Config) -> dt.datetime:
     """Where the training data ends: the latest cutoff's label horizon end (00:00 UTC)."""
     latest = pd.Timestamp(frame["cutoff_date"].max()).to_pydatetime()
     return latest + dt.timedelta(days=config.churn.horizon_days)
-
-
-GIT_CHANGES = ["status", "--porcelain", "--untracked-files=no"]
-"""Tracked files changed since the commit. ``dvc.lock`` is left out: ``dvc repro`` rewrites it
-for the stages before train, so it would call every run from a clean checkout dirty."""
-
-
-def provenance(config: Config) -> dict[str, str]:
-    """Tags tying a run to its code and data: git commit, DVC hash of the feature folder."""
-    return {
-        "git_commit": _git(["rev-parse", "HEAD"]),
-        "git_dirty": _dirty(_git([*GIT_CHANGES, "--", ".", ":(exclude)dvc.lock"])),
-        "features_dvc_md5": _dvc_out_hash(Path("dvc.lock"), config.paths.features_dir),
-        "stage": "train",
-    }
-
-
-def _git(args: list[str]) -> str:
-    """Output of a read-only git command, or ``unknown`` outside a git checkout."""
-    try:
-        result = subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip()
-
-
-def _dirty(status: str) -> str:
-    return status if status == "unknown" else str(bool(status))
-
-
-def _dvc_out_hash(lock_path: Path, out_path: Path) -> str:
-    """The md5 ``dvc.lock`` records for ``out_path`` (the upstream stage's output), if any."""
-    try:
-        lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return "unknown"
-    target = out_path.resolve()
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if (lock_path.parent / out.get("path", "")).resolve() == target:
-                return str(out.get("md5", "unknown"))
-    return "unknown"
 
 
 def _log_candidate(

@@ -464,6 +464,8 @@ def test_a_run_from_a_clean_checkout_is_not_dirty_because_dvc_rewrote_its_lock(
     run, and so told nothing."""
     import subprocess
 
+    from pipeline.provenance import provenance
+
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
 
@@ -476,8 +478,8 @@ def test_a_run_from_a_clean_checkout_is_not_dirty_because_dvc_rewrote_its_lock(
     config = Config.from_mapping({})
 
     (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
-    lock_only = train.provenance(config)["git_dirty"]
+    lock_only = provenance(config)["git_dirty"]
     (tmp_path / "params.yaml").write_text("seed: 2\n")
-    edited = train.provenance(config)["git_dirty"]
+    edited = provenance(config)["git_dirty"]
 
     assert (lock_only, edited) == ("False", "True")
