@@ -39,19 +39,11 @@ class Guard:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        state = scope["app"].state
-        ring: KeyRing | None = (
-            state.admin_keys if scope["path"].startswith(ADMIN_PREFIX) else state.api_keys
-        )
-        keys_sent = [value for name, value in scope["headers"] if name == _KEY_HEADER]
-        if len(keys_sent) > 1:
-            await _answer(send, 400, f"{len(keys_sent)} {KEY_HEADER} headers; send one")
-            return
-        refused = check_key(ring, _key_text(keys_sent[0]) if keys_sent else None)
+        refused = _key_refusal(scope)
         if refused is not None:
-            await _answer(send, refused.status, refused.message)
+            await _answer(send, *refused)
             return
+        headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _answer(send, 413, too_large_message(self.max_bytes))
@@ -75,6 +67,20 @@ class Guard:
             return message
 
         return limited_receive
+
+
+def _key_refusal(scope: Scope) -> tuple[int, str] | None:
+    """Why the request's key is refused (status, message), or None. Its own frame: the keys sent
+    and the key ring are never locals of the frame the app's errors pass through."""
+    state = scope["app"].state
+    ring: KeyRing | None = (
+        state.admin_keys if scope["path"].startswith(ADMIN_PREFIX) else state.api_keys
+    )
+    keys_sent = [value for name, value in scope["headers"] if name == _KEY_HEADER]
+    if len(keys_sent) > 1:
+        return 400, f"{len(keys_sent)} {KEY_HEADER} headers; send one"
+    refused = check_key(ring, _key_text(keys_sent[0]) if keys_sent else None)
+    return None if refused is None else (refused.status, refused.message)
 
 
 def _key_text(value: bytes) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from core.logging import get_logger
+from core.logging import configure_logging, get_logger, logging_settings
 
 _log = get_logger(__name__)
 
@@ -67,9 +67,14 @@ def _forget(pid: int | None) -> None:
         multiprocess.mark_process_dead(pid, folder)
 
 
-def serve_worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
-    """One worker process: its own socket, one uvicorn server on it."""
+def serve_worker(
+    host: str, port: int, uvicorn_options: dict[str, Any], log_settings: tuple[str, bool]
+) -> None:
+    """One worker process: its own socket, one uvicorn server on it, logging as the parent was
+    told to (a spawned process starts with the defaults)."""
     import uvicorn
+
+    configure_logging(*log_settings)
 
     try:
         listener = reuse_port_socket(host, port)
@@ -96,7 +101,9 @@ def run_workers(
     context = multiprocessing.get_context("spawn")
 
     def start() -> BaseProcess:
-        process = context.Process(target=serve_worker, args=(host, port, uvicorn_options))
+        process = context.Process(
+            target=serve_worker, args=(host, port, uvicorn_options, logging_settings())
+        )
         process.start()
         return process
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -116,3 +117,31 @@ def test_a_worker_that_cannot_start_stops_the_service_with_exit_code_3() -> None
         timeout=60,
     )
     assert supervisor.returncode == 3
+
+
+@pytest.mark.slow
+def test_a_worker_logs_the_way_the_service_was_told_to() -> None:
+    """``churn serve --json-logs --workers 2`` logged JSON in the supervisor only: each spawned
+    worker started with the default console lines, so a log shipper got both."""
+    port = _free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", port))  # a plain socket: the worker's bind fails
+        taken.listen(1)
+        supervisor = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from core.logging import configure_logging; "
+                "configure_logging('INFO', json_logs=True); "
+                "from serving.workers import run_workers; sys.exit(run_workers(1, "
+                f"'127.0.0.1', {port}, {{'app': 'tests.serving.pid_app:app'}}, 0.1))",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert supervisor.returncode == 3
+    lines = [line for line in supervisor.stderr.splitlines() if "worker cannot listen" in line]
+    assert lines and json.loads(lines[0])["event"] == "worker cannot listen"
