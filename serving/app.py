@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -22,7 +23,6 @@ from core.config import Config
 from models import tracking
 from serving import errors, metrics
 from serving.auth import api_key_header, load_keys
-from serving.fastpath import snapshot_rows
 from serving.guard import Guard
 from serving.schemas import (
     CUSTOMER_ID_PATTERN,
@@ -96,14 +96,16 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(_v1(settings))
     app.add_middleware(Guard, max_bytes=settings.max_request_bytes)
     app.add_middleware(metrics.RequestMetrics)
-    app.openapi = _openapi_with_a_real_example(app)  # type: ignore[method-assign]
+    app.openapi = _openapi_with_a_typical_example(app)  # type: ignore[method-assign]
     return app
 
 
-def _openapi_with_a_real_example(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """FastAPI's schema, with the raw-feature example replaced by a snapshot customer's values
-    for exactly the served model's features once one serves: /docs' "Try it out" then sends a
-    request that scores, where the static example (a few names and "...") can only get a 422."""
+def _openapi_with_a_typical_example(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema, with the raw-feature example replaced by typical values for exactly the
+    served model's features once one serves: /docs' "Try it out" then sends a request that
+    scores, where the static example (a few names and "...") can only get a 422. Typical, not a
+    customer's: the schema is served without a key, and the first snapshot customer's whole
+    record was in it."""
     static = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -112,12 +114,32 @@ def _openapi_with_a_real_example(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if serving is None:
             return schema
         schema = copy.deepcopy(schema)
-        row = snapshot_rows(serving.store.check_rows.head(1), serving.required_features)[0]
         features = schema["components"]["schemas"]["CustomerFeatures"]["properties"]["features"]
-        features["examples"] = [row]  # plain Python values: snapshot_rows goes through object
+        features["examples"] = [_typical_features(serving)]
         return schema
 
     return openapi
+
+
+def _typical_features(serving: Serving) -> dict[str, Any]:
+    """Per served feature, the middle of the snapshot's check rows: the median of a number, the
+    most common text or yes/no value; None where every row lacks it."""
+    rows = serving.store.check_rows
+    example: dict[str, Any] = {}
+    for name in serving.required_features:
+        column = rows[name]
+        if serving.feature_kinds[name] == "number":
+            median = column.median()
+            example[name] = None if pd.isna(median) else float(median)
+        else:
+            counts = column.dropna().value_counts()
+            example[name] = None if counts.empty else _plain(counts.index[0])
+    return example
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value JSON writes."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def app_from_environment() -> FastAPI:

@@ -289,6 +289,14 @@ def test_the_docs_example_request_scores_with_the_served_models_features(
     [example] = features["examples"]
 
     assert sorted(example) == sorted(required_features(client))
+    # served without a key: typical values, not the first snapshot customer's record
+    first = client.app.state.holder.current.store.check_rows.iloc[0]  # type: ignore[attr-defined]
+    differ = [
+        name
+        for name, value in example.items()
+        if value is not None and not pd.isna(first[name]) and value != first[name]
+    ]
+    assert len(differ) > len(example) / 4
     body = {"customers": [{"customer_id": "C0000006", "features": example}]}
     answer = client.post("/v1/score", json=body, headers=auth())
     assert answer.status_code == 200, answer.text
