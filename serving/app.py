@@ -12,12 +12,13 @@ import copy
 import math
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field, create_model
 
 from core.config import Config
 from models import tracking
@@ -45,6 +46,8 @@ from serving.scoring import (
 )
 from serving.settings import ServiceSettings, config_from_environment
 from serving.state import Serving, ServingHolder
+
+Batch = TypeVar("Batch", bound=BaseModel)
 
 API_TITLE = "Churn scoring service"
 API_DESCRIPTION = (
@@ -170,9 +173,27 @@ def _retry_after(holder: ServingHolder) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(holder.settings.reload_poll_seconds)))}
 
 
-def _check_batch(size: int, settings: ServiceSettings) -> None:
-    if size > settings.max_batch_size:
-        raise errors.ApiError(413, errors.batch_limit_message(size, settings.max_batch_size))
+def _batch_limited(model: type[Batch], field: str, limit: int) -> type[Batch]:
+    """``model`` whose batch field holds at most ``limit`` entries. Pydantic then stops at the
+    first entry past the limit, and the validation handler answers 413 from the raw body; the
+    route's own check came after every entry was validated (235,000 entries held a worker's
+    event loop for 2 s, probes included, before the 413)."""
+    info = model.model_fields[field]
+    limited: Any = Annotated[info.annotation, Field(max_length=limit)]
+    return create_model(
+        model.__name__, __base__=model, __module__=model.__module__, **{field: (limited, info)}
+    )
+
+
+def _body(model: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route's ``body`` parameter as ``model`` (made per app, so it cannot be named
+    in the route's annotations)."""
+
+    def declare(route: Callable[..., Any]) -> Callable[..., Any]:
+        route.__annotations__["body"] = model
+        return route
+
+    return declare
 
 
 def _probes() -> APIRouter:
@@ -236,8 +257,8 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         summary="Score customers from raw feature values",
         responses=error_responses(413, 415, 422, 503),
     )
+    @_body(_batch_limited(ScoreRequest, "customers", settings.max_batch_size))
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse | JSONResponse:
-        _check_batch(len(body.customers), settings)
         serving = _serving(request)  # read once: the whole answer comes from this model
         check_request(serving, body.customers)
         loop, compute = asyncio.get_running_loop(), request.app.state.compute
@@ -268,8 +289,8 @@ def _v1(settings: ServiceSettings) -> APIRouter:
         summary="Score customers of the latest snapshot by id (precomputed batch decision)",
         responses=error_responses(404, 413, 415, 422, 503),
     )
+    @_body(_batch_limited(ByIdRequest, "customer_ids", settings.max_batch_size))
     async def score_by_id(body: ByIdRequest, request: Request) -> Response:
-        _check_batch(len(body.customer_ids), settings)
         return _by_id(_serving(request), body.customer_ids)
 
     # HEAD beside GET, out of the schema (see _probes): monitors probe a route with it
