@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.logging import get_logger
+from serving.schemas import MAX_TEXT_LENGTH
 
 _log = get_logger(__name__)
 
@@ -85,6 +86,9 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     be long or sensitive)."""
     details = []
     seen_values: set[tuple[Any, ...]] = set()
+    too_long = {
+        tuple(item.get("loc", ()))[:-1] for item in errors if item.get("type") == "string_too_long"
+    }
     for item in errors:
         location = tuple(item.get("loc", ()))
         message = str(item.get("msg", "invalid value"))
@@ -101,7 +105,11 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if location in seen_values:
                 continue
             seen_values.add(location)
-            message = "expected a number, true/false, text or null"
+            message = (
+                f"text longer than {MAX_TEXT_LENGTH} characters"
+                if location in too_long
+                else "expected a number, true/false, text or null"
+            )
         details.append(
             {
                 "field": field_path(location),
@@ -112,7 +120,7 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return details
 
 
-_UNION_MEMBERS = {"float", "int", "bool", "str"}
+_UNION_MEMBERS = {"float", "int", "bool", "str", "constrained-str"}
 
 
 def _is_feature_value(location: tuple[Any, ...]) -> bool:

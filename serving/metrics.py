@@ -127,9 +127,18 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_record)
         finally:
             template = _template(scope)
-            method = scope["method"] if template != UNMATCHED else "-"
+            method = _method_label(scope["method"]) if template != UNMATCHED else "-"
             _child(REQUESTS, method, template, str(status)).inc()
             _child(LATENCY, method, template).observe(time.perf_counter() - started)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST"})
+"""The methods the service routes; any other is counted as ``other``: a caller sending
+PROPFIND, MKCOL, LOCK and so on added a label series (and a histogram) per method."""
+
+
+def _method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
 
 
 def _template(scope: Scope) -> str:

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-FeatureValue = float | int | bool | str | None
+MAX_TEXT_LENGTH = 256
+"""The longest text a feature value may be: a country, a plan or a channel, never a document (a
+value of megabytes was accepted and echoed back in a warning, answer 3.5x the request)."""
+
+FeatureValue = (
+    float | int | bool | Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)] | None
+)
 CUSTOMER_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"
 """Any id the data contract accepts (text, read as is: spaces, accents, ``/`` included), up to
 256 characters and without control characters, which no CRM id holds and which would only

@@ -585,6 +585,9 @@ def test_requests_a_crm_may_send_by_mistake_get_a_4xx_that_says_what_to_fix(
     listed = dict(customers[0]["features"], rfm_orders_30d=[1])
     as_list = client.post("/v1/score", json={"customers": [{"features": listed}]}, headers=auth())
     lax = client.post("/v1/score", json={"customers": customers, "explain": "yes"}, headers=auth())
+    country = next(name for name in customers[0]["features"] if name.startswith("static_"))
+    novel = dict(customers[0]["features"], **{country: "é" * 100_000})
+    long_text = client.post("/v1/score", json={"customers": [{"features": novel}]}, headers=auth())
     many = dict(customers[0]["features"], **{f"no_such_{i}": 1 for i in range(5_000)})
     flood = client.post("/v1/score", json={"customers": [{"features": many}]}, headers=auth())
 
@@ -600,6 +603,16 @@ def test_requests_a_crm_may_send_by_mistake_get_a_4xx_that_says_what_to_fix(
             "message": "expected a number, true/false, text or null",
         }
     ]
+    # a text value of 100,000 characters was scored and echoed back whole in a warning
+    assert long_text.status_code == 422
+    assert long_text.json()["error"]["details"] == [
+        {
+            "field": f"customers[0].features.{country}",
+            "customer_index": 0,
+            "message": "text longer than 256 characters",
+        }
+    ]
+    assert len(long_text.content) < 2_000
     assert lax.status_code == 422 and lax.json()["error"]["details"][0]["field"] == "explain"
     assert flood.status_code == 422
     assert len(flood.json()["error"]["details"]) == 50
@@ -676,6 +689,8 @@ def test_metrics_count_routes_and_statuses_and_show_the_version(
     client.post("/v1/score/by-id", json={"customer_ids": [customer]}, headers=auth())
     client.post("/v1/score/by-id", json={"customer_ids": [customer]})
     client.get("/v1/customers/NOPE/score", headers=auth())
+    for method in ("PROPFIND", "MKCOL", "LOCK"):  # each was a label series of its own
+        assert client.request(method, "/health").status_code == 405
 
     text = client.get("/metrics").text
 
@@ -683,6 +698,8 @@ def test_metrics_count_routes_and_statuses_and_show_the_version(
     assert 'route="/v1/score/by-id",status="401"' in text
     assert 'route="/v1/customers/{customer_id}/score",status="404"' in text
     assert 'churn_http_request_duration_seconds_bucket{le="0.005",method="POST"' in text
+    assert 'method="other",route="/health",status="405"' in text
+    assert "PROPFIND" not in text and "MKCOL" not in text
     assert 'churn_score_probability_count{source="snapshot"}' in text
     assert (
         'churn_model_version{alias="champion",registered_model="churn-classifier",version="1"} 1.0'
