@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import copy
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
@@ -28,6 +28,7 @@ from serving.guard import Guard
 from serving.schemas import (
     CUSTOMER_ID_PATTERN,
     ByIdRequest,
+    CustomerFeatures,
     Health,
     ModelInfo,
     Readiness,
@@ -185,6 +186,17 @@ def _batch_limited(model: type[Batch], field: str, limit: int) -> type[Batch]:
     )
 
 
+COMPUTE_TURN_ROWS = 100
+"""Rows one request computes per turn of the scoring thread. A batch takes its turns one after
+another, so a request arriving meanwhile waits for one turn of each batch in flight, not for
+whole batches: a one-row request behind two 1,000-row explained batches waited 4.4 s."""
+
+
+def _turns(customers: list[CustomerFeatures]) -> Iterator[list[CustomerFeatures]]:
+    for start in range(0, len(customers), COMPUTE_TURN_ROWS):
+        yield customers[start : start + COMPUTE_TURN_ROWS]
+
+
 def _body(model: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route's ``body`` parameter as ``model`` (made per app, so it cannot be named
     in the route's annotations)."""
@@ -270,15 +282,17 @@ def _v1(settings: ServiceSettings) -> APIRouter:
             # the checked pandas-free path, in the scoring thread: XGBoost's SHAP call releases
             # the GIL, so the loop parses the next requests meanwhile (measured: 1.6 x the
             # requests/s of inline at concurrency 16, the same at concurrency 1)
-            answers = await loop.run_in_executor(
-                compute, score_rows_explained, serving, body.customers
-            )
+            answers = []
+            for rows in _turns(body.customers):
+                answers += await loop.run_in_executor(compute, score_rows_explained, serving, rows)
         else:
-            frame = request_frame(serving, [customer.features for customer in body.customers])
-            customer_ids = [customer.customer_id for customer in body.customers]
-            answers = await loop.run_in_executor(
-                compute, score_frame, serving, frame, customer_ids, body.explain
-            )
+            answers = []
+            for rows in _turns(body.customers):
+                frame = request_frame(serving, [customer.features for customer in rows])
+                customer_ids = [customer.customer_id for customer in rows]
+                answers += await loop.run_in_executor(
+                    compute, score_frame, serving, frame, customer_ids, body.explain
+                )
         add_category_warnings(serving, answers, body.customers)
         metrics.observe_scores("features", (a["churn_probability"] for a in answers))
         return JSONResponse({**serving.provenance(serving.model.version), "scores": answers})
