@@ -36,6 +36,37 @@ def test_budget_and_capacity_are_never_exceeded(
     assert (gain[rows, choice[rows]] > 0).all()  # never an offer expected to lose money
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    budget=st.floats(0, 30),
+    capacities=st.lists(st.one_of(st.none(), st.integers(0, 8)), min_size=3, max_size=3),
+)
+def test_the_shortlist_loses_no_gain(
+    seed: int, budget: float, capacities: list[int | None]
+) -> None:
+    """Each offer's programme is cut to its best ``reach`` customers; the optimum must not move.
+    A few dozen sends among 300 customers make the cut bind, and customers who gain much from
+    one offer gain much from the others: the offers compete for the same customers."""
+    rng = np.random.default_rng(seed)
+    gain = rng.gamma(2.0, 1.0, (300, 1)) * rng.uniform(0.8, 1.2, (300, 3)) - 0.5
+    allowed = rng.random((300, 3)) < 0.8
+    costs = [1.0, 2.5, 4.0]
+
+    def total(choice: np.ndarray) -> float:
+        rows = np.flatnonzero(choice != NO_OFFER)
+        return float(gain[rows, choice[rows]].sum())
+
+    trimmed = allocate(gain, allowed, costs, capacities, budget)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            "offers.allocation.shortlist", lambda gain, eligible, *_: np.ones_like(eligible)
+        )
+        whole = allocate(gain, allowed, costs, capacities, budget)
+
+    assert total(trimmed) == pytest.approx(total(whole), rel=1e-6, abs=1e-9)
+
+
 def test_allocation_takes_the_best_offer_per_customer_when_money_is_no_object() -> None:
     gain = np.array([[1.0, 3.0], [-1.0, -2.0], [5.0, 0.5]])
     allowed = np.array([[True, True], [True, True], [False, True]])

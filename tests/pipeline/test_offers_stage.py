@@ -314,6 +314,44 @@ def test_an_offers_log_too_young_to_judge_learners_recommends_nothing_yet(
     assert learnt["no_evidence_reason"] is None and learnt["uplift_learner"] != "none"
 
 
+def test_a_solver_out_of_time_skips_a_yardstick_but_stops_the_campaign_in_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 100k customers the oracle's allocation on the truth found no solution within the 60 s
+    limit: a traceback, and the targets, CRM file and policy already made were lost."""
+    from offers.allocation import AllocationError
+
+    def out_of_time(*args: object, **kwargs: object) -> np.ndarray:
+        raise AllocationError("offer allocation: the solver found no solution (time limit)")
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["paths"] = {"offers_dir": "late/offers", "evaluation_dir": "late/evaluation"}
+    (project / "late.yaml").write_text(yaml.safe_dump(params))
+    late = Config.load(project / "late.yaml")
+    later = late.model_copy(
+        update={"paths": late.paths.model_copy(update={"offers_dir": project / "later/offers"})}
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.setattr("offers.truth.oracle", out_of_time)
+        patch.setattr("offers.held_out.allocate", out_of_time)
+        with capture_logs() as logs:
+            metrics = offers.run(late, require_reasons=False)
+        patch.setattr("pipeline.offers.allocate_campaign", out_of_time)
+        with pytest.raises(typer.Exit) as stopped:
+            offers.run(later, require_reasons=False)
+
+    assert metrics["truth"] is None and metrics["held_out"] is None
+    skipped = {entry["event"] for entry in logs if entry["log_level"] == "warning"}
+    assert "the truth comparison is skipped: an allocation on the truth found no solution" in (
+        skipped
+    )
+    assert (project / "late/offers/targets.parquet").is_file()
+    assert stopped.value.exit_code == 1
+    assert "the solver found no solution" in capsys.readouterr().err
+    assert not (project / "later/offers").exists()
+
+
 def test_an_export_without_orders_or_subscriptions_exits_1_naming_what_the_value_needs(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
