@@ -261,6 +261,7 @@ def build_features(
     *,
     labelled: bool = True,
     context: Context | None = None,
+    only: ir.Table | None = None,
 ) -> ir.Table:
     """One row per (customer, cutoff) in the population: keys, features and, if labelled, churn.
 
@@ -271,6 +272,9 @@ def build_features(
     pick cutoffs with :func:`cutoff_grid`. ``context`` defaults to :func:`build_context` of
     ``tables`` (one small query for the event types); a build over a slice of the customers
     (``features.partitions``) passes the whole export's, so every slice has the same columns.
+    ``only``: (``customer_id``, ``cutoff_date``) pairs; the population is cut to them before any
+    history is joined, for a caller that needs a few pairs (the offers stage: the customers
+    each campaign sent to, at its send date). A pair's row is the same as in the whole build.
     """
     dates = as_dates(cutoffs)
     labels.require_source(tables, churn)
@@ -285,6 +289,14 @@ def build_features(
         labels.population(_customers(tables["customers"], context), cutoff_rows, source, churn),
         len(dates),
     )
+    if only is not None:
+        population = population.semi_join(
+            only,
+            [
+                population.customer_id == only.customer_id,
+                population.cutoff_date == only.cutoff_date,
+            ],
+        )
     frame = _with_aggregates(population, tables, active, context, features.history_days)
     values = _feature_values(frame, active, context)
     if not labelled:

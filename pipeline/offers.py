@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 import typer
@@ -36,8 +37,9 @@ from core.atomic import atomic_dir, atomic_path, json_text, rounded, write_json
 from core.config import Config, OffersConfig
 from core.layout import CRM_IMPORT_FILE, POLICY_DIR, REASONS_FILE, SNAPSHOT_FILE, TARGETS_FILE
 from core.logging import first_line, get_logger
-from features.build import build_features
+from features.build import build_context, build_features
 from features.engine import connect
+from features.partitions import for_customers
 from features.sources import load_raw_tables
 from models import tracking
 from models.candidates import FeatureColumns, build_preprocessor, model_inputs
@@ -46,12 +48,14 @@ from models.training import predict_churn
 from offers import truth as strategies
 from offers.allocation import AllocationError
 from offers.campaigns import (
+    SEND_PAIR_SCHEMA,
     CampaignDataError,
     CampaignSplit,
     TooFewCampaignsError,
     campaign_rows,
     in_catalogue,
     send_dates,
+    send_pairs,
     split_campaigns,
 )
 from offers.fitting import (
@@ -355,7 +359,14 @@ def _judge_learners(
     offers_config = config.offers
     offers_log = tables["offers"].to_pandas()
     dates = send_dates(offers_log)
-    at_sends = build_features(tables, dates, config.features, config.churn).to_pandas()
+    at_sends = build_features(
+        for_customers(tables, sorted(offers_log["customer_id"].astype(str).unique())),
+        dates,
+        config.features,
+        config.churn,
+        context=build_context(tables, dates, config.features.families),
+        only=ibis.memtable(send_pairs(offers_log), schema=SEND_PAIR_SCHEMA),
+    ).to_pandas()
     catalog = [offer.id for offer in offers_config.catalog]
     rows = in_catalogue(campaign_rows(offers_log, at_sends), catalog)
     rows["churn_probability"] = predict_churn(champion, rows, columns)

@@ -26,6 +26,7 @@ from features.engine import (
 from features.partitions import (
     CustomerRange,
     customer_ranges,
+    for_customers,
     partition_count,
     plan_slices,
     slice_runs,
@@ -84,6 +85,37 @@ def test_a_build_over_customer_slices_equals_the_whole_build_exactly(
     assert_frame_equal(sliced, whole, check_exact=True)
     # same rows in the same row groups: the file does not show how it was sliced
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_a_build_of_some_customers_at_some_cutoffs_equals_their_rows_of_the_whole_build(
+    generated: dict[str, ir.Table],
+) -> None:
+    """The offers stage builds only the (customer, send date) pairs its campaigns reached: at
+    100k customers the whole build was 594,404 rows of which it kept 106,213."""
+    snapshot = resolve_snapshot_date(generated, FeaturesConfig())
+    cutoffs = cutoff_grid(snapshot, CUTOFFS, CHURN.horizon_days)
+    context = build_context(generated, cutoffs, FeaturesConfig().families)
+    whole = build_features(generated, cutoffs, FeaturesConfig(), CHURN).execute()
+    wanted = whole.sample(40, random_state=3)[["customer_id", "cutoff_date"]]
+    outside = pd.DataFrame({"customer_id": ["NOBODY"], "cutoff_date": [cutoffs[0]]})
+    pairs = pd.concat([wanted, outside], ignore_index=True)
+
+    some = build_features(
+        for_customers(generated, sorted(set(pairs["customer_id"]))),
+        cutoffs,
+        FeaturesConfig(),
+        CHURN,
+        context=context,
+        only=ibis.memtable(pairs, schema={"customer_id": "string", "cutoff_date": "date"}),
+    ).execute()
+
+    expected = whole.merge(wanted, on=["customer_id", "cutoff_date"])
+    assert len(some) == len(wanted) == 40
+    assert_frame_equal(
+        some.sort_values(list(ROW_ORDER)).reset_index(drop=True),
+        expected.sort_values(list(ROW_ORDER)).reset_index(drop=True),
+        check_exact=True,
+    )
 
 
 def test_every_slice_has_the_whole_exports_event_type_columns(tmp_path: Path) -> None:
