@@ -140,21 +140,3 @@ def plan_slices(tables: Mapping[str, ir.Table], config: FeaturesConfig) -> list[
     )
     limit = memory_limit_bytes(config.duckdb.memory_limit)
     return customer_ranges(tables["customers"], partition_count(rows, limit, config.partition_rows))
-
-
-def for_customers(
-    tables: Mapping[str, ir.Table], customer_ids: Sequence[str]
-) -> dict[str, ir.Table]:
-    """``tables`` narrowed to the rows of ``customer_ids``, for a build that needs only them (the
-    offers stage's features at the campaigns' send dates: about a fifth of the customers).
-
-    Exact for the same reason slices are, provided the build is given the whole export's
-    ``context``, so its columns are those of a build over everyone.
-    """
-    wanted = ibis.memtable({"customer_id": list(customer_ids)}, schema={"customer_id": "string"})
-    return {
-        name: table.filter(table.customer_id.isin(wanted.customer_id))
-        if "customer_id" in table.columns
-        else table
-        for name, table in tables.items()
-    }

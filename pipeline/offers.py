@@ -37,9 +37,8 @@ from core.atomic import atomic_dir, atomic_path, json_text, rounded, write_json
 from core.config import Config, OffersConfig
 from core.layout import CRM_IMPORT_FILE, POLICY_DIR, REASONS_FILE, SNAPSHOT_FILE, TARGETS_FILE
 from core.logging import first_line, get_logger
-from features.build import build_context, build_features
+from features.build import build_features
 from features.engine import connect
-from features.partitions import for_customers
 from features.sources import load_raw_tables
 from models import tracking
 from models.candidates import FeatureColumns, build_preprocessor, model_inputs
@@ -360,11 +359,10 @@ def _judge_learners(
     offers_log = tables["offers"].to_pandas()
     dates = send_dates(offers_log)
     at_sends = build_features(
-        for_customers(tables, sorted(offers_log["customer_id"].astype(str).unique())),
+        tables,
         dates,
         config.features,
         config.churn,
-        context=build_context(tables, dates, config.features.families),
         only=ibis.memtable(send_pairs(offers_log), schema=SEND_PAIR_SCHEMA),
     ).to_pandas()
     catalog = [offer.id for offer in offers_config.catalog]

@@ -26,7 +26,6 @@ from features.engine import (
 from features.partitions import (
     CustomerRange,
     customer_ranges,
-    for_customers,
     partition_count,
     plan_slices,
     slice_runs,
@@ -94,18 +93,16 @@ def test_a_build_of_some_customers_at_some_cutoffs_equals_their_rows_of_the_whol
     100k customers the whole build was 594,404 rows of which it kept 106,213."""
     snapshot = resolve_snapshot_date(generated, FeaturesConfig())
     cutoffs = cutoff_grid(snapshot, CUTOFFS, CHURN.horizon_days)
-    context = build_context(generated, cutoffs, FeaturesConfig().families)
     whole = build_features(generated, cutoffs, FeaturesConfig(), CHURN).execute()
     wanted = whole.sample(40, random_state=3)[["customer_id", "cutoff_date"]]
     outside = pd.DataFrame({"customer_id": ["NOBODY"], "cutoff_date": [cutoffs[0]]})
     pairs = pd.concat([wanted, outside], ignore_index=True)
 
     some = build_features(
-        for_customers(generated, sorted(set(pairs["customer_id"]))),
+        generated,
         cutoffs,
         FeaturesConfig(),
         CHURN,
-        context=context,
         only=ibis.memtable(pairs, schema={"customer_id": "string", "cutoff_date": "date"}),
     ).execute()
 
