@@ -144,8 +144,9 @@ def batch_limit_message(size: int, limit: int) -> str:
 def oversized_batch(body: Any, field: str | None, limit: int) -> str | None:
     """The 413 message for a body whose batch ``field`` holds over ``limit`` entries, else None.
 
-    Routes check the size once the body validates; a batch that is both too large and
-    malformed is answered here, from the raw body, with the same 413 rather than a 422.
+    The request models cap the batch field (``serving.app._batch_limited``), so an oversized
+    batch always fails validation; it is answered here, from the raw body, with 413 rather than
+    a 422, also when its entries are malformed.
     """
     entries = body.get(field) if isinstance(body, dict) and field is not None else None
     if isinstance(entries, list) and len(entries) > limit:
