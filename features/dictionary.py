@@ -36,7 +36,8 @@ entry, resolving names such as `events_count_90d_web_session`).
   strictly before it; a window of N days is `[cutoff - N days, cutoff)` (windows used:
   {", ".join(str(days) for days in FEATURE_WINDOWS)} days).
 - **History**: nothing older than `features.history_days` (params) is read, except by the
-  lifecycle features. "Days since" features are null when nothing happened within the history.
+  lifecycle and subscription features. "Days since" features are null when nothing happened
+  within the history.
 - **Missing values**: counts and sums are 0 when there are no rows; rates and shares are null when
   their denominator is 0; days are fractional.
 - **Families** are switched on and off in `features.families` (params). A family whose source table
