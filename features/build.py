@@ -52,6 +52,7 @@ from features.cutoffs import (
 from features.definitions import FAMILIES as FAMILY_DEFS
 from features.definitions import FeatureDef, describe, feature_definitions, unique_slugs
 from features.event_stats import count_stats, event_codes, stats_of, value_stats, with_codes
+from features.expr import rounded
 from features.families import FAMILIES, Context, Family
 from features.families.base import Aggregates
 from features.rows import SOURCES
@@ -533,10 +534,10 @@ def _settled(value: ir.Value, family: str) -> ir.Value:
     """Computed floats rounded to ``FLOAT_DECIMALS`` (static attributes stay as exported).
 
     Multi-threaded sums add in varying order; rounding keeps their last-bit noise out of the
-    files, so the same data gives the same bytes.
+    files, so the same data gives the same bytes, on either engine (:func:`features.expr.rounded`).
     """
     if family != "static" and value.type().is_floating():
-        return value.round(FLOAT_DECIMALS)
+        return rounded(value, FLOAT_DECIMALS)
     return value
 
 

@@ -40,6 +40,8 @@ entry, resolving names such as `events_count_90d_web_session`).
   within the history.
 - **Missing values**: counts and sums are 0 when there are no rows; rates and shares are null when
   their denominator is 0; days are fractional.
+- **Precision**: computed decimals are rounded to 6 places, half away from zero, alike on DuckDB
+  and Spark; sums of money and means of durations are exact, so the row order cannot tip them.
 - **Families** are switched on and off in `features.families` (params). A family whose source table
   is absent from the export is switched off (partly, for lifecycle) and the build logs it.
 - **Names** start with their family. `<event_type>` and `<attribute>` stand for every event type in

@@ -8,6 +8,7 @@ nothing to divide by is null on every backend (Spark in ANSI mode would fail on 
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
@@ -20,12 +21,31 @@ MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
 
 def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
     """``later - earlier`` in (fractional) days; null when either is null."""
-    return later.delta(earlier, unit="microsecond") / MICROSECONDS_PER_DAY
+    return microseconds_between(later, earlier) / MICROSECONDS_PER_DAY
 
 
 def hours_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
     """``later - earlier`` in (fractional) hours; null when either is null."""
-    return later.delta(earlier, unit="microsecond") / MICROSECONDS_PER_HOUR
+    return microseconds_between(later, earlier) / MICROSECONDS_PER_HOUR
+
+
+def microseconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerValue:
+    """``later - earlier`` in whole microseconds; null when either is null."""
+    return later.delta(earlier, unit="microsecond")
+
+
+def mean_duration(
+    microseconds: ir.IntegerValue, where: ir.BooleanValue, unit_microseconds: int
+) -> ir.FloatingValue:
+    """The mean of ``microseconds`` (durations) where ``where``, in ``unit_microseconds`` units.
+
+    Summed as whole microseconds, so exact in any order: a mean of fractional days or hours
+    depends in its last bits on the order rows are added in, which differs between engines and
+    thread schedules, and that last bit can tip the 6-decimal rounding (one feature of the
+    default world came out 1e-6 apart on DuckDB and Spark).
+    """
+    total_microseconds = microseconds.sum(where=where)
+    return ratio(total_microseconds, microseconds.count(where=where)) / unit_microseconds
 
 
 def money(value: ir.NumericValue) -> ir.DecimalValue:
@@ -37,6 +57,23 @@ def money(value: ir.NumericValue) -> ir.DecimalValue:
     every backend and in any order; amounts are kept to a millionth, far below a cent.
     """
     return value.cast(MONEY)
+
+
+def rounded(value: ir.FloatingValue, decimals: int) -> ir.FloatingValue:
+    """``value`` rounded half away from zero to ``decimals`` places, bit for bit alike on every
+    engine.
+
+    SQL's ``ROUND(x, d)`` is not: DuckDB rounds the double's binary value, Spark the shortest
+    decimal text that reads back as it, so on the default world 27 of 14.8M features differed by
+    one unit in the last place (an average basket of 366.325 / 16: 22.895312 on DuckDB, 22.895313
+    on Spark). Scaling, rounding to a whole number and scaling back are IEEE operations both
+    perform alike. From 2**53 / 10**decimals on, the scaled value is already whole and there is
+    nothing to round: such values (and NaN, infinities) stay as they are, which also keeps the
+    whole number far inside the 64-bit integer it is cast to.
+    """
+    scale = 10.0**decimals
+    whole = (value * scale).round(0)
+    return ibis.ifelse(value.abs() < 2.0**53 / scale, whole / scale, value)
 
 
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:

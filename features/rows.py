@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from features.expr import days_between, hours_between
+from features.expr import microseconds_between
 
 COMPLETED = "completed"
 NPS_EVENT = "survey_nps"
@@ -44,7 +44,8 @@ def _orders(orders: ir.Table) -> ir.Table:
 
     ``prev_order_ts`` and ``first_order_ts`` are taken among orders of the same kind (completed
     or not), so for a completed order they are the previous and the first completed order; for
-    other orders they are not used. ``gap_days`` is the gap to the previous purchase.
+    other orders they are not used. ``gap_us`` is the gap to the previous purchase in
+    microseconds (whole numbers, so their mean is exact: :func:`features.expr.mean_duration`).
     """
     narrowed = orders.select(
         "customer_id",
@@ -62,7 +63,7 @@ def _orders(orders: ir.Table) -> ir.Table:
         first_order_ts=narrowed.order_ts.min().over(same_kind),
     )
     return with_history.mutate(
-        gap_days=days_between(with_history.order_ts, with_history.prev_order_ts)
+        gap_us=microseconds_between(with_history.order_ts, with_history.prev_order_ts)
     )
 
 
@@ -77,14 +78,15 @@ def _nps_answers(events: ir.Table) -> ir.Table:
 
 
 def _support_tickets(tickets: ir.Table) -> ir.Table:
-    """Tickets with ``response_hours`` (null while unanswered; only valid once answered)."""
+    """Tickets with ``response_us``, the wait for the first response in microseconds (null while
+    unanswered; only valid once answered)."""
     return tickets.select(
         "customer_id",
         "opened_ts",
         "first_response_ts",
         "resolved_ts",
         "csat",
-        response_hours=hours_between(tickets.first_response_ts, tickets.opened_ts),
+        response_us=microseconds_between(tickets.first_response_ts, tickets.opened_ts),
     )
 
 

@@ -11,7 +11,16 @@ import ibis.expr.types as ir
 
 from features.cutoffs import between, within
 from features.definitions import FEATURE_WINDOWS
-from features.expr import count, days_between, money, ratio, relative_change, total
+from features.expr import (
+    MICROSECONDS_PER_DAY,
+    count,
+    days_between,
+    mean_duration,
+    money,
+    ratio,
+    relative_change,
+    total,
+)
 from features.families.base import Context, Family
 
 TREND_WINDOWS = (30, 90)
@@ -34,8 +43,10 @@ def _aggregates(rows: ir.Table, context: Context) -> dict[str, ir.Value]:
         aggregates[f"_rfm_spend_prev_{days}d"] = amount.sum(where=in_previous)
     in_year = within(rows, ts, 365)
     aggregates |= {
-        "_rfm_gap_mean_365d": rows.gap_days.mean(where=purchase & in_year),
-        "_rfm_gap_std_365d": rows.gap_days.std(where=purchase & in_year, how="sample"),
+        "_rfm_gap_mean_365d": mean_duration(rows.gap_us, purchase & in_year, MICROSECONDS_PER_DAY),
+        "_rfm_gap_std_365d": (rows.gap_us / MICROSECONDS_PER_DAY).std(
+            where=purchase & in_year, how="sample"
+        ),
         "_rfm_returned_365d": rows.count(where=rows.returned & in_year),
         "_rfm_discount_365d": discount.sum(where=purchase & in_year),
         "_rfm_gross_365d": (amount + discount.fill_null(0)).sum(where=purchase & in_year),

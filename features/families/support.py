@@ -13,7 +13,13 @@ import ibis.expr.types as ir
 
 from features.cutoffs import within
 from features.definitions import FEATURE_WINDOWS
-from features.expr import count, days_between, hours_between
+from features.expr import (
+    MICROSECONDS_PER_HOUR,
+    count,
+    days_between,
+    hours_between,
+    mean_duration,
+)
 from features.families.base import Context, Family
 
 
@@ -22,14 +28,18 @@ def _aggregates(rows: ir.Table, context: Context) -> dict[str, ir.Value]:
     resolved = rows.resolved_ts < rows.cutoff_ts
     in_year = within(rows, rows.opened_ts, 365)
     waited_hours = ibis.ifelse(
-        answered, rows.response_hours, hours_between(rows.cutoff_ts, rows.opened_ts)
+        answered,
+        rows.response_us / MICROSECONDS_PER_HOUR,
+        hours_between(rows.cutoff_ts, rows.opened_ts),
     )
     aggregates: dict[str, ir.Value] = {
         f"_support_tickets_{days}d": rows.count(where=within(rows, rows.opened_ts, days))
         for days in FEATURE_WINDOWS
     }
     return aggregates | {
-        "_support_response_mean_365d": rows.response_hours.mean(where=in_year & answered),
+        "_support_response_mean_365d": mean_duration(
+            rows.response_us, in_year & answered, MICROSECONDS_PER_HOUR
+        ),
         "_support_response_max_365d": waited_hours.max(where=in_year),
         "_support_unresolved": rows.count(where=~resolved.fill_null(False)),
         # Tickets resolved at the same instant: the higher score counts (never the row order).

@@ -174,6 +174,7 @@ def test_spend_is_summed_exactly_so_a_rounding_tie_does_not_depend_on_row_order(
 
     assert a["rfm_orders_365d"] == 32
     assert a["rfm_spend_365d"] == 732.65
-    # 732.65 / 32 = 22.8953125 exactly; the sum is exact and the nearest double of 732.65 lies
-    # just below it, so the average rounds down whatever order the orders are added in
-    assert a["rfm_avg_basket_365d"] == 22.895312
+    # 732.65 / 32 = 22.8953125 exactly; the sum is exact, so the average is the same double
+    # (a hair below the tie) whatever order the orders are added in, and scaled by 10**6 for
+    # rounding it lands on the tie, which rounds away from zero (features.expr.rounded)
+    assert a["rfm_avg_basket_365d"] == 22.895313
