@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from core.atomic import atomic_dir, rounded, write_json, write_parquet
+from core.atomic import atomic_dir, atomic_path, rounded, write_json, write_parquet
 
 
 def test_failed_write_leaves_the_previous_file_untouched_and_no_temp_files(tmp_path: Path) -> None:
@@ -91,3 +92,78 @@ def test_rounded_reaches_every_float_however_nested_and_typed() -> None:
 
     assert rounded(payload) == {"a": [0.123457, [1.234568, {"b": 2.0}]], "n": 3}
     assert rounded(1.2e-8) == 0.0  # decimal places, not significant digits
+
+
+def test_a_stricter_umask_is_honoured_and_left_as_it_was(tmp_path: Path) -> None:
+    """Reading the umask sets it for a moment; it must be put back, or every later output (and
+    every file the process writes) gets the wider mask: private data world-readable."""
+    previous = os.umask(0o027)
+    try:
+        write_json(tmp_path / "report.json", {"a": 1})
+        with atomic_dir(tmp_path / "plots") as folder:
+            (folder / "x.csv").write_text("x\n")
+        current = os.umask(0o027)
+    finally:
+        os.umask(previous)
+
+    assert current == 0o027
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "plots").stat().st_mode) == 0o750
+
+
+def test_missing_parent_folders_are_created(tmp_path: Path) -> None:
+    write_json(tmp_path / "a" / "b" / "report.json", {"a": 1})
+    with atomic_dir(tmp_path / "c" / "d" / "plots") as folder:
+        (folder / "x.csv").write_text("x\n")
+
+    assert json.loads((tmp_path / "a" / "b" / "report.json").read_text()) == {"a": 1}
+    assert [p.name for p in (tmp_path / "c" / "d" / "plots").iterdir()] == ["x.csv"]
+
+
+def test_writes_leave_no_file_descriptor_open(tmp_path: Path) -> None:
+    """Each write opens a temporary file; one left open per write adds up in a process that
+    writes many files and ends in "Too many open files" half-way through a run."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd (Linux)")
+    before = len(list(fds.iterdir()))
+
+    for i in range(50):
+        write_json(tmp_path / f"{i}.json", {"i": i})
+
+    assert len(list(fds.iterdir())) <= before
+
+
+def test_a_writer_dying_mid_file_leaves_the_previous_file_and_no_temp_file(
+    tmp_path: Path,
+) -> None:
+    """The failure comes after the temporary file exists (``write_json`` fails before it does)."""
+    target = tmp_path / "out" / "scores.csv"
+    write_json(target, {"rows": 1})
+
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("customer_id,score\nC1,0.")
+        raise RuntimeError("stage died")
+
+    assert target.read_text() == '{\n  "rows": 1\n}\n'
+    assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]
+
+
+def test_json_keys_are_sorted_so_equal_content_gives_equal_bytes(tmp_path: Path) -> None:
+    """DVC compares metrics files by bytes: the insertion order of a dict must not show."""
+    write_json(tmp_path / "one.json", {"b": 1, "a": {"d": 2, "c": 3}})
+    write_json(tmp_path / "two.json", {"a": {"c": 3, "d": 2}, "b": 1})
+
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+    assert (tmp_path / "one.json").read_text() == (
+        '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
+    )
+
+
+def test_parquet_files_hold_no_index_column(tmp_path: Path) -> None:
+    """pandas reads an index column back as the index, so the round trip above cannot see one;
+    the CRM, Spark and DuckDB read the file as it is and would get an extra column."""
+    target = tmp_path / "table.parquet"
+    write_parquet(target, pd.DataFrame({"customer_id": ["a", "b"]}, index=[7, 9]))
+
+    assert pq.read_table(target).column_names == ["customer_id"]

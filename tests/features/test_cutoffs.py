@@ -43,3 +43,12 @@ def test_cutoff_table_holds_midnights_window_starts_and_horizon_end() -> None:
 def test_no_cutoffs_is_an_error() -> None:
     with pytest.raises(CutoffError, match="at least one"):
         cutoff_table([], [], horizon_days=10)
+
+
+def test_cutoffs_are_numbered_from_the_oldest_whatever_the_order_given() -> None:
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=30 * i) for i in range(6)]
+
+    rows = cutoff_table(days[::-1], [], horizon_days=10).to_pyarrow().to_pylist()
+
+    assert [row["cutoff_date"] for row in rows] == days
+    assert [row["_cutoff_number"] for row in rows] == list(range(6))

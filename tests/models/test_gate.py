@@ -64,3 +64,25 @@ def test_the_primary_metric_is_chosen_by_params() -> None:
 def test_missing_metric_names_what_is_there() -> None:
     with pytest.raises(GateError, match="no 'emp'"):
         decide_promotion({"pr_auc": 0.9, "ece": 0.0}, CHAMPION, "emp", GATE)
+
+
+def test_a_gain_of_exactly_the_margin_is_promoted() -> None:
+    # binary fractions, so the gain is exactly the margin: "beat by min_improvement" includes it
+    gate = GateConfig(min_improvement=0.125, ece_tolerance=0.0625)
+    champion = {"pr_auc": 0.5, "ece": 0.125}
+
+    decision = decide_promotion({"pr_auc": 0.625, "ece": 0.125}, champion, "pr_auc", gate)
+
+    assert decision.promote
+    assert not decide_promotion({"pr_auc": 0.5625, "ece": 0.125}, champion, "pr_auc", gate).promote
+
+
+def test_calibration_worse_by_exactly_the_tolerance_is_promoted() -> None:
+    # "at most ece_tolerance worse": worse by exactly the tolerance passes, a hair more does not
+    gate = GateConfig(min_improvement=0.125, ece_tolerance=0.0625)
+    champion = {"pr_auc": 0.5, "ece": 0.125}
+
+    decision = decide_promotion({"pr_auc": 0.75, "ece": 0.1875}, champion, "pr_auc", gate)
+
+    assert decision.promote
+    assert not decide_promotion({"pr_auc": 0.75, "ece": 0.25}, champion, "pr_auc", gate).promote

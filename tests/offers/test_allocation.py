@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import hashlib
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from offers.allocation import NO_OFFER, allocate, control_group, hash_unit
+from offers.allocation import (
+    NO_OFFER,
+    AllocationError,
+    allocate,
+    check_allocation,
+    control_group,
+    hash_unit,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -126,3 +136,60 @@ def test_control_group_is_independent_of_the_customers_score() -> None:
 def test_no_budget_sends_nothing(budget: float) -> None:
     choice = allocate(np.ones((3, 1)), np.ones((3, 1), bool), [1.0], [None], budget)
     assert (choice == NO_OFFER).all()
+
+
+def test_the_control_hash_is_the_documented_recipe_so_anyone_with_the_salt_can_audit_it() -> None:
+    """SHA-256 of ``salt|campaign_id|customer_id``, first 8 bytes big-endian, over 2**64."""
+    ids = ["C0000001", "C0000042"]
+
+    def audit(customer_id: str) -> float:
+        digest = hashlib.sha256(f"pepper|CMP-7|{customer_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2.0**64
+
+    assert hash_unit(ids, "CMP-7", "pepper").tolist() == [audit(c) for c in ids]
+    assert hash_unit(["C0000001"], "CMP-1", "salt").tolist() == [0.044318940189763574]
+
+
+def test_check_allocation_refuses_a_solution_over_the_budget_or_a_capacity() -> None:
+    """The last line of defence against a solver answer that breaks a constraint."""
+    costs, capacities = [1.0, 2.5], [None, 1]
+
+    check_allocation(np.array([0, 1, NO_OFFER, 0]), costs, capacities, budget=4.5)  # exactly on
+    with pytest.raises(AllocationError, match="over the budget"):
+        check_allocation(np.array([0, 1, NO_OFFER, 0]), costs, capacities, budget=4.49)  # a cent
+    with pytest.raises(AllocationError, match="offer 1: 2 sends, over its capacity 1"):
+        check_allocation(np.array([1, 1, NO_OFFER]), costs, capacities, budget=100.0)
+
+
+def test_a_customer_gets_at_most_one_offer_even_when_two_would_pay() -> None:
+    # the better offer has the lower index, and one customer holding both would use the budget
+    gain = np.array([[3.0, 1.0], [2.0, 0.0]])
+    allowed = np.ones((2, 2), dtype=bool)
+
+    assert allocate(gain, allowed, [1.0, 1.0], [None, None], budget=100.0).tolist() == [0, 0]
+    assert allocate(gain, allowed, [1.0, 1.0], [None, None], budget=2.0).tolist() == [0, 0]
+
+
+def test_no_solution_from_the_solver_is_an_allocation_error_naming_the_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        "offers.allocation.optimize.milp",
+        lambda **_: SimpleNamespace(x=None, message="Time limit reached."),
+    )
+
+    with pytest.raises(AllocationError, match=r"solver_time_limit_s \(5 s\): Time limit reached"):
+        allocate(np.ones((3, 1)), np.ones((3, 1), bool), [1.0], [None], 10.0, time_limit_s=5.0)
+
+
+def test_a_solver_answer_breaking_the_budget_is_refused_not_returned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the solver says, the allocation is checked: here it "picks" every pair."""
+    monkeypatch.setattr(
+        "offers.allocation.optimize.milp",
+        lambda c, **_: SimpleNamespace(x=np.ones(len(c)), message="Optimization terminated."),
+    )
+
+    with pytest.raises(AllocationError, match="over the budget"):
+        allocate(np.ones((3, 2)), np.ones((3, 2), bool), [1.0, 1.0], [None, None], budget=2.0)
