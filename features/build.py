@@ -78,8 +78,6 @@ _log = get_logger(__name__)
 
 CONTRACT_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
 CUSTOMER_NUMBER = "_customer_number"
-CUSTOMER_BUCKETS = 64
-"""Hash buckets customers are numbered in (:func:`_customers`): Spark's partitions for it."""
 FLOAT_DECIMALS = 6
 """Decimals kept in computed float features (a millionth of a day is under 0.1 s)."""
 
@@ -360,21 +358,10 @@ def event_types_before(events: ir.Table, latest_cutoff: dt.date) -> list[str]:
 
 
 def _customers(customers: ir.Table, context: Context) -> ir.Table:
-    """Customers with a number unique among them, static attributes renamed ``static_<slug>``.
-
-    The number is the customer's rank within a bucket of its id's hash, times
-    :data:`CUSTOMER_BUCKETS`, plus the bucket. One window ordered over all customers would do,
-    but Spark runs a window without a partition on a single partition (and warns at every
-    query); numbered per bucket, the work spreads. The numbers differ between engines (their
-    hash functions do), which nothing sees: they only key the joins and group-bys, and rows are
-    written in (cutoff, customer id) order.
-    """
-    id_hash = customers.customer_id.hash()
-    bucket = ((id_hash % CUSTOMER_BUCKETS + CUSTOMER_BUCKETS) % CUSTOMER_BUCKETS).fill_null(0)
-    rank = ibis.row_number().over(group_by=bucket, order_by=customers.customer_id)
+    """Customers numbered from 0 in id order, static attributes renamed ``static_<slug>``."""
     return customers.select(
         *CONTRACT_CUSTOMER_COLUMNS,
-        **{CUSTOMER_NUMBER: rank * CUSTOMER_BUCKETS + bucket},
+        **{CUSTOMER_NUMBER: ibis.row_number().over(order_by=customers.customer_id)},
         **{
             f"static_{slug}": customers[column]
             for slug, column in context.static_attributes.items()

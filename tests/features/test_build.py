@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-import ibis.expr.operations as ops
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -111,17 +110,6 @@ def test_columns_are_keys_catalogue_features_in_order_and_the_label() -> None:
         {"customer_id": "B", "churned": 1},
     ]
     assert str(frame["cutoff_date"].iloc[0].date()) == "2024-07-01"
-
-
-def test_every_window_of_a_build_is_partitioned() -> None:
-    """Spark runs a window without ``PARTITION BY`` on one partition: with every customer in it,
-    a cluster's build would wait on one machine for that step."""
-    expression = build_features(world(), [CUTOFF], FeaturesConfig(), CHURN)
-
-    windows = expression.op().find(ops.WindowFunction)
-
-    assert windows, "the build has windows (previous orders, customer numbers)"
-    assert [w.func for w in windows if not w.group_by] == []
 
 
 def test_rows_are_sorted_by_cutoff_then_customer() -> None:
