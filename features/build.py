@@ -534,7 +534,10 @@ def _settled(value: ir.Value, family: str) -> ir.Value:
     """Computed floats rounded to ``FLOAT_DECIMALS`` (static attributes stay as exported).
 
     Multi-threaded sums add in varying order; rounding keeps their last-bit noise out of the
-    files, so the same data gives the same bytes, on either engine (:func:`features.expr.rounded`).
+    files, so the same data gives the same bytes, and the same values on DuckDB and Spark
+    (:func:`features.expr.rounded`). Money sums and duration means are exact; a float aggregate
+    that is not (the spread of order gaps) could still tip a rounding tie, which needs a value
+    within one unit in the last place of a half-millionth: none on the default world.
     """
     if family != "static" and value.type().is_floating():
         return rounded(value, FLOAT_DECIMALS)

@@ -15,8 +15,10 @@ def half_away_from_zero(values: np.ndarray, decimals: int) -> np.ndarray:
     """The rounding :func:`rounded` promises, in numpy's IEEE arithmetic."""
     scale = 10.0**decimals
     scaled = values * scale
-    whole = np.trunc(scaled + np.copysign(0.5, scaled)) / scale
-    return np.where(np.abs(values) < 2.0**53 / scale, whole, values)
+    truncated = np.trunc(scaled)
+    # scaled - truncated is exact; adding 0.5 instead would round odd whole numbers past 2**52
+    whole = np.where(np.abs(scaled - truncated) >= 0.5, truncated + np.sign(scaled), truncated)
+    return np.where(np.abs(values) < 2.0**53 / scale, whole / scale, values)
 
 
 def tie_values() -> list[float]:
@@ -31,9 +33,11 @@ def tie_values() -> list[float]:
         -2.5e-6,
         1 / 3,
         9.0e9 + 0.5e-6,
+        5e9 + 1e-6,  # scaled, an odd whole number past 2**52
         1e300,
         float("inf"),
         float("-inf"),
+        float("nan"),
         *ties,
         *(-ties),
         *rng.normal(0, 100, 500),
