@@ -60,16 +60,16 @@ def money(value: ir.NumericValue) -> ir.DecimalValue:
 
 
 def rounded(value: ir.FloatingValue, decimals: int) -> ir.FloatingValue:
-    """``value`` rounded half away from zero to ``decimals`` places, bit for bit alike on every
-    engine.
+    """``value`` rounded half away from zero to ``decimals`` places, bit for bit alike on DuckDB
+    and Spark.
 
     SQL's ``ROUND(x, d)`` is not: DuckDB rounds the double's binary value, Spark the shortest
-    decimal text that reads back as it, so on the default world 27 of 14.8M features differed by
-    one unit in the last place (an average basket of 366.325 / 16: 22.895312 on DuckDB, 22.895313
-    on Spark). Scaling, rounding to a whole number and scaling back are IEEE operations both
-    perform alike. From 2**53 / 10**decimals on, the scaled value is already whole and there is
-    nothing to round: such values (and NaN, infinities) stay as they are, which also keeps the
-    whole number far inside the 64-bit integer it is cast to.
+    decimal text that reads back as it, so on the default world 27 of 14.8M feature values
+    differed by one unit in the last place (an average basket of 366.325 / 16: 22.895312 on
+    DuckDB, 22.895313 on Spark). Scaling, rounding to a whole number and scaling back are IEEE
+    operations both perform alike. From 2**53 / 10**decimals on, the scaled value is already
+    whole and there is nothing to round: such values (and NaN, infinities) stay as they are,
+    which also keeps the whole number far inside the 64-bit integer it is cast to.
     """
     scale = 10.0**decimals
     whole = (value * scale).round(0)
