@@ -48,7 +48,18 @@ def load_raw_tables(con: ibis.BaseBackend, raw_dir: Path) -> dict[str, ir.Table]
     ``crm.tables.TableReadError`` when ``customers`` is missing, a table is present in two forms,
     or a present table lacks a required column.
     """
-    tables: dict[str, ir.Table] = {}
+    return register_raw_tables(con, locate_raw_tables(raw_dir))
+
+
+def locate_raw_tables(raw_dir: Path) -> dict[str, TableSource]:
+    """The files of every raw table in ``raw_dir``, checked without a features engine.
+
+    Split from registering so a stage can refuse a missing ``customers`` table, or a folder whose
+    parts disagree on the contract's columns, before it starts an engine: a Spark session takes
+    seconds to start, which a user waits through only to read that a file is missing. Raises
+    ``crm.tables.TableReadError``, as ``load_raw_tables`` does.
+    """
+    sources: dict[str, TableSource] = {}
     for name, spec in TABLES.items():
         source = find_table(raw_dir, name)
         if source is None:
@@ -60,8 +71,18 @@ def load_raw_tables(con: ibis.BaseBackend, raw_dir: Path) -> dict[str, ir.Table]
                 )
             continue
         _check_parts_agree(source, spec)
-        tables[name] = conform(name, _register(con, source, spec))
-    return tables
+        sources[name] = source
+    return sources
+
+
+def register_raw_tables(
+    con: ibis.BaseBackend, sources: dict[str, TableSource]
+) -> dict[str, ir.Table]:
+    """``sources`` (from ``locate_raw_tables``) registered in ``con``, in contract types."""
+    return {
+        name: conform(name, _register(con, source, TABLES[name]))
+        for name, source in sources.items()
+    }
 
 
 def _check_parts_agree(source: TableSource, spec: TableSpec) -> None:

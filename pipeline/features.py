@@ -60,7 +60,7 @@ from features.families import FAMILIES, Context
 from features.labels import POPULATION_SOURCE, MissingSourceError
 from features.partitions import CustomerRange, plan_slices, slice_runs
 from features.rows import NPS_EVENT
-from features.sources import load_raw_tables
+from features.sources import locate_raw_tables, register_raw_tables
 from features.spark import unreadable_value
 from pipeline.errors import fail
 
@@ -76,10 +76,14 @@ def run(config: Config) -> dict[str, Any]:
     """Build and write the features folder; return the manifest. Exit 1 on unusable raw data."""
     started = time.perf_counter()
     _warn_unless_validated(config)
+    try:  # before the engine: a Spark session takes seconds to start
+        sources = locate_raw_tables(config.paths.raw_dir)
+    except TableReadError as error:
+        fail(str(error))
     con = connect(config.features)
     with _engine_errors_exit_1(config):
         try:
-            tables = load_raw_tables(con, config.paths.raw_dir)
+            tables = register_raw_tables(con, sources)
             missing = missing_sources(tables, config.features.families)
             _log_left_out(missing, config)
             span = data_span(tables)

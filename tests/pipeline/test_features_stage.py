@@ -134,6 +134,32 @@ def test_a_definition_without_its_table_exits_1_and_keeps_the_old_output(project
     assert (project / "out" / "features" / "manifest.json").read_bytes() == manifest
 
 
+def test_a_missing_customers_table_is_refused_before_any_engine_starts(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Spark the session takes seconds to start; a missing table is known without it."""
+    raw = raw_variant(project, "no_customers")
+    shutil.rmtree(raw / "customers")
+    params_variant(
+        project,
+        "no_customers_spark.yaml",
+        ("raw_dir: raw", "raw_dir: raw_no_customers"),
+        ("features_dir: out/features", "features_dir: out/no_customers"),
+        ("features:\n", "features:\n  engine: spark\n"),
+    )
+    started: list[str] = []
+    monkeypatch.setattr(
+        "pipeline.features.connect", lambda settings: started.append(settings.engine)
+    )
+
+    exit_code, output = features(project, "no_customers_spark.yaml")
+
+    assert exit_code == 1
+    assert "customers" in output and "required table missing" in output
+    assert started == []
+    assert not (project / "out" / "no_customers").exists()
+
+
 def test_a_subscriptions_export_gets_subscription_features_and_says_what_is_off(
     project: Path,
 ) -> None:
