@@ -445,8 +445,8 @@ def _truth_comparison(
     folder = truth_folder(config, "truth comparison")
     if folder is None:
         return None
-    truth = pd.read_parquet(folder)
-    truth = truth[pd.to_datetime(truth["cutoff_date"]).dt.date == snapshot_date]
+    # only the snapshot's rows: the truth holds every cutoff (13 rows a customer by default)
+    truth = pd.read_parquet(folder, filters=[("cutoff_date", "==", snapshot_date)])
     if truth.empty:
         _log.warning("truth has no rows at the snapshot date", snapshot=str(snapshot_date))
         return None
