@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,61 @@ def test_xgboost_without_early_stopping_is_still_allowed() -> None:
     assert config.train.candidates[0].params == {"early_stopping_rounds": None}
     other = {"train": {"candidates": [{"name": "hgb", "kind": "hist_gradient_boosting"}]}}
     assert Config.from_mapping(other).train.candidates[0].kind == "hist_gradient_boosting"
+
+
+@pytest.mark.parametrize(
+    ("generate", "expected"),
+    [
+        ({"end_date": "2023-12-31"}, "end_date must be at least 365 days after start_date"),
+        (
+            {"end_date": "2024-01-01", "truth": {"min_history_days": 365}},
+            "truth.min_history_days must be shorter than the span of the world",
+        ),
+        (
+            {"offers": [{"id": "a", "description": "x"}, {"id": "a", "description": "y"}]},
+            "offer ids must be unique",
+        ),
+        ({"churn_rate_bounds": [0.3, 0.2]}, "churn_rate_bounds must be 0 <= low <= high <= 1"),
+        ({"churn_rate_bounds": [-0.1, 0.2]}, "churn_rate_bounds must be 0 <= low <= high <= 1"),
+        ({"churn_rate_bounds": [0.2, 1.5]}, "churn_rate_bounds must be 0 <= low <= high <= 1"),
+        ({"countries": {}}, "countries needs at least one non-negative weight"),
+        ({"countries": {"DE": -1.0, "FR": 2.0}}, "countries needs at least one non-negative"),
+        ({"acquisition_channels": {"organic": 0.0}}, "acquisition_channels needs at least one"),
+    ],
+)
+def test_a_synthetic_world_that_cannot_be_simulated_is_refused_at_load(
+    generate: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        Config.from_mapping({"generate": {"start_date": "2023-01-01", **generate}})
+
+
+def test_a_synthetic_world_at_its_limits_is_accepted() -> None:
+    """A year exactly, one day more of span than of history, bounds 0..1 or a single rate,
+    and a weight of 0 next to a positive one."""
+    for generate in (
+        {"end_date": "2024-01-01", "truth": {"min_history_days": 364}},
+        {"churn_rate_bounds": [0.0, 1.0]},
+        {"churn_rate_bounds": [0.2, 0.2]},
+        {"countries": {"DE": 0.0, "FR": 1.0}},
+    ):
+        Config.from_mapping({"generate": {"start_date": "2023-01-01", **generate}})
+
+
+def test_an_export_date_range_of_a_single_day_is_refused() -> None:
+    with pytest.raises(ConfigError, match="must be before latest_date"):
+        Config.from_mapping(
+            {"validate": {"earliest_date": "2024-01-01", "latest_date": "2024-01-01"}}
+        )
+
+
+@pytest.mark.parametrize("tiers", [[0.0, 0.5], [0.5, 1.0], [0.5, 0.2], [0.2, 0.2]])
+def test_risk_tiers_outside_zero_one_or_not_increasing_are_refused(tiers: list[float]) -> None:
+    with pytest.raises(ConfigError, match="risk_tiers must increase strictly within"):
+        Config.from_mapping({"explain": {"risk_tiers": tiers}})
+
+
+def test_risk_tiers_increasing_within_zero_one_are_accepted() -> None:
+    config = Config.from_mapping({"explain": {"risk_tiers": [0.01, 0.5, 0.99]}})
+
+    assert config.explain.risk_tiers == (0.01, 0.5, 0.99)

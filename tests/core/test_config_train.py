@@ -54,3 +54,29 @@ def test_params_file_of_the_project_loads() -> None:
 
     assert {c.name for c in config.train.candidates} == {"logistic", "hist_gb", "xgboost"}
     assert config.train.gate.min_improvement > 0
+
+
+def _search(param: dict[str, object]) -> dict[str, object]:
+    return {"train": {"candidates": [{"name": "xgb", "kind": "xgboost", "search": {"p": param}}]}}
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ({"type": "categorical"}, "a categorical search param needs a non-empty choices list"),
+        ({"type": "categorical", "choices": []}, "needs a non-empty choices list"),
+        ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "a log-scale search param"),
+        ({"type": "float", "low": -1.0, "high": 1.0, "log": True}, "needs low > 0"),
+    ],
+)
+def test_a_search_param_optuna_cannot_draw_from_is_refused(
+    param: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Config.from_mapping(_search(param))
+
+
+def test_a_search_range_of_a_single_value_is_accepted() -> None:
+    config = Config.from_mapping(_search({"type": "int", "low": 3, "high": 3}))
+
+    assert config.train.candidates[0].search["p"].low == 3

@@ -115,3 +115,20 @@ def test_a_recorded_split_reads_back_as_the_split_train_recorded() -> None:
     split = plan_split(MONTHLY, horizon_days=90)
 
     assert CutoffSplit.from_dict(json.loads(json.dumps(split.as_dict()))) == split
+
+
+def test_split_parts_keep_the_tables_columns_and_number_their_rows_afresh() -> None:
+    """No stray ``index`` column (the row's position in the whole table) reaches a model."""
+    table = feature_table(customers=20)
+    frames = split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+
+    for part in (frames.train, frames.validation, frames.test):
+        assert list(part.columns) == list(table.columns)
+        assert part.index.equals(pd.RangeIndex(len(part)))
+
+
+def test_a_table_without_cutoff_dates_is_a_split_error() -> None:
+    table = feature_table(customers=5).drop(columns="cutoff_date")
+
+    with pytest.raises(SplitError, match="no cutoff_date column"):
+        split_frame(table, plan_split(CUTOFFS, horizon_days=60))

@@ -107,3 +107,51 @@ def test_a_held_out_lift_that_is_missing_or_not_positive_sizes_nothing() -> None
     assert only_one["can_confirm_held_out_lift"] is False
     assert only_one["control_share_needed_for_held_out_lift"] is None
     assert without["held_out_lift"] is None
+
+
+def test_an_empty_or_too_small_arm_detects_nothing() -> None:
+    """None when an arm is empty, and when no rise up to a rate of 1 would be enough."""
+    assert minimum_detectable_lift(0, 1000, 0.5) is None
+    assert minimum_detectable_lift(1000, 0, 0.5) is None
+    # 5 against 5 at 90%: even a rise to 100% is within the noise
+    assert minimum_detectable_lift(5, 5, 0.9) is None
+
+
+def test_a_large_campaign_needs_only_a_sliver_of_control() -> None:
+    share = control_share_needed(10_000_000, 0.5, 0.05)
+    assert share is not None and 1e-6 < share < 1e-3
+    n_control = 10_000_000 * share
+    assert minimum_detectable_lift(10_000_000 - n_control, n_control, 0.5) == pytest.approx(0.05)
+    # so large that the smallest share the search tries already detects the lift
+    assert control_share_needed(100_000_000, 0.5, 0.45) == pytest.approx(1e-6)
+
+
+def test_a_plan_with_nobody_picked_counts_empty_arms() -> None:
+    targets = _targets(0, 0, uplift=0.05)
+
+    assert measurement_plan(targets, control_share=0.1) == {"treatment": 0, "control": 0}
+
+
+def test_a_plan_without_a_control_group_warns_that_nothing_can_be_confirmed() -> None:
+    """``offers.control_share`` may be 0: no lift is then detectable, which the plan says."""
+    targets = _targets(1000, 0, uplift=0.05)
+
+    with capture_logs() as logs:
+        plan = measurement_plan(targets, control_share=0.0, held_out_lift={"discount_10": 0.2})
+
+    assert plan["minimum_detectable_lift"] is None
+    assert plan["can_confirm_predicted_lift"] is False
+    assert plan["can_confirm_held_out_lift"] is False
+    assert [(log["event"], log["minimum_detectable_lift"]) for log in logs] == [
+        ("the control group is too small to confirm the predicted lift", None)
+    ]
+
+
+def test_a_held_out_lift_above_the_detectable_one_can_be_confirmed() -> None:
+    targets = _targets(600, 400, uplift=0.12)
+
+    plan = measurement_plan(targets, 0.4, {"discount_10": 0.2, "bonus_points": 0.1})
+
+    assert plan["held_out_lift"] == pytest.approx(0.15)
+    assert plan["held_out_lift"] > plan["minimum_detectable_lift"]
+    assert plan["can_confirm_held_out_lift"] is True

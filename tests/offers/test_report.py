@@ -243,3 +243,91 @@ def test_under_the_subscription_definition_retained_means_covered_after_the_hori
         campaign_outcomes(
             _log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"), definition="subscription"
         )
+
+
+def test_an_arm_of_one_customer_still_gets_an_interval() -> None:
+    """Wilson intervals are defined for n = 1: a tiny segment's lift is uncertain, not unknown."""
+    low, high = newcombe_interval(1, 1, 1, 2)  # lift 1 - 1/2
+    assert -1.0 <= low < 0.5 < high <= 1.0
+
+    low, high = newcombe_interval(1, 2, 0, 1)  # lift 1/2 - 0
+    assert -1.0 <= low < 0.5 < high <= 1.0
+
+
+def test_lift_is_treated_minus_control_retention_per_offer_and_any_pools_them() -> None:
+    rows = pd.DataFrame(
+        {
+            "group": ["treatment"] * 6 + ["control"] * 4,
+            "offer_id": ["o1"] * 4 + ["o2"] * 2 + [None] * 4,
+            "retained": [True, True, True, False, True, False, True, False, False, False],
+            "horizon_spend": 10.0,
+        }
+    )
+    settings = ReportSettings({"o1": 1.0, "o2": 1.0}, gross_margin=0.5, value_periods=1.0)
+
+    table = lift_table(rows, None, settings).set_index("offer_id")
+
+    # control keeps 1 of 4; o1 keeps 3 of 4, o2 1 of 2, any offer 4 of 6
+    assert table["treated"].to_dict() == {"o1": 4, "o2": 2, "any": 6}
+    assert table["lift"].to_dict() == pytest.approx({"o1": 0.5, "o2": 0.25, "any": 4 / 6 - 0.25})
+    assert table.loc["o1", "cost"] == pytest.approx(4.0)
+    assert table.loc["any", "cost"] == pytest.approx(6.0)
+    low, high = newcombe_interval(3, 4, 1, 4)
+    assert (table.loc["o1", "lift_ci_low"], table.loc["o1", "lift_ci_high"]) == (low, high)
+
+
+def test_a_segment_without_control_customers_gets_a_row_not_a_crash() -> None:
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    rows["country"] = ["FR", "DE", "DE", "DE"]  # FR: a treated customer only
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    table = lift_table(rows, "country", settings).set_index(["segment", "offer_id"])
+
+    assert table.loc[("FR", "o1"), "treated"] == 1 and table.loc[("FR", "o1"), "control"] == 0
+    assert np.isnan(table.loc[("FR", "o1"), ["lift", "lift_ci_low", "lift_ci_high"]]).all()
+    assert np.isnan(table.loc[("FR", "o1"), "detectable_lift"])
+
+
+def test_an_offer_logged_only_on_control_rows_was_never_sent_so_costs_nothing() -> None:
+    """The policy picks an offer for a held-out customer too; only treated rows are sends."""
+    rows = campaign_outcomes(_log(), _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    rows.loc[rows["group"] == "control", "offer_id"] = "retired"
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    report = render_markdown("CMP-1", rows, {}, settings)
+
+    assert "Unknown unit cost" not in report
+
+
+def test_the_report_header_counts_treated_and_control_customers() -> None:
+    log = pd.concat([_log(), _log().iloc[[0]].assign(customer_id="E")], ignore_index=True)
+    rows = campaign_outcomes(log, _orders(), "CMP-1", 90, pd.Timestamp("2025-01-01"))
+    settings = ReportSettings(unit_costs={"o1": 2.0}, gross_margin=0.5, value_periods=2.0)
+
+    report = render_markdown("CMP-1", rows, {}, settings)
+
+    assert "Sent 2024-03-01: 3 treated, 2 control." in report
+
+
+def test_a_subscription_ending_on_the_day_after_the_horizon_still_retains() -> None:
+    """End dates are inclusive, as in the subscription churn label."""
+    subscriptions = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "start_date": pd.to_datetime(["2023-01-01", "2023-01-01"]),
+            "end_date": pd.to_datetime(["2024-05-30", "2024-05-29"]),
+            "mrr": [DAYS_PER_MONTH, DAYS_PER_MONTH],
+        }
+    )
+
+    rows = campaign_outcomes(
+        _log(),
+        None,
+        "CMP-1",
+        90,
+        pd.Timestamp("2025-01-01"),
+        subscriptions=subscriptions,
+        definition="subscription",
+    ).set_index("customer_id")
+
+    assert rows["retained"].to_dict() == {"A": True, "B": False, "C": False, "D": False}

@@ -47,6 +47,7 @@ def _row(**values: object) -> pd.DataFrame:
         ({"events_count_365d_email_unsubscribe": np.nan}, ""),
         ({"events_count_90d_email_unsubscribe": 0}, ""),
         ({"offers_received_365d": 2}, "contact_rule:cooldown"),
+        ({"offers_received_365d": 1}, "contact_rule:cooldown"),  # a single offer is enough
     ],
 )
 def test_contact_rules(values: dict[str, object], expected: str) -> None:
@@ -62,6 +63,7 @@ def test_contact_rules(values: dict[str, object], expected: str) -> None:
         ({"lifecycle_days_since_signup": 99.0}, [True, True, False]),
         ({"lifecycle_days_since_signup": 100.0}, [True, True, True]),  # exactly the minimum
         ({"lifecycle_days_since_signup": np.nan}, [False, False, False]),
+        ({"loyalty_member": None}, [True, False, True]),  # unknown membership is no membership
     ],
 )
 def test_offer_eligibility(values: dict[str, object], expected: list[bool]) -> None:
@@ -74,6 +76,22 @@ def test_a_blocked_customer_may_receive_no_offer_at_all() -> None:
     blocked = contact_block(rows, offers_config()) != ""
     assert blocked.any() and not allowed[blocked.to_numpy()].any()
     assert allowed[~blocked.to_numpy()].any()
+
+
+def test_a_null_offer_count_reads_as_none_sent_and_cannot_escape_the_cap() -> None:
+    """With a cap of 0 nobody may be contacted: a null count must not read as below it."""
+    rows = pd.concat([_row(), _row(offers_received_365d=None)], ignore_index=True)
+
+    blocked = contact_block(rows, offers_config(max_offers_365d=0))
+
+    assert blocked.tolist() == ["contact_rule:cap", "contact_rule:cap"]
+    assert contact_block(rows, offers_config()).tolist() == ["", ""]
+
+
+def test_an_empty_catalogue_gives_a_matrix_with_no_offer_columns() -> None:
+    allowed = eligibility_matrix(rule_rows(7), [], offers_config(catalog=[]))
+
+    assert allowed.shape == (7, 0) and allowed.dtype == bool
 
 
 def test_missing_rule_column_is_named() -> None:
