@@ -12,7 +12,9 @@ import pytest
 from core.config import ValidateConfig
 from crm.validation import RawDataError, validate_raw_tables
 from tests.crm.raw_fixtures import (
+    CUSTOMERS_CSV,
     ORDERS_CSV,
+    TICKETS_CSV,
     orders_frame,
     write_csv,
     write_orders,
@@ -55,6 +57,18 @@ def test_valid_data_passes_with_counts_ranges_and_null_rates(raw_dir: Path) -> N
     assert tickets["csat"] == {"type": "integer", "null_rate": 0.5}
     assert report["absent_tables"] == ["events", "subscriptions", "offers"]
     assert json.loads(json.dumps(report)) == report
+
+
+def test_a_one_row_table_is_described_over_its_one_row(raw_dir: Path) -> None:
+    header, _, row = TICKETS_CSV.splitlines()
+    write_csv(raw_dir, "support_tickets", f"{header},priority\n{row},\n")
+
+    tickets = validate_raw_tables(raw_dir, CONFIG)["tables"]["support_tickets"]
+
+    assert tickets["n_rows"] == 1
+    assert tickets["columns"]["csat"] == {"type": "integer", "null_rate": 1.0}
+    assert tickets["columns"]["channel"] == {"type": "string", "null_rate": 0.0}
+    assert tickets["extra_columns"]["priority"]["null_rate"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -103,6 +117,16 @@ def test_missing_column(raw_dir: Path) -> None:
         4,
         4,
     )
+
+
+def test_a_column_missing_from_one_part_file_names_that_file(raw_dir: Path) -> None:
+    write_orders(raw_dir, "parts")
+    lacking = raw_dir / "orders" / "part-00001.parquet"
+    orders_frame().iloc[2:].drop(columns="amount").to_parquet(lacking, index=False)
+
+    assert failure_lines(raw_dir) == [
+        "orders.amount: column missing from 1 of 2 part files (part-00001.parquet)"
+    ]
 
 
 def test_contract_columns_spelt_in_other_case_or_blanks_are_named_not_ignored(
@@ -223,6 +247,18 @@ def test_orphan_order(raw_dir: Path) -> None:
     ]
 
 
+def test_a_ticket_of_a_customer_who_never_ordered_references_customers_not_orders(
+    raw_dir: Path,
+) -> None:
+    """Foreign keys are checked against the customers table, whichever tables come between."""
+    write_csv(raw_dir, "customers", CUSTOMERS_CSV + "C4,2023-02-01,DE\n")
+    write_csv(raw_dir, "support_tickets", TICKETS_CSV.replace("T2,C2,", "T2,C4,"))
+
+    report = validate_raw_tables(raw_dir, CONFIG)
+
+    assert report["tables"]["support_tickets"]["n_rows"] == 2
+
+
 def test_orders_before_signup_pass_with_a_note_naming_them(raw_dir: Path) -> None:
     """A guest checkout before the account existed is real data, not a contract breach; but such
     buyers miss the cutoffs before their signup, so the report says so."""
@@ -254,6 +290,16 @@ def test_negative_amount(raw_dir: Path) -> None:
     assert failure_lines(raw_dir) == [
         'orders.amount: 1 of 4 rows fail "non-negative (>= 0)"; '
         "examples (row: values): 0: {order_id: 'O1', amount: -10.5}"
+    ]
+
+
+def test_an_infinite_amount_is_named_not_taken_as_a_big_order(raw_dir: Path) -> None:
+    """``inf`` reads as a float and passes ``>= 0``; the contract wants amounts finite."""
+    write_csv(raw_dir, "orders", ORDERS_CSV.replace(",99.9,", ",inf,"))
+
+    assert failure_lines(raw_dir) == [
+        'orders.amount: 1 of 4 rows fail "a finite number"; '
+        "examples (row: values): 2: {order_id: 'O3', amount: inf}"
     ]
 
 
@@ -321,6 +367,19 @@ def test_missing_history_names_the_unrecognised_file(raw_dir: Path) -> None:
         f"or {raw_dir}/subscriptions.parquet, {raw_dir}/subscriptions.csv or "
         f"{raw_dir}/subscriptions/*.parquet (found unrecognised entries: order.csv)"
     ]
+
+
+def test_a_raw_folder_that_does_not_exist_is_said_so(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-raw"
+
+    lines = failure_lines(missing)
+
+    assert lines[0] == (
+        f"customers: required table missing: expected {missing}/customers.parquet, "
+        f"{missing}/customers.csv or {missing}/customers/*.parquet "
+        f"(the folder {missing} does not exist)"
+    )
+    assert len(lines) == 2 and lines[1].endswith(f"(the folder {missing} does not exist)")
 
 
 def test_ambiguous_table_forms(raw_dir: Path) -> None:

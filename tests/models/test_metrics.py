@@ -108,3 +108,71 @@ def test_classification_metrics_holds_every_headline_number() -> None:
     assert metrics["top_recall"] == pytest.approx(0.5)
     assert metrics["brier"] == pytest.approx((0.01 + 0.64 + 0.49 + 0.01) / 4)
     assert {"pr_auc", "log_loss", "ece", "emp", "max_profit"} <= set(metrics)
+
+
+@pytest.mark.parametrize(
+    ("labels", "scores", "message"),
+    [
+        ([], [], "no rows to score"),
+        ([1, 0, 2], [0.1, 0.2, 0.3], "labels must be 0 or 1"),
+        ([1, 0, 1], [0.1, float("nan"), float("nan")], "2 scores are NaN"),
+    ],
+)
+def test_labels_and_scores_that_cannot_be_scored_are_refused_saying_why(
+    labels: list[float], scores: list[float], message: str
+) -> None:
+    with pytest.raises(MetricError, match=message):
+        lift_at(labels, scores)
+
+
+def test_probabilities_outside_zero_one_are_refused_by_the_calibration_error() -> None:
+    with pytest.raises(MetricError, match=r"probabilities must lie in \[0, 1\]"):
+        expected_calibration_error([0, 1], [-0.01, 0.5])
+    with pytest.raises(MetricError, match=r"probabilities must lie in \[0, 1\]"):
+        expected_calibration_error([0, 1], [0.5, 1.01])
+
+
+def test_the_top_share_is_rounded_up_but_never_past_a_whole_row() -> None:
+    labels = [1, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    scores = [0.95, 0.9, 0.1, 0.8, 0.2, 0.3, 0.4, 0.5, 0.05, 0.6]
+    # 30 % of 10 rows is the top 3, 31 % the top 4; 1 % is still one row
+
+    assert lift_at(labels, scores, 0.3) == pytest.approx((2 / 3) / 0.3)
+    assert lift_at(labels, scores, 0.31) == pytest.approx(0.5 / 0.3)  # 3.1 rows: the top 4
+    assert lift_at(labels, scores, 0.01) == pytest.approx(1 / 0.3)
+    with pytest.raises(MetricError, match=r"fraction must be in \(0, 1\], got 0"):
+        lift_at(labels, scores, 0.0)
+    with pytest.raises(MetricError, match=r"fraction must be in \(0, 1\], got 1.5"):
+        recall_at(labels, scores, 1.5)
+    with pytest.raises(MetricError, match="lift needs at least one churner"):
+        lift_at([0, 0], [0.1, 0.2])
+    with pytest.raises(MetricError, match="recall needs at least one churner"):
+        recall_at([0, 0], [0.1, 0.2])
+
+
+def test_tied_scores_are_targeted_together() -> None:
+    economics = EconomicsConfig()  # γ = 0.3: a churner is worth 57 − 1, a non-churner costs 11
+    # the top two tie: targeting the churner means targeting the non-churner beside it too
+
+    best = max_profit([1, 0, 0, 0], [0.9, 0.9, 0.1, 0.1], economics)
+
+    assert best.profit_per_customer == pytest.approx((57 - 1 - 11) / 4)
+    assert best.targeted_share == 0.5
+    assert best.threshold == 0.9
+
+
+def test_the_primary_metric_is_picked_by_name() -> None:
+    economics = EconomicsConfig()
+
+    assert score_for("roc_auc", LABELS, SCORES, economics) == pytest.approx(0.75)
+    assert score_for("pr_auc", LABELS, SCORES, economics) == pytest.approx((1 + 2 / 3) / 2)
+    assert score_for("emp", LABELS, SCORES, economics) == pytest.approx(
+        expected_maximum_profit(LABELS, SCORES, economics).emp
+    )
+
+
+def test_a_probability_of_exactly_one_falls_in_the_last_of_ten_bins() -> None:
+    # ten bins by default: 0.1 and 0.19 share bin 1 (0.145 vs 0.5); 1.0 and 0.9 share bin 9
+
+    assert expected_calibration_error([0, 1], [0.1, 0.19]) == pytest.approx(0.355)
+    assert expected_calibration_error([0, 1], [1.0, 0.9]) == pytest.approx(0.45)

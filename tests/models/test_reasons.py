@@ -51,6 +51,8 @@ def test_groups_sum_their_features_so_correlated_columns_make_one_reason() -> No
     assert totals["e-mail disengagement"] == pytest.approx(0.45)  # engagement + email events
     assert totals["order recency"] == pytest.approx(1.0)
     assert sum(totals.values()) == pytest.approx(sum(CONTRIBUTIONS.values()))
+    # none of these features moves group with the row's values: the same totals given them
+    assert group_contributions(CONTRIBUTIONS, VALUES) == totals
 
 
 def test_top_raising_reasons_largest_first_worded_from_the_lead_feature() -> None:
@@ -110,6 +112,49 @@ def test_a_customer_nothing_pushes_up_gets_no_reasons() -> None:
     lowering = {name: -abs(value) for name, value in CONTRIBUTIONS.items()}
 
     assert reason_codes(lowering, VALUES) == []
+    explanation = Explanation(
+        contributions=pd.DataFrame([lowering]),
+        base_value=0.0,
+        margin=np.array([sum(lowering.values())]),
+        churn_probability=np.array([0.1]),
+        base_probability=0.5,
+        values=pd.DataFrame([VALUES]),
+        path="xgboost_native",
+    )
+    assert reasons_for_rows(explanation) == [[]]
+
+
+def test_a_lowering_reason_is_worded_from_the_feature_lowering_most() -> None:
+    contributions = {"support_tickets_90d": -0.1, "support_tickets_365d": -0.5}
+
+    [code] = reason_codes(contributions, VALUES, top_k=1, include_lowering=True)
+
+    assert (code.group, code.direction) == ("support friction", "lowers")
+    assert code.feature == "support_tickets_365d"
+    assert code.contribution == pytest.approx(-0.6)
+
+
+def test_top_k_is_three_unless_asked_zero_gives_none_and_negative_is_refused() -> None:
+    """A negative ``top_k`` would slice from the end (all but the last reasons), not mean none."""
+    explanation = Explanation(
+        contributions=pd.DataFrame([CONTRIBUTIONS]),
+        base_value=0.0,
+        margin=np.array([0.0]),
+        churn_probability=np.array([0.5]),
+        base_probability=0.5,
+        values=pd.DataFrame([VALUES]),
+        path="xgboost_native",
+    )
+
+    with pytest.raises(ValueError, match="top_k must be >= 0, got -1"):
+        reason_codes(CONTRIBUTIONS, VALUES, top_k=-1)
+    with pytest.raises(ValueError, match="top_k must be >= 0, got -1"):
+        reasons_for_rows(explanation, top_k=-1)
+    assert reason_codes(CONTRIBUTIONS, VALUES, top_k=0, include_lowering=True) == []
+    assert reasons_for_rows(explanation, top_k=0, include_lowering=True) == [[]]
+    # unasked, a customer hears three reasons at most
+    assert len(reason_codes(CONTRIBUTIONS, VALUES)) == 3
+    assert [len(codes) for codes in reasons_for_rows(explanation)] == [3]
 
 
 def test_rows_of_an_explanation_and_the_json_form() -> None:
@@ -196,6 +241,22 @@ def test_a_decline_over_a_window_without_orders_joins_recency_as_one_reason() ->
     codes = reason_codes(contributions, never, top_k=3)
     assert [c.group for c in codes] == ["order recency", "support friction"]
     assert codes[0].text == "No order within the history"
+
+
+def test_a_last_order_on_the_first_day_of_the_window_keeps_the_decline_its_own_reason() -> None:
+    """90 days since the last order: that order lies inside the 90-day window, which is not
+    empty, so its trend is a purchase decline, not the recency story."""
+    contributions = {
+        "rfm_days_since_last_order": 0.5,
+        "rfm_spend_trend_90d": 0.8,
+        "rfm_orders_365d": 0.1,
+    }
+    edge = {"rfm_days_since_last_order": 90.0, "rfm_spend_trend_90d": -0.6, "rfm_orders_365d": 2.0}
+
+    codes = reason_codes(contributions, edge, top_k=3)
+
+    assert [c.group for c in codes] == ["purchase decline", "order recency"]
+    assert group_contributions(contributions, edge)["order recency"] == pytest.approx(0.5)
 
 
 def test_a_customer_the_export_marks_as_not_enrolled_is_told_so_not_that_they_earn_nothing() -> (
