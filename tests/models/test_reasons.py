@@ -92,17 +92,24 @@ def test_small_pushes_are_not_reasons() -> None:
     assert len(codes) == 3
 
 
-def test_a_push_of_exactly_the_minimum_is_not_a_reason_either_way() -> None:
-    contributions = {"rfm_days_since_last_order": 0.25, "loyalty_points_earned_90d": -0.25}
-    explanation = Explanation(
+def one_customer(
+    contributions: dict[str, float], margin: float = 0.0, churn_probability: float = 0.5
+) -> Explanation:
+    """An explanation of one customer with :data:`VALUES` as feature values."""
+    return Explanation(
         contributions=pd.DataFrame([contributions]),
         base_value=0.0,
-        margin=np.array([0.0]),
-        churn_probability=np.array([0.5]),
+        margin=np.array([margin]),
+        churn_probability=np.array([churn_probability]),
         base_probability=0.5,
         values=pd.DataFrame([VALUES]),
         path="xgboost_native",
     )
+
+
+def test_a_push_of_exactly_the_minimum_is_not_a_reason_either_way() -> None:
+    contributions = {"rfm_days_since_last_order": 0.25, "loyalty_points_earned_90d": -0.25}
+    explanation = one_customer(contributions)
 
     assert reason_codes(contributions, VALUES, include_lowering=True, min_contribution=0.25) == []
     assert reasons_for_rows(explanation, include_lowering=True, min_contribution=0.25) == [[]]
@@ -112,15 +119,7 @@ def test_a_customer_nothing_pushes_up_gets_no_reasons() -> None:
     lowering = {name: -abs(value) for name, value in CONTRIBUTIONS.items()}
 
     assert reason_codes(lowering, VALUES) == []
-    explanation = Explanation(
-        contributions=pd.DataFrame([lowering]),
-        base_value=0.0,
-        margin=np.array([sum(lowering.values())]),
-        churn_probability=np.array([0.1]),
-        base_probability=0.5,
-        values=pd.DataFrame([VALUES]),
-        path="xgboost_native",
-    )
+    explanation = one_customer(lowering, margin=sum(lowering.values()), churn_probability=0.1)
     assert reasons_for_rows(explanation) == [[]]
 
 
@@ -136,15 +135,7 @@ def test_a_lowering_reason_is_worded_from_the_feature_lowering_most() -> None:
 
 def test_top_k_is_three_unless_asked_zero_gives_none_and_negative_is_refused() -> None:
     """A negative ``top_k`` would slice from the end (all but the last reasons), not mean none."""
-    explanation = Explanation(
-        contributions=pd.DataFrame([CONTRIBUTIONS]),
-        base_value=0.0,
-        margin=np.array([0.0]),
-        churn_probability=np.array([0.5]),
-        base_probability=0.5,
-        values=pd.DataFrame([VALUES]),
-        path="xgboost_native",
-    )
+    explanation = one_customer(CONTRIBUTIONS)
 
     with pytest.raises(ValueError, match="top_k must be >= 0, got -1"):
         reason_codes(CONTRIBUTIONS, VALUES, top_k=-1)
