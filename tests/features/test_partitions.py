@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow.parquet as pq
@@ -26,6 +27,7 @@ from features.engine import (
 from features.partitions import (
     CustomerRange,
     customer_ranges,
+    id_sample,
     partition_count,
     plan_slices,
     slice_runs,
@@ -141,17 +143,62 @@ def test_customer_ranges_hold_every_customer_once_in_equal_shares(
     ids = generated["customers"].customer_id.to_pyarrow().to_pylist()
     ranges = customer_ranges(generated["customers"], 3)
 
-    runs = slice_runs(generated, ranges, lambda tables: tables["customers"].select("customer_id"))
-    members = [
-        set(run.expression.to_pyarrow(params=run.params).column("customer_id").to_pylist())
-        for run in runs
-    ]
+    members = _members(generated, ranges)
 
     assert [len(m) for m in members] == [80, 80, 80]
     assert set().union(*members) == set(ids)
     assert ranges[0].lower is None and ranges[-1].upper is None
     assert all(a.upper == b.lower for a, b in itertools.pairwise(ranges))
     assert customer_ranges(generated["customers"], 1) == [CustomerRange()]
+
+
+def _members(tables: dict[str, ir.Table], ranges: list[CustomerRange]) -> list[set[str]]:
+    runs = slice_runs(tables, ranges, lambda narrowed: narrowed["customers"].select("customer_id"))
+    return [
+        set(run.expression.to_pyarrow(params=run.params).column("customer_id").to_pylist())
+        for run in runs
+    ]
+
+
+def test_a_large_table_is_cut_at_a_hash_sample_of_its_ids(
+    generated: dict[str, ir.Table],
+) -> None:
+    """240 customers, 3 slices of about 20 sampled ids each: one id in 4 is kept."""
+    customers = generated["customers"]
+    sample = id_sample(customers, 3, sampled_ids_per_slice=20)
+    ids = set(customers.customer_id.to_pyarrow().to_pylist())
+    sampled = sample.to_pyarrow().column("customer_id").to_pylist()
+
+    assert 30 <= len(sampled) <= 90
+    assert set(sampled) < ids
+    assert sample.op().find(ops.WindowFunction) == []
+    assert id_sample(customers, 3, sampled_ids_per_slice=80).execute().shape[0] == 240
+
+    ranges = customer_ranges(customers, 3, sampled_ids_per_slice=20)
+    assert ranges == customer_ranges(customers, 3, sampled_ids_per_slice=20)
+    members = _members(generated, ranges)
+    assert len(members) == 3
+    assert sum(len(m) for m in members) == 240
+    assert set().union(*members) == ids
+    assert all(40 <= len(m) <= 120 for m in members), [len(m) for m in members]
+
+
+@pytest.mark.spark
+def test_spark_cuts_its_ranges_without_a_window(
+    generated: dict[str, ir.Table], spark_backend: ibis.BaseBackend, tmp_path: Path
+) -> None:
+    """Spark sorts the ids of a window without ``PARTITION BY`` on one task; the hash sample
+    needs none, and its ranges still hold every customer once."""
+    pq.write_table(generated["customers"].to_pyarrow(), tmp_path / "customers.parquet")
+    customers = spark_backend.read_parquet(tmp_path / "customers.parquet")
+    ids = set(generated["customers"].customer_id.to_pyarrow().to_pylist())
+
+    sampled = customer_ranges(customers, 3, sampled_ids_per_slice=20)
+    members = _members({"customers": customers}, sampled)
+    assert sum(len(m) for m in members) == 240
+    assert set().union(*members) == ids
+    assert all(m for m in members)
+    assert customer_ranges(customers, 3) == customer_ranges(generated["customers"], 3)
 
 
 def test_slices_are_sized_from_the_memory_limit_or_partition_rows(
