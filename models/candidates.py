@@ -365,6 +365,9 @@ def fit_candidate(
     preprocessor = build_preprocessor(kind, columns).fit(x_train)
     classifier = build_classifier(kind, params, columns, seed, n_jobs, weight)
     features = preprocessor.transform(x_train)
+    # The raw inputs (object strings included) are about as large as the matrix made from them
+    # and unused from here on: freed, they do not sit beside the classifier's copy of the data.
+    del x_train
     # OpenMP/BLAS pools default to every core; a fixed count keeps runs comparable and lets two
     # stages share a machine without oversubscription.
     with threadpool_limits(limits=n_jobs):

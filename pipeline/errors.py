@@ -8,6 +8,7 @@ usage error (params, keys), as click uses 2 for a bad option.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,12 +30,14 @@ def require(path: Path, stage: str) -> Path:
     return path
 
 
-def read_output(path: Path, stage: str) -> pd.DataFrame:
+def read_output(path: Path, stage: str, to_pandas: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The Parquet file ``path`` that ``churn <stage>`` writes, or exit 1 naming the stage to
-    rerun when it is missing or unreadable (truncated, overwritten by hand, not Parquet)."""
+    rerun when it is missing or unreadable (truncated, overwritten by hand, not Parquet).
+
+    ``to_pandas``: options of Arrow's conversion (``pyarrow.Table.to_pandas``)."""
     require(path, stage)
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, to_pandas_kwargs=dict(to_pandas or {}))
     except (pa.ArrowInvalid, OSError) as error:
         fail(f"{path}: not a readable Parquet file ({error}); run `churn {stage}` again")
 

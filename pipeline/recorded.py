@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from core.layout import REGISTERED_FILE, TRAINING_FILE
 from models.split import CutoffSplit, split_frame
@@ -21,9 +22,32 @@ def read_registered(models_dir: Path) -> dict[str, Any]:
     return read_json_output(models_dir / REGISTERED_FILE, "train")
 
 
+LEAN_READ = {"self_destruct": True, "split_blocks": True}
+"""Arrow conversion options that free each Arrow column as soon as it is converted and keep it
+as a block of its own, instead of holding the whole Arrow table until one block per dtype has
+been copied out of it. Same values and dtypes; only pandas' block layout differs."""
+
+
 def load_training(features_dir: Path) -> pd.DataFrame:
-    """The labelled feature rows, or exit 1 saying which stage to run."""
-    return read_output(features_dir / TRAINING_FILE, "features")
+    """The labelled feature rows, or exit 1 saying which stage to run.
+
+    The largest table the model stages hold, so it is read lean (:data:`LEAN_READ`) and what
+    Arrow's allocator kept from reading it goes back to the OS. Read plainly, it stayed resident
+    at about twice its size (100k customers: 1,155 MiB of RSS for a 549 MiB frame; lean, 600).
+    """
+    frame = read_output(features_dir / TRAINING_FILE, "features", to_pandas=LEAN_READ)
+    release_arrow_memory()
+    return frame
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow's allocator holds but no longer uses back to the OS.
+
+    Its default allocator (mimalloc) keeps freed buffers for later Arrow allocations, which the
+    model stages never make: a table read through Arrow and then dropped (``churn train`` drops
+    the whole feature table once it has split it) otherwise stays resident through every fit.
+    """
+    pa.default_memory_pool().release_unused()
 
 
 def recorded_test_rows(frame: pd.DataFrame, registered: dict[str, Any], stage: str) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from models.training import CandidateResult, MetricSettings, pick_winner, score_
 from models.training import train_candidate as fit_and_score
 from pipeline.errors import fail
 from pipeline.provenance import provenance
-from pipeline.recorded import load_training
+from pipeline.recorded import load_training, release_arrow_memory
 
 _log = get_logger(__name__)
 
@@ -74,6 +74,11 @@ def run(config: Config) -> dict[str, Any]:
         check_both_classes(frames, split)
     except SplitError as error:
         fail(str(error))
+    data_end = _data_end(frame, config)
+    # The split copied the rows it keeps. The whole table, as large as a fit's own working set,
+    # would otherwise stay resident through every fit: free it before the first.
+    del frame
+    release_arrow_memory()
     # a column needs values where models learn
     excluded = config.train.exclude_features
     try:
@@ -145,7 +150,7 @@ def run(config: Config) -> dict[str, Any]:
                 summary,
                 frames,
                 columns,
-                _data_end(frame, config),
+                data_end,
             )
         except OSError as error:
             fail(
