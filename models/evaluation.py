@@ -179,7 +179,7 @@ def _backtest_origin(
     A function of its own so that the origin's split rows and model are freed on return: kept
     in a loop variable, they stayed resident while the next origin split and fitted.
     """
-    frames = split_frame(frame, split)
+    frames = split_frame(frame, split, share=True)
     try:
         model = fit_candidate(
             kind,

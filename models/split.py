@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 KEYS = ("customer_id", "cutoff_date")
@@ -109,16 +110,42 @@ def rolling_origins(
     return splits
 
 
-def split_frame(frame: pd.DataFrame, split: CutoffSplit) -> SplitFrames:
-    """The rows of ``frame`` at each part's cutoffs; rows at other cutoffs are left out."""
+def split_frame(frame: pd.DataFrame, split: CutoffSplit, share: bool = False) -> SplitFrames:
+    """The rows of ``frame`` at each part's cutoffs; rows at other cutoffs are left out.
+
+    Each part is a copy, unless ``share``: then a part whose rows lie together in ``frame`` (the
+    features stage writes them cutoff by cutoff) is a slice sharing ``frame``'s memory. For a
+    caller that keeps ``frame`` anyway, such as the backtest refitting at every origin: the
+    copies are as large as a fit's working set. Same rows, order and index either way.
+    """
+    cutoff = _cutoff_dates(frame)
+    return SplitFrames(
+        train=_rows(frame, cutoff.isin(split.train), share),
+        validation=_rows(frame, cutoff == split.validation, share),
+        test=_rows(frame, cutoff == split.test, share),
+    )
+
+
+def rows_at(frame: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
+    """The rows of ``frame`` at ``cutoff``, numbered from 0: one part of :func:`split_frame`
+    without copying the other parts' rows (the training rows are most of the table)."""
+    return _rows(frame, _cutoff_dates(frame) == cutoff, share=False)
+
+
+def _cutoff_dates(frame: pd.DataFrame) -> pd.Series:
     if "cutoff_date" not in frame.columns:
         raise SplitError("the feature table has no cutoff_date column; expected one per row")
-    cutoff = pd.to_datetime(frame["cutoff_date"]).dt.date
-    return SplitFrames(
-        train=frame.loc[cutoff.isin(split.train)].reset_index(drop=True),
-        validation=frame.loc[cutoff == split.validation].reset_index(drop=True),
-        test=frame.loc[cutoff == split.test].reset_index(drop=True),
-    )
+    return pd.to_datetime(frame["cutoff_date"]).dt.date
+
+
+def _rows(frame: pd.DataFrame, mask: pd.Series, share: bool) -> pd.DataFrame:
+    """``frame``'s rows where ``mask`` holds, numbered from 0; a slice when ``share`` and the rows
+    are contiguous."""
+    if share:
+        positions = np.flatnonzero(mask.to_numpy())
+        if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+            return frame.iloc[positions[0] : positions[-1] + 1].reset_index(drop=True)
+    return frame.loc[mask].reset_index(drop=True)
 
 
 def check_both_classes(frames: SplitFrames, split: CutoffSplit) -> None:

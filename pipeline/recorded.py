@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from core.layout import REGISTERED_FILE, TRAINING_FILE
-from models.split import CutoffSplit, split_frame
+from models.split import CutoffSplit, rows_at
 from pipeline.errors import fail, read_json_output, read_output
 
 
@@ -55,7 +55,7 @@ def recorded_test_rows(frame: pd.DataFrame, registered: dict[str, Any], stage: s
     when there are none: the features were rebuilt since (another export or grid), and the
     models no longer describe them."""
     split = CutoffSplit.from_dict(registered["split"])
-    test = split_frame(frame, split).test
+    test = rows_at(frame, split.test)
     if test.empty:
         built = sorted({str(pd.Timestamp(c).date()) for c in frame["cutoff_date"].unique()})
         span = f"{built[0]} to {built[-1]}" if built else "none"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from models.split import (
     check_both_classes,
     plan_split,
     rolling_origins,
+    rows_at,
     split_frame,
 )
 from tests.models.frames import CUTOFFS, feature_table
@@ -132,3 +134,35 @@ def test_a_table_without_cutoff_dates_is_a_split_error() -> None:
 
     with pytest.raises(SplitError, match="no cutoff_date column"):
         split_frame(table, plan_split(CUTOFFS, horizon_days=60))
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_shared_split_holds_the_rows_a_copied_one_does(shuffled: bool) -> None:
+    """Sorted by cutoff, each part is a slice sharing the table's memory; shuffled, a copy. The
+    rows, their order and index are the same as the copied split's either way."""
+    table = feature_table(customers=20)
+    if shuffled:
+        table = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    split = plan_split(CUTOFFS, horizon_days=60)
+
+    copied = split_frame(table, split)
+    shared = split_frame(table, split, share=True)
+
+    for name in ("train", "validation", "test"):
+        pd.testing.assert_frame_equal(
+            getattr(shared, name), getattr(copied, name), check_exact=True
+        )
+    spend = table["rfm_spend_365d"].to_numpy()
+    assert np.shares_memory(shared.train["rfm_spend_365d"].to_numpy(), spend) is not shuffled
+    assert not np.shares_memory(copied.train["rfm_spend_365d"].to_numpy(), spend)
+
+
+def test_rows_at_one_cutoff_are_that_part_of_the_split() -> None:
+    table = feature_table(customers=20)
+    split = plan_split(CUTOFFS, horizon_days=60)
+
+    pd.testing.assert_frame_equal(
+        rows_at(table, split.test), split_frame(table, split).test, check_exact=True
+    )
+    with pytest.raises(SplitError, match="no cutoff_date column"):
+        rows_at(table.drop(columns="cutoff_date"), split.test)
