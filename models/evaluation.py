@@ -155,60 +155,46 @@ def backtest(
 
     Stable metrics across origins say the model does not depend on one lucky month.
     """
-    rows = []
-    for split in origins:
-        row = _backtest_origin(frame, split, kind, params, columns, train, settings, seed, truth)
-        if row is not None:
-            rows.append(row)
-    return rows
 
-
-def _backtest_origin(
-    frame: pd.DataFrame,
-    split: CutoffSplit,
-    kind: str,
-    params: Mapping[str, Any],
-    columns: FeatureColumns,
-    train: TrainConfig,
-    settings: MetricSettings,
-    seed: int,
-    truth: pd.DataFrame | None,
-) -> dict[str, Any] | None:
-    """One origin of :func:`backtest`; ``None`` when it cannot be refitted.
-
-    A function of its own so that the origin's split rows and model are freed on return: kept
-    in a loop variable, they stayed resident while the next origin split and fitted.
-    """
-    frames = split_frame(frame, split, share=True)
-    try:
-        model = fit_candidate(
-            kind,
-            params,
-            columns,
-            frames.train,
-            frames.validation,
-            seed,
-            train.n_jobs,
-            train.class_weight,
+    def refit(split: CutoffSplit) -> dict[str, Any] | None:
+        """One origin's row; ``None`` when it cannot be refitted. A function of its own so that
+        the origin's rows and model are freed on return: kept in loop variables, they stayed
+        resident while the next origin split and fitted."""
+        frames = split_frame(frame, split, share=True)
+        try:
+            model = fit_candidate(
+                kind,
+                params,
+                columns,
+                frames.train,
+                frames.validation,
+                seed,
+                train.n_jobs,
+                train.class_weight,
+            )
+        except CandidateError as error:
+            # a source that starts late (a support tool adopted last spring) leaves an earlier
+            # origin without values of a feature the champion uses: it cannot be refitted
+            _log.warning("backtest origin skipped", test_cutoff=str(split.test), reason=str(error))
+            return None
+        y_valid = frames.validation[LABEL].to_numpy(dtype=int)
+        model = calibrate(
+            model, model_inputs(frames.validation, columns), y_valid, train.calibration
         )
-    except CandidateError as error:
-        # a source that starts late (a support tool adopted last spring) leaves an earlier
-        # origin without values of a feature the champion uses: that origin cannot be refitted
-        _log.warning("backtest origin skipped", test_cutoff=str(split.test), reason=str(error))
-        return None
-    y_valid = frames.validation[LABEL].to_numpy(dtype=int)
-    model = calibrate(model, model_inputs(frames.validation, columns), y_valid, train.calibration)
-    labels = frames.test[LABEL].to_numpy(dtype=int)
-    values = metrics_of(labels, predict_churn(model, frames.test, columns), settings)
-    row: dict[str, Any] = {
-        "test_cutoff": split.test.isoformat(),
-        "train_cutoffs": len(split.train),
-        **{k: values[k] for k in ("roc_auc", "pr_auc", "ece", "brier", "emp", "top_lift")},
-    }
-    if truth is not None:
-        oracle, _ = oracle_scores(frames.test, truth)
-        row["oracle_roc_auc"] = metrics_of(labels, oracle, settings)["roc_auc"]
-    return row
+        labels = frames.test[LABEL].to_numpy(dtype=int)
+        values = metrics_of(labels, predict_churn(model, frames.test, columns), settings)
+        row: dict[str, Any] = {
+            "test_cutoff": split.test.isoformat(),
+            "train_cutoffs": len(split.train),
+            **{k: values[k] for k in ("roc_auc", "pr_auc", "ece", "brier", "emp", "top_lift")},
+        }
+        if truth is not None:
+            oracle, _ = oracle_scores(frames.test, truth)
+            row["oracle_roc_auc"] = metrics_of(labels, oracle, settings)["roc_auc"]
+        return row
+
+    rows = (refit(split) for split in origins)
+    return [row for row in rows if row is not None]
 
 
 def stability(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
