@@ -25,6 +25,7 @@ from features.engine import (
     write_outputs,
 )
 from features.partitions import (
+    SAMPLED_IDS_PER_SLICE,
     CustomerRange,
     customer_ranges,
     id_sample,
@@ -198,7 +199,8 @@ def test_spark_cuts_its_ranges_without_a_window(
     assert sum(len(m) for m in members) == 240
     assert set().union(*members) == ids
     assert all(m for m in members)
-    assert customer_ranges(customers, 3) == customer_ranges(generated["customers"], 3)
+    every_id = customer_ranges(customers, 3, sampled_ids_per_slice=SAMPLED_IDS_PER_SLICE)
+    assert every_id == customer_ranges(generated["customers"], 3)
 
 
 def test_slices_are_sized_from_the_memory_limit_or_partition_rows(
