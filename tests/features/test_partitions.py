@@ -14,6 +14,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from core.config import DuckDBConfig, FeaturesConfig, GenerateConfig
+from features import partitions
 from features.build import build_context, build_features, cutoff_grid, resolve_snapshot_date
 from features.cutoffs import ROW_ORDER
 from features.engine import (
@@ -38,6 +39,7 @@ from synthetic.world import generate_world
 from tests.features.raw_tables import CHURN, customers, events, orders
 
 CUTOFFS = FeaturesConfig().cutoffs.model_copy(update={"count": 4})
+ENGINES = ("duckdb", "spark")
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +184,24 @@ def test_a_large_table_is_cut_at_a_hash_sample_of_its_ids(
     assert sum(len(m) for m in members) == 240
     assert set().union(*members) == ids
     assert all(40 <= len(m) <= 120 for m in members), [len(m) for m in members]
+
+
+def test_only_spark_plans_its_slices_from_the_sample(
+    generated: dict[str, ir.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB keeps its exact cuts (the sampled ones made its build slower); a Spark config
+    asks for sampled cuts, here of 5 ids per slice so that they differ from the exact ones."""
+    monkeypatch.setattr(partitions, "SAMPLED_IDS_PER_SLICE", 5)
+    on = {engine: FeaturesConfig(engine=engine, partition_rows=2_500) for engine in ENGINES}
+    planned = {engine: plan_slices(generated, config) for engine, config in on.items()}
+    count = len(planned["duckdb"])
+
+    assert count > 1
+    assert planned["duckdb"] == customer_ranges(generated["customers"], count)
+    assert planned["spark"] == customer_ranges(
+        generated["customers"], count, sampled_ids_per_slice=5
+    )
+    assert planned["spark"] != planned["duckdb"]
 
 
 @pytest.mark.spark
